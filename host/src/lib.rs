@@ -1,0 +1,2 @@
+//! Kiln host.
+pub mod image;

@@ -1,0 +1,132 @@
+//! Build results: layers, processes, labels and unmet plan entries.
+
+use std::collections::BTreeSet;
+
+use crate::layer::Layer;
+use crate::{Error, ProcessType};
+
+/// A process the image can run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub struct Process {
+    pub(crate) process_type: ProcessType,
+    pub(crate) command: Vec<String>,
+    pub(crate) args: Vec<String>,
+    pub(crate) default: bool,
+    pub(crate) working_dir: String,
+}
+
+impl Process {
+    /// A process running `command` (the executable and arguments that are always passed).
+    pub fn new<I, S>(process_type: ProcessType, command: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self {
+            process_type,
+            command: command.into_iter().map(Into::into).collect(),
+            args: Vec::new(),
+            default: false,
+            working_dir: String::new(),
+        }
+    }
+
+    /// Default arguments, replaced by the user's arguments at run time.
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.args = args.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Make this the image's default process.
+    pub fn default(mut self, default: bool) -> Self {
+        self.default = default;
+        self
+    }
+
+    /// Run in `dir` instead of the application directory.
+    pub fn working_dir(mut self, dir: impl Into<String>) -> Self {
+        self.working_dir = dir.into();
+        self
+    }
+
+    /// The process type.
+    pub fn process_type(&self) -> &ProcessType {
+        &self.process_type
+    }
+}
+
+/// The result of a build, assembled with builder methods and finished with
+/// [`BuildResult::build`].
+#[derive(Debug, Clone, Default, PartialEq)]
+#[must_use]
+pub struct BuildResult {
+    pub(crate) layers: Vec<Layer>,
+    pub(crate) processes: Vec<Process>,
+    pub(crate) labels: Vec<(String, String)>,
+    pub(crate) unmet: Vec<String>,
+}
+
+impl BuildResult {
+    /// An empty result.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Add a layer.
+    pub fn layer(mut self, layer: Layer) -> Self {
+        self.layers.push(layer);
+        self
+    }
+
+    /// Add a process.
+    pub fn process(mut self, process: Process) -> Self {
+        self.processes.push(process);
+        self
+    }
+
+    /// Add an image label.
+    pub fn label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.labels.push((key.into(), value.into()));
+        self
+    }
+
+    /// Declare a plan entry this buildpack did not satisfy.
+    pub fn unmet(mut self, name: impl Into<String>) -> Self {
+        self.unmet.push(name.into());
+        self
+    }
+
+    /// Check the result: process types and layer names unique, at most one default process.
+    pub fn build(self) -> Result<Self, Error> {
+        let mut types = BTreeSet::new();
+        for p in &self.processes {
+            if !types.insert(p.process_type.as_str()) {
+                return Err(Error::msg(format!(
+                    "process type {} is declared twice",
+                    p.process_type
+                )));
+            }
+            if p.command.is_empty() {
+                return Err(Error::msg(format!(
+                    "process {} has an empty command",
+                    p.process_type
+                )));
+            }
+        }
+        if self.processes.iter().filter(|p| p.default).count() > 1 {
+            return Err(Error::msg("more than one process is marked default"));
+        }
+        let mut names = BTreeSet::new();
+        for l in &self.layers {
+            if !names.insert(l.name.as_str()) {
+                return Err(Error::msg(format!("layer {} is declared twice", l.name)));
+            }
+        }
+        Ok(self)
+    }
+}

@@ -1,0 +1,28 @@
+//! Names and rules that the Kiln host and buildpacks agree on.
+//!
+//! Both sides validate with the same functions, so a name the SDK accepts is a name the host
+//! accepts. The validators are `const fn`, which lets the SDK check literals at compile time.
+
+pub mod names;
+
+pub use names::{BuildpackId, LayerName, NameError, ProcessType};
+
+/// The CNB Buildpack API version Kiln implements.
+pub const BUILDPACK_API: &str = "0.12";
+
+/// The CNB Platform API version Kiln implements.
+pub const PLATFORM_API: &str = "0.15";
+
+/// Guest path of the application directory.
+pub const APP_DIR: &str = "/workspace";
+
+/// Guest path of the platform directory.
+pub const PLATFORM_DIR: &str = "/platform";
+
+/// Guest path of the layers root; each buildpack sees only `<LAYERS_DIR>/<escaped id>`.
+pub const LAYERS_DIR: &str = "/layers";
+
+/// Escape a buildpack id for use as a directory name (`/` becomes `_`).
+pub fn escape_id(id: &str) -> String {
+    id.replace('/', "_")
+}
