@@ -1,2 +1,6 @@
-//! Kiln host.
+//! Kiln: build OCI images from source with WebAssembly Cloud Native Buildpacks.
+//!
+//! See `ARCHITECTURE.md` for the map of modules and the data flow from app dir to image.
+
 pub mod image;
+pub mod runtime;
