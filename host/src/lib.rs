@@ -4,3 +4,5 @@
 
 pub mod image;
 pub mod runtime;
+pub mod buildpack;
+pub mod lifecycle;

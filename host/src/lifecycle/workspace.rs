@@ -1,0 +1,144 @@
+//! The host-side working directories of one build: a private copy of the app, the platform
+//! dir with the user's env files, and the layers root.
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use super::env::Env;
+
+/// Errors preparing the working directories.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkspaceError {
+    /// The app dir is missing or not a directory.
+    #[error("app directory {0} does not exist or is not a directory; pass an existing directory with --path")]
+    MissingApp(PathBuf),
+    /// The app contains a file Kiln cannot copy.
+    #[error("app file {0} is a device, FIFO or socket; remove it from the app directory")]
+    SpecialFile(PathBuf),
+    /// The layers dir given by the user is not empty.
+    #[error("layers directory {0} is not empty; pass an empty or new directory")]
+    LayersNotEmpty(PathBuf),
+    /// I/O failure.
+    #[error("could not {action} {path}: {source}")]
+    Io {
+        /// What.
+        action: &'static str,
+        /// Where.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+}
+
+fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> WorkspaceError {
+    let path = path.to_path_buf();
+    move |source| WorkspaceError::Io {
+        action,
+        path,
+        source,
+    }
+}
+
+/// The working directories; the temporary ones are removed on drop.
+pub struct Workspace {
+    _temp: tempfile::TempDir,
+    /// Copy of the app (guest `/workspace`).
+    pub app: PathBuf,
+    /// Platform dir (guest `/platform`).
+    pub platform: PathBuf,
+    /// Layers root.
+    pub layers: PathBuf,
+    /// Digest of the app's paths, kinds and sizes.
+    pub app_fingerprint: [u8; 32],
+}
+
+impl Workspace {
+    /// Copy `app_src` into a new temporary workspace, write the platform env files, and use
+    /// `layers` (must be empty or absent) or a temporary layers dir.
+    pub fn create(app_src: &Path, platform_env: &Env, layers: Option<&Path>) -> Result<Self, WorkspaceError> {
+        if !app_src.is_dir() {
+            return Err(WorkspaceError::MissingApp(app_src.to_path_buf()));
+        }
+        let temp = tempfile::Builder::new()
+            .prefix("kiln-build-")
+            .tempdir()
+            .map_err(io("create a temporary directory in", &std::env::temp_dir()))?;
+        let app = temp.path().join("workspace");
+        let mut hasher = Sha256::new();
+        copy_tree(app_src, &app, Path::new(""), &mut hasher)?;
+        let platform = temp.path().join("platform");
+        let env_dir = platform.join("env");
+        std::fs::create_dir_all(&env_dir).map_err(io("create", &env_dir))?;
+        for (name, value) in platform_env.pairs() {
+            let path = env_dir.join(&name);
+            std::fs::write(&path, value).map_err(io("write", &path))?;
+        }
+        let layers = match layers {
+            Some(dir) => {
+                if dir.exists() && std::fs::read_dir(dir).map_err(io("read", dir))?.next().is_some() {
+                    return Err(WorkspaceError::LayersNotEmpty(dir.to_path_buf()));
+                }
+                std::fs::create_dir_all(dir).map_err(io("create", dir))?;
+                dir.to_path_buf()
+            }
+            None => {
+                let dir = temp.path().join("layers");
+                std::fs::create_dir_all(&dir).map_err(io("create", &dir))?;
+                dir
+            }
+        };
+        Ok(Self {
+            _temp: temp,
+            app,
+            platform,
+            layers,
+            app_fingerprint: hasher.finalize().into(),
+        })
+    }
+}
+
+/// Copy a tree without following symlinks (they are recreated as symlinks); regular files keep
+/// their permission bits. Entries are visited in sorted order so the fingerprint is stable.
+fn copy_tree(src: &Path, dst: &Path, rel: &Path, hasher: &mut Sha256) -> Result<(), WorkspaceError> {
+    std::fs::create_dir_all(dst).map_err(io("create", dst))?;
+    let mut entries: Vec<_> = std::fs::read_dir(src)
+        .map_err(io("read", src))?
+        .collect::<Result<_, _>>()
+        .map_err(io("read", src))?;
+    entries.sort_by_key(std::fs::DirEntry::file_name);
+    for entry in entries {
+        let from = entry.path();
+        let to = dst.join(entry.file_name());
+        let rel = rel.join(entry.file_name());
+        let meta = std::fs::symlink_metadata(&from).map_err(io("inspect", &from))?;
+        let ft = meta.file_type();
+        hasher.update(rel.to_string_lossy().as_bytes());
+        if ft.is_symlink() {
+            let target = std::fs::read_link(&from).map_err(io("read symlink", &from))?;
+            hasher.update(b"l");
+            hasher.update(target.to_string_lossy().as_bytes());
+            symlink(&target, &to).map_err(io("create symlink", &to))?;
+        } else if ft.is_dir() {
+            hasher.update(b"d");
+            copy_tree(&from, &to, &rel, hasher)?;
+        } else if ft.is_file() {
+            hasher.update(b"f");
+            hasher.update(meta.len().to_le_bytes());
+            std::fs::copy(&from, &to).map_err(io("copy", &from))?;
+        } else {
+            return Err(WorkspaceError::SpecialFile(from));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn symlink(target: &Path, link: &Path) -> std::io::Result<()> {
+    std::os::unix::fs::symlink(target, link)
+}
+
+#[cfg(windows)]
+fn symlink(target: &Path, link: &Path) -> std::io::Result<()> {
+    std::os::windows::fs::symlink_file(target, link)
+}
