@@ -6,3 +6,7 @@ pub mod image;
 pub mod runtime;
 pub mod buildpack;
 pub mod lifecycle;
+pub mod export;
+pub mod error;
+pub mod pipeline;
+pub mod cli;

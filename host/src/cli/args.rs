@@ -1,0 +1,232 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use super::Verbosity;
+use crate::error::Error;
+use crate::image::LayerOwnership;
+use crate::lifecycle::env::{Env, name_problem};
+use crate::pipeline::{DEFAULT_EPOCH, Request, default_compile_cache};
+use crate::runtime::Limits;
+
+/// Build OCI images from source with WebAssembly Cloud Native Buildpacks.
+#[derive(Debug, Parser)]
+#[command(name = "kiln", version, about)]
+pub struct Cli {
+    /// Print only errors and the result.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Print debug output (detect results, buildpack debug lines).
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+impl Cli {
+    /// The verbosity selected by `-q`/`-v`.
+    pub fn verbosity(&self) -> Verbosity {
+        if self.quiet {
+            Verbosity::Quiet
+        } else if self.verbose {
+            Verbosity::Verbose
+        } else {
+            Verbosity::Normal
+        }
+    }
+}
+
+/// Kiln commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build an image from source and print its digest.
+    Build(BuildArgs),
+    /// Run detection only and print the chosen group and build plan.
+    Detect(DetectArgs),
+    /// Show an image's processes, buildpacks, layers and run image.
+    Inspect(InspectArgs),
+}
+
+/// Options shared by `build` and `detect`.
+#[derive(Debug, Args)]
+pub struct CommonArgs {
+    /// The application directory.
+    #[arg(short, long, default_value = ".")]
+    pub path: PathBuf,
+    /// A buildpack: a .wasm component, a directory with buildpack.toml, or an embedded id.
+    /// Repeat to form a group; without it, the embedded buildpacks are tried.
+    #[arg(short, long = "buildpack", value_name = "REF")]
+    pub buildpacks: Vec<String>,
+    /// Run image: `scratch` or `oci:DIR[:TAG]`.
+    #[arg(long, default_value = "scratch", value_name = "REF")]
+    pub run_image: String,
+    /// Set a build-time environment variable for buildpacks (repeatable).
+    #[arg(short, long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Read build-time environment variables from a file of KEY=VALUE lines.
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Vec<PathBuf>,
+    /// Execution environment passed to buildpacks.
+    #[arg(long, default_value = "production")]
+    pub exec_env: String,
+    /// Keep the CNB layers directory here (must be empty or absent).
+    #[arg(long, value_name = "DIR")]
+    pub layers_dir: Option<PathBuf>,
+    /// CPU time limit for each buildpack's detect, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+    pub detect_timeout: f64,
+    /// CPU time limit for each buildpack's build, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 900.0)]
+    pub build_timeout: f64,
+    /// Memory limit for each buildpack call, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 2048)]
+    pub memory_limit: usize,
+    /// Directory for precompiled components (default: the user cache dir, or $KILN_CACHE_DIR).
+    #[arg(long, value_name = "DIR")]
+    pub compile_cache: Option<PathBuf>,
+}
+
+/// `kiln build`.
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// Output image: `oci:DIR[:TAG]`.
+    pub image: String,
+    /// Common options.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Owner uid of app and layer files in the image.
+    #[arg(long, default_value_t = 1000)]
+    pub uid: u64,
+    /// Owner gid of app and layer files in the image.
+    #[arg(long, default_value_t = 1000)]
+    pub gid: u64,
+}
+
+impl BuildArgs {
+    /// The pipeline request.
+    pub fn request(&self) -> Result<Request, Error> {
+        let mut r = self.common.request()?;
+        r.ownership = LayerOwnership::new(self.uid, self.gid);
+        Ok(r)
+    }
+}
+
+/// `kiln detect`.
+#[derive(Debug, Args)]
+pub struct DetectArgs {
+    /// Common options.
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+impl DetectArgs {
+    /// The pipeline request.
+    pub fn request(&self) -> Result<Request, Error> {
+        self.common.request()
+    }
+}
+
+/// `kiln inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The image: `oci:DIR[:TAG]`.
+    pub image: String,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn seconds(value: f64, flag: &str) -> Result<Duration, Error> {
+    if value.is_finite() && value > 0.0 {
+        Ok(Duration::from_secs_f64(value))
+    } else {
+        Err(Error::InvalidInput(format!("--{flag} must be a positive number of seconds")))
+    }
+}
+
+impl CommonArgs {
+    fn request(&self) -> Result<Request, Error> {
+        if !self.path.is_dir() {
+            return Err(Error::InvalidInput(format!(
+                "app directory {} does not exist or is not a directory; pass an existing directory with --path",
+                self.path.display()
+            )));
+        }
+        if self.memory_limit == 0 {
+            return Err(Error::InvalidInput("--memory-limit must be at least 1 MiB".into()));
+        }
+        let mut env = Env::new();
+        for file in &self.env_file {
+            parse_env_file(file, &mut env)?;
+        }
+        for pair in &self.env {
+            let (k, v) = split_env(pair).map_err(|why| {
+                Error::InvalidInput(format!("--env {pair:?}: {why}; use --env KEY=VALUE"))
+            })?;
+            env.set(k, v);
+        }
+        let epoch = source_date_epoch()?;
+        let mut request = Request::new(&self.path);
+        request.buildpacks.clone_from(&self.buildpacks);
+        request.run_image.clone_from(&self.run_image);
+        request.env = env;
+        request.exec_env.clone_from(&self.exec_env);
+        request.epoch_seconds = epoch;
+        request.layers_dir.clone_from(&self.layers_dir);
+        request.compile_cache = self.compile_cache.clone().or_else(default_compile_cache);
+        request.limits = Limits {
+            detect_timeout: seconds(self.detect_timeout, "detect-timeout")?,
+            build_timeout: seconds(self.build_timeout, "build-timeout")?,
+            memory: self.memory_limit.saturating_mul(1 << 20),
+            ..Limits::default()
+        };
+        Ok(request)
+    }
+}
+
+fn split_env(pair: &str) -> Result<(&str, &str), String> {
+    let (k, v) = pair.split_once('=').ok_or("missing '='")?;
+    if let Some(rule) = name_problem(k) {
+        return Err(format!("variable name {k:?} {rule}"));
+    }
+    if k.starts_with("CNB_") {
+        return Err(format!("variable {k} uses the reserved CNB_ prefix"));
+    }
+    Ok((k, v))
+}
+
+fn parse_env_file(path: &std::path::Path, env: &mut Env) -> Result<(), Error> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Error::InvalidInput(format!("could not read env file {}: {e}", path.display()))
+    })?;
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim_start();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (k, v) = split_env(line).map_err(|why| {
+            Error::InvalidInput(format!(
+                "{} line {}: {why}; each line must be KEY=VALUE",
+                path.display(),
+                i + 1
+            ))
+        })?;
+        env.set(k, v);
+    }
+    Ok(())
+}
+
+fn source_date_epoch() -> Result<u64, Error> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) if !v.trim().is_empty() => v.trim().parse().map_err(|_| {
+            Error::InvalidInput(format!(
+                "SOURCE_DATE_EPOCH={v:?} is not a whole number of seconds since 1970"
+            ))
+        }),
+        _ => Ok(DEFAULT_EPOCH),
+    }
+}

@@ -1,0 +1,70 @@
+//! The `kiln` command line: argument parsing, output, and exit codes.
+
+mod args;
+mod inspect;
+mod reporter;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+
+use crate::error::{Error, exit};
+use crate::pipeline::{self, OutputTarget};
+use args::{Cli, Command};
+pub use reporter::{ConsoleReporter, Verbosity};
+
+/// Run the CLI with the process arguments and return the exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { exit::INVALID_INPUT } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ERROR: {}", one_line(&e));
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Error> {
+    let reporter = Arc::new(ConsoleReporter::new(cli.verbosity()));
+    match cli.command {
+        Command::Build(b) => {
+            let output = OutputTarget::parse(&b.image)?;
+            let request = b.request()?;
+            let summary = pipeline::build(&request, &output, reporter)?;
+            println!("{}", summary.export.manifest_digest);
+            Ok(())
+        }
+        Command::Detect(d) => {
+            let request = d.request()?;
+            let (group, plan) = pipeline::detect_only(&request, reporter)?;
+            println!("# group.toml\n{group}\n# plan.toml\n{plan}");
+            Ok(())
+        }
+        Command::Inspect(i) => inspect::run(&i),
+    }
+}
+
+/// The error and its causes on one line (`a: b: c`), without repeating a cause the message
+/// already contains.
+fn one_line(err: &Error) -> String {
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        let c = cause.to_string();
+        if !text.contains(&c) {
+            text.push_str(": ");
+            text.push_str(&c);
+        }
+        source = cause.source();
+    }
+    text.replace('\n', " ")
+}

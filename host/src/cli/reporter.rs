@@ -1,0 +1,64 @@
+//! Console output: phase headers and log lines on stderr, results on stdout.
+
+use std::io::Write;
+
+use crate::pipeline::Reporter;
+use crate::runtime::LogLevel;
+
+/// How much to print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verbosity {
+    /// Errors and the result only.
+    Quiet,
+    /// Phases, progress and buildpack output.
+    Normal,
+    /// Everything, including debug lines.
+    Verbose,
+}
+
+/// Prints progress to stderr.
+pub struct ConsoleReporter {
+    verbosity: Verbosity,
+}
+
+impl ConsoleReporter {
+    /// A reporter at `verbosity`.
+    pub fn new(verbosity: Verbosity) -> Self {
+        Self { verbosity }
+    }
+
+    fn line(&self, min: Verbosity, text: &str) {
+        if self.verbosity >= min {
+            let mut err = std::io::stderr().lock();
+            let _ = writeln!(err, "{text}");
+        }
+    }
+}
+
+impl Reporter for ConsoleReporter {
+    fn phase(&self, name: &str) {
+        self.line(Verbosity::Normal, &format!("===> {name}"));
+    }
+
+    fn info(&self, message: &str) {
+        self.line(Verbosity::Normal, message);
+    }
+
+    fn debug(&self, message: &str) {
+        self.line(Verbosity::Verbose, message);
+    }
+
+    fn buildpack(&self, id: &str, level: LogLevel, line: &str) {
+        let min = match level {
+            LogLevel::Debug => Verbosity::Verbose,
+            LogLevel::Info => Verbosity::Normal,
+            LogLevel::Warn | LogLevel::Error => Verbosity::Quiet,
+        };
+        let tag = match level {
+            LogLevel::Warn => "warning: ",
+            LogLevel::Error => "error: ",
+            LogLevel::Debug | LogLevel::Info => "",
+        };
+        self.line(min, &format!("[{id}] {tag}{line}"));
+    }
+}

@@ -1,0 +1,85 @@
+//! Kiln's top-level error and the exit codes the CLI maps it to (grouped by phase, as the CNB
+//! lifecycle does).
+
+use crate::buildpack::BuildpackError;
+use crate::export::{ExportError, RunImageError};
+use crate::image::ImageError;
+use crate::lifecycle::build::BuildError;
+use crate::lifecycle::detect::DetectError;
+use crate::lifecycle::workspace::WorkspaceError;
+
+/// Exit codes. See the README for the table.
+pub mod exit {
+    /// Unexpected failure.
+    pub const GENERIC: u8 = 1;
+    /// Invalid arguments or input (missing app dir, bad env file, bad image reference).
+    pub const INVALID_INPUT: u8 = 3;
+    /// A buildpack could not be loaded (not a component, wrong world, bad description).
+    pub const BUILDPACK_INVALID: u8 = 12;
+    /// No group passed detection.
+    pub const DETECT_NO_MATCH: u8 = 20;
+    /// Detection failed with buildpack errors.
+    pub const DETECT_ERROR: u8 = 21;
+    /// The run image (or previous image) could not be read.
+    pub const ANALYZE_ERROR: u8 = 32;
+    /// A buildpack's build failed (error, crash, limit, sandbox violation, invalid records).
+    pub const BUILD_BUILDPACK_FAILED: u8 = 51;
+    /// The build phase failed on the host side.
+    pub const BUILD_LIFECYCLE_ERROR: u8 = 52;
+    /// Export failed.
+    pub const EXPORT_ERROR: u8 = 62;
+}
+
+/// Anything that stops a Kiln command.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Invalid user input.
+    #[error("{0}")]
+    InvalidInput(String),
+    /// Preparing the working directories failed.
+    #[error(transparent)]
+    Workspace(#[from] WorkspaceError),
+    /// A buildpack could not be resolved or loaded.
+    #[error(transparent)]
+    Buildpack(#[from] BuildpackError),
+    /// The run image could not be used.
+    #[error(transparent)]
+    RunImage(#[from] RunImageError),
+    /// Detection failed.
+    #[error(transparent)]
+    Detect(#[from] DetectError),
+    /// Build failed.
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    /// Export failed.
+    #[error("export failed: {0}")]
+    Export(#[from] ExportError),
+    /// Reading an image failed (inspect).
+    #[error(transparent)]
+    Image(#[from] ImageError),
+}
+
+impl Error {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::InvalidInput(_) => exit::INVALID_INPUT,
+            Self::Workspace(WorkspaceError::Io { .. }) => exit::GENERIC,
+            Self::Workspace(_) => exit::INVALID_INPUT,
+            Self::Buildpack(BuildpackError::Unknown { .. } | BuildpackError::Read { .. }) => {
+                exit::INVALID_INPUT
+            }
+            Self::Buildpack(_) => exit::BUILDPACK_INVALID,
+            Self::RunImage(_) => exit::ANALYZE_ERROR,
+            Self::Detect(DetectError::NoMatch(_)) => exit::DETECT_NO_MATCH,
+            Self::Detect(DetectError::Errored(_)) => exit::DETECT_ERROR,
+            Self::Build(e) if e.is_buildpack_fault() => exit::BUILD_BUILDPACK_FAILED,
+            Self::Build(_) => exit::BUILD_LIFECYCLE_ERROR,
+            Self::Export(_) => exit::EXPORT_ERROR,
+            Self::Image(_) => exit::INVALID_INPUT,
+        }
+    }
+}
+
+/// Result alias for Kiln commands.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,270 @@
+//! Export: turn the layers directory and the app into an OCI image on top of the run image.
+//!
+//! Layer order (bottom to top): run image layers, each buildpack's `launch` layers (group
+//! order, then layer name), the app layer, the config layer (`/layers/config/metadata.toml`).
+
+pub mod labels;
+pub mod run_image;
+pub mod time;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::buildpack::Buildpack;
+use crate::image::{
+    Descriptor, Digest, HistoryEntry, ImageError, LayerBuilder, LayerOwnership, OciLayout,
+};
+use crate::lifecycle::build::BuiltBuildpack;
+use crate::lifecycle::env::{Env, Scope};
+use crate::lifecycle::files::{self, LaunchMetadata};
+use labels::{
+    BuildMetadata, BuildpackLayers, LayerMetadata, LifecycleMetadata, RunImageMetadata, Sha,
+    StackMetadata, StackRunImage,
+};
+pub use run_image::{RunImage, RunImageError};
+
+/// What the exporter needs.
+pub struct ExportInputs<'a> {
+    /// The run image.
+    pub run_image: &'a RunImage,
+    /// All buildpacks (indexed by `built`).
+    pub buildpacks: &'a [Buildpack],
+    /// The group's results in order.
+    pub built: &'a [BuiltBuildpack],
+    /// Merged launch metadata.
+    pub launch: &'a LaunchMetadata,
+    /// Host layers root.
+    pub layers_dir: &'a Path,
+    /// Host app dir (after build).
+    pub app_dir: &'a Path,
+    /// Owner of app and buildpack layer files.
+    pub ownership: LayerOwnership,
+    /// `created` and layer mtimes come from this.
+    pub epoch_seconds: u64,
+}
+
+/// One layer the exporter wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportedLayer {
+    /// Human name, e.g. `kiln/procfile:web` or `app`.
+    pub name: String,
+    /// diffID.
+    pub diff_id: Digest,
+    /// Compressed size.
+    pub size: u64,
+}
+
+/// The result of an export.
+#[derive(Debug, Clone)]
+pub struct ExportReport {
+    /// Manifest digest (the image digest users see).
+    pub manifest_digest: Digest,
+    /// Config digest (image ID).
+    pub config_digest: Digest,
+    /// Layers added on top of the run image.
+    pub layers: Vec<ExportedLayer>,
+}
+
+/// Export failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// Image I/O.
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    /// A platform file could not be written.
+    #[error(transparent)]
+    Files(#[from] crate::lifecycle::layers_dir::LayersDirError),
+}
+
+struct PendingLayer {
+    name: String,
+    created_by: String,
+    builder: LayerBuilder,
+}
+
+/// Write the image into `layout` under `tag`.
+pub fn export(inputs: &ExportInputs<'_>, layout: &OciLayout, tag: &str) -> Result<ExportReport, ExportError> {
+    let mut pending = Vec::new();
+    let mut label_buildpacks = Vec::new();
+    for b in inputs.built {
+        let bp = &inputs.buildpacks[b.index];
+        let esc = bp.escaped_id();
+        let mut layers = BTreeMap::new();
+        for layer in b.output.layers.iter().filter(|l| l.launch) {
+            let host = inputs.layers_dir.join(&esc).join(layer.name.as_str());
+            let mut builder = LayerBuilder::new(inputs.ownership);
+            let executables = layer.executables.clone();
+            builder.add_dir_tree(&host, &format!("layers/{esc}/{}", layer.name), &|rel: &str| {
+                rel.starts_with("bin/") || executables.iter().any(|e| e == rel)
+            })?;
+            pending.push(PendingLayer {
+                name: format!("{}:{}", bp.descriptor.id, layer.name),
+                created_by: format!(
+                    "Layer: '{}', Created by buildpack: {}@{}",
+                    layer.name, bp.descriptor.id, bp.descriptor.version
+                ),
+                builder,
+            });
+            layers.insert(layer.name.to_string(), layer.clone());
+        }
+        label_buildpacks.push((bp.descriptor.id.to_string(), bp.descriptor.version.clone(), layers));
+    }
+    let mut app = LayerBuilder::new(inputs.ownership);
+    app.add_dir_tree(inputs.app_dir, kiln_spec::APP_DIR, &|_: &str| false)?;
+    pending.push(PendingLayer {
+        name: "app".into(),
+        created_by: "Application Layer".into(),
+        builder: app,
+    });
+    let mut config_layer = LayerBuilder::new(inputs.ownership);
+    config_layer.add_file(
+        "layers/config/metadata.toml",
+        files::metadata_toml(inputs.launch)?.into_bytes(),
+        0o644,
+    )?;
+    pending.push(PendingLayer {
+        name: "config".into(),
+        created_by: "Buildpacks Launcher Config".into(),
+        builder: config_layer,
+    });
+
+    inputs.run_image.copy_blobs_to(layout)?;
+    let mut descriptors: Vec<Descriptor> = inputs.run_image.layers();
+    let mut diff_ids = inputs.run_image.config.diff_ids()?;
+    let top_layer = diff_ids.last().map(ToString::to_string).unwrap_or_default();
+    let mut written = Vec::new();
+    for p in &pending {
+        let w = p.builder.write_to(layout.blobs())?;
+        diff_ids.push(w.diff_id.clone());
+        written.push(ExportedLayer {
+            name: p.name.clone(),
+            diff_id: w.diff_id.clone(),
+            size: w.descriptor.size,
+        });
+        descriptors.push(w.descriptor);
+    }
+
+    let diff_of = |name: &str| {
+        written
+            .iter()
+            .find(|w| w.name == name)
+            .map(|w| w.diff_id.to_string())
+            .unwrap_or_default()
+    };
+    let lifecycle = LifecycleMetadata {
+        app: vec![Sha { sha: diff_of("app") }],
+        config: Sha { sha: diff_of("config") },
+        buildpacks: label_buildpacks
+            .into_iter()
+            .map(|(key, version, layers)| BuildpackLayers {
+                layers: layers
+                    .into_iter()
+                    .map(|(name, l)| {
+                        let meta = LayerMetadata {
+                            sha: diff_of(&format!("{key}:{name}")),
+                            data: l.metadata,
+                            build: l.build,
+                            launch: l.launch,
+                            cache: l.cache,
+                        };
+                        (name, meta)
+                    })
+                    .collect(),
+                key,
+                version,
+            })
+            .collect(),
+        run_image: RunImageMetadata {
+            top_layer,
+            reference: inputs.run_image.digest(),
+            image: inputs.run_image.reference.clone(),
+        },
+        stack: StackMetadata {
+            run_image: StackRunImage {
+                image: inputs.run_image.reference.clone(),
+            },
+        },
+    };
+
+    let mut config = inputs.run_image.config.clone();
+    let mut image_labels = config.labels();
+    image_labels.extend(inputs.launch.labels.clone());
+    image_labels.insert(labels::LIFECYCLE_METADATA.into(), labels::to_json(&lifecycle));
+    image_labels.insert(
+        labels::BUILD_METADATA.into(),
+        labels::to_json(&BuildMetadata::from_launch(inputs.launch)),
+    );
+    image_labels.insert(labels::PROJECT_METADATA.into(), "{}".into());
+    config.set_labels(&image_labels);
+    config.set_env(launch_env(inputs).to_strings());
+    let default = inputs
+        .launch
+        .default_process
+        .as_ref()
+        .and_then(|t| inputs.launch.processes.iter().find(|p| &p.process_type == t));
+    config.set_working_dir(Some(
+        default.map_or(kiln_spec::APP_DIR, |p| p.working_dir.as_str()),
+    ));
+    config.set_entrypoint(default.map(|p| {
+        let mut argv = p.command.clone();
+        argv.extend(p.args.iter().cloned());
+        argv
+    }));
+    config.set_cmd(None);
+    let created = time::rfc3339(inputs.epoch_seconds);
+    config.set_created(Some(&created));
+    let run_layers = inputs.run_image.layers().len();
+    let history = config.history();
+    let history_matches = history.iter().filter(|h| h.empty_layer != Some(true)).count() == run_layers;
+    if history_matches {
+        let mut history = history;
+        for p in &pending {
+            history.push(HistoryEntry {
+                created: Some(created.clone()),
+                author: None,
+                created_by: Some(p.created_by.clone()),
+                comment: None,
+                empty_layer: None,
+            });
+        }
+        config.set_history(&history)?;
+    } else {
+        config.set_history(&[])?;
+    }
+    config.set_diff_ids(&diff_ids);
+    let image = layout.write_image(tag, &config, descriptors)?;
+    Ok(ExportReport {
+        manifest_digest: image.manifest.digest.clone(),
+        config_digest: image.config.digest.clone(),
+        layers: written,
+    })
+}
+
+/// The image `Env`: the run image's env, each launch layer's `bin`/`lib` and `env/` +
+/// `env.launch/` changes (buildpack order, layer name order), and the CNB directories.
+pub fn launch_env(inputs: &ExportInputs<'_>) -> Env {
+    let env_strings = inputs.run_image.config.env();
+    let mut env = Env::from_pairs(env_strings.iter().map(String::as_str));
+    for b in inputs.built {
+        let bp = &inputs.buildpacks[b.index];
+        let esc = bp.escaped_id();
+        for layer in b.output.layers.iter().filter(|l| l.launch) {
+            let host = inputs.layers_dir.join(&esc).join(layer.name.as_str());
+            let guest = format!("{}/{esc}/{}", kiln_spec::LAYERS_DIR, layer.name);
+            if host.join("bin").is_dir() {
+                env.prepend_path("PATH", &format!("{guest}/bin"));
+            }
+            if host.join("lib").is_dir() {
+                env.prepend_path("LD_LIBRARY_PATH", &format!("{guest}/lib"));
+            }
+            for scope in [Scope::All, Scope::Launch] {
+                for m in layer.env.iter().filter(|m| m.scope == scope) {
+                    env.apply(m);
+                }
+            }
+        }
+    }
+    env.set("CNB_LAYERS_DIR", kiln_spec::LAYERS_DIR);
+    env.set("CNB_APP_DIR", kiln_spec::APP_DIR);
+    env
+}

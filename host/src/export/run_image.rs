@@ -1,0 +1,129 @@
+//! The run image: the base the app layers go on top of (`scratch` or an OCI layout).
+
+use std::io::Write;
+
+use crate::image::{
+    Descriptor, ImageConfig, ImageError, ImageRef, OciLayout, ResolvedImage, platform_arch,
+};
+
+/// A run image that has been read and checked.
+pub struct RunImage {
+    /// The reference as the user gave it.
+    pub reference: String,
+    /// Its layout and resolved manifest, or `None` for `scratch`.
+    pub source: Option<(OciLayout, ResolvedImage)>,
+    /// Its config (a fresh one for `scratch`).
+    pub config: ImageConfig,
+}
+
+/// The run image could not be used.
+#[derive(Debug, thiserror::Error)]
+#[error("run image {reference}: {source}; check the path and tag, or rebuild it (e.g. with make-busybox-base.sh)")]
+pub struct RunImageError {
+    /// The reference.
+    pub reference: String,
+    /// What went wrong.
+    #[source]
+    pub source: ImageError,
+}
+
+impl RunImage {
+    /// Open and check the run image named by `reference`.
+    pub fn open(reference: &str) -> Result<Self, RunImageError> {
+        let wrap = |source| RunImageError {
+            reference: reference.to_owned(),
+            source,
+        };
+        match ImageRef::parse(reference).map_err(wrap)? {
+            ImageRef::Scratch => Ok(Self {
+                reference: reference.to_owned(),
+                source: None,
+                config: ImageConfig::new("linux", platform_arch()),
+            }),
+            ImageRef::Layout { dir, tag } => {
+                let layout = OciLayout::open(&dir).map_err(wrap)?;
+                let resolved = layout.resolve(Some(&tag)).map_err(wrap)?;
+                let config = resolved.config.clone();
+                let diff_ids = config.diff_ids().map_err(wrap)?;
+                if diff_ids.len() != resolved.manifest.layers.len() {
+                    return Err(wrap(ImageError::InvalidConfig(format!(
+                        "config has {} diff_ids but the manifest has {} layers",
+                        diff_ids.len(),
+                        resolved.manifest.layers.len()
+                    ))));
+                }
+                for layer in &resolved.manifest.layers {
+                    if !layout.blobs().has(&layer.digest) {
+                        return Err(wrap(ImageError::BlobMissing {
+                            digest: layer.digest.clone(),
+                            path: layout.blobs().path(&layer.digest),
+                        }));
+                    }
+                }
+                Ok(Self {
+                    reference: reference.to_owned(),
+                    source: Some((layout, resolved)),
+                    config,
+                })
+            }
+        }
+    }
+
+    /// The run image's layer descriptors (bottom first).
+    pub fn layers(&self) -> Vec<Descriptor> {
+        self.source
+            .as_ref()
+            .map(|(_, r)| r.manifest.layers.clone())
+            .unwrap_or_default()
+    }
+
+    /// Manifest digest, or empty for `scratch`.
+    pub fn digest(&self) -> String {
+        self.source
+            .as_ref()
+            .map(|(_, r)| r.manifest_descriptor.digest.to_string())
+            .unwrap_or_default()
+    }
+
+    /// OS and architecture from its config.
+    pub fn target(&self) -> (String, String) {
+        (
+            self.config.os().unwrap_or("linux").to_owned(),
+            self.config.architecture().unwrap_or(platform_arch()).to_owned(),
+        )
+    }
+
+    /// Copy the run image's layer blobs into `dest`, verifying each digest. Blobs already
+    /// present are skipped.
+    pub fn copy_blobs_to(&self, dest: &OciLayout) -> Result<(), ImageError> {
+        let Some((layout, resolved)) = &self.source else {
+            return Ok(());
+        };
+        for layer in &resolved.manifest.layers {
+            if dest.blobs().has(&layer.digest) {
+                continue;
+            }
+            let mut src = layout.blobs().open(&layer.digest)?;
+            let mut writer = dest.blobs().writer()?;
+            std::io::copy(&mut src, &mut writer).map_err(|source| ImageError::Io {
+                action: "copy blob",
+                path: layout.blobs().path(&layer.digest),
+                source,
+            })?;
+            writer.flush().map_err(|source| ImageError::Io {
+                action: "write blob into",
+                path: dest.blobs().dir().to_path_buf(),
+                source,
+            })?;
+            let written = writer.finish(&layer.media_type)?;
+            if written.digest != layer.digest {
+                return Err(ImageError::DigestMismatch {
+                    path: layout.blobs().path(&layer.digest),
+                    expected: layer.digest.clone(),
+                    actual: written.digest,
+                });
+            }
+        }
+        Ok(())
+    }
+}

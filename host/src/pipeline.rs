@@ -1,0 +1,312 @@
+//! The whole `kiln build` / `kiln detect` flow as a library call: analyze the run image, load
+//! buildpacks, detect, build, export. The CLI and the benchmark both use it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::buildpack::{self, Buildpack};
+use crate::error::{Error, Result};
+use crate::export::{self, ExportInputs, ExportReport, RunImage};
+use crate::image::{ImageRef, LayerOwnership, OciLayout};
+use crate::lifecycle::detect::{self, DetectOutput, Verdict};
+use crate::lifecycle::env::Env;
+use crate::lifecycle::workspace::Workspace;
+use crate::lifecycle::{BuildInputs, OrderEntry, build, files};
+use crate::runtime::{Limits, LogLevel, LogSink, Runtime};
+
+/// `SOURCE_DATE_EPOCH` default: 1980-01-01T00:00:01Z.
+pub const DEFAULT_EPOCH: u64 = 315_532_801;
+
+/// Receives progress; the CLI prints it, tests and benchmarks may ignore it.
+pub trait Reporter: Send + Sync {
+    /// A phase starts (`DETECTING`, `BUILDING`, …).
+    fn phase(&self, name: &str);
+    /// A progress line.
+    fn info(&self, message: &str);
+    /// A verbose line.
+    fn debug(&self, message: &str);
+    /// A line of buildpack output.
+    fn buildpack(&self, id: &str, level: LogLevel, line: &str);
+}
+
+/// A reporter that drops everything.
+pub struct Silent;
+
+impl Reporter for Silent {
+    fn phase(&self, _: &str) {}
+    fn info(&self, _: &str) {}
+    fn debug(&self, _: &str) {}
+    fn buildpack(&self, _: &str, _: LogLevel, _: &str) {}
+}
+
+/// Settings shared by `build` and `detect`.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The app directory.
+    pub app: PathBuf,
+    /// Buildpack references; empty means the embedded buildpacks (each optional).
+    pub buildpacks: Vec<String>,
+    /// Run image reference (`scratch` or `oci:DIR[:TAG]`).
+    pub run_image: String,
+    /// User env.
+    pub env: Env,
+    /// Execution environment.
+    pub exec_env: String,
+    /// `SOURCE_DATE_EPOCH`.
+    pub epoch_seconds: u64,
+    /// Keep the CNB layers directory here (must be empty or absent).
+    pub layers_dir: Option<PathBuf>,
+    /// Owner of exported app and layer files.
+    pub ownership: LayerOwnership,
+    /// Compile cache dir (`None`: no cache).
+    pub compile_cache: Option<PathBuf>,
+    /// Resource limits.
+    pub limits: Limits,
+}
+
+impl Request {
+    /// A request with defaults for everything but the app dir.
+    pub fn new(app: impl Into<PathBuf>) -> Self {
+        Self {
+            app: app.into(),
+            buildpacks: Vec::new(),
+            run_image: "scratch".into(),
+            env: Env::new(),
+            exec_env: "production".into(),
+            epoch_seconds: DEFAULT_EPOCH,
+            layers_dir: None,
+            ownership: LayerOwnership::new(1000, 1000),
+            compile_cache: default_compile_cache(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// `$KILN_CACHE_DIR/components`, else the user's cache dir `kiln/components`.
+pub fn default_compile_cache() -> Option<PathBuf> {
+    std::env::var_os("KILN_CACHE_DIR")
+        .map(PathBuf::from)
+        .or_else(|| dirs::cache_dir().map(|d| d.join("kiln")))
+        .map(|d| d.join("components"))
+}
+
+/// A finished build.
+#[derive(Debug, Clone)]
+pub struct BuildSummary {
+    /// The export report (digest, layers).
+    pub export: ExportReport,
+    /// Ids of the group, in order.
+    pub group: Vec<String>,
+    /// Default process type.
+    pub default_process: Option<String>,
+}
+
+/// Where the output image goes, checked before any work is done.
+pub struct OutputTarget {
+    dir: PathBuf,
+    tag: String,
+}
+
+impl OutputTarget {
+    /// Parse `oci:DIR[:TAG]` and check that DIR is absent, empty or an OCI layout.
+    pub fn parse(reference: &str) -> Result<Self> {
+        match ImageRef::parse(reference) {
+            Ok(ImageRef::Layout { dir, tag }) => {
+                if dir.exists() {
+                    let empty = std::fs::read_dir(&dir).map(|mut d| d.next().is_none()).unwrap_or(false);
+                    if !dir.is_dir() || (!empty && !dir.join("oci-layout").is_file()) {
+                        return Err(Error::InvalidInput(format!(
+                            "output {} exists and is not an OCI image layout; choose a new or empty directory",
+                            dir.display()
+                        )));
+                    }
+                }
+                Ok(Self { dir, tag })
+            }
+            Ok(ImageRef::Scratch) => Err(Error::InvalidInput(
+                "the output image cannot be `scratch`; use oci:DIR[:TAG]".into(),
+            )),
+            Err(e) => Err(Error::InvalidInput(format!(
+                "invalid output image {reference:?}: {e}; use oci:DIR[:TAG]"
+            ))),
+        }
+    }
+
+    /// The tag.
+    pub fn tag(&self) -> &str {
+        &self.tag
+    }
+
+    /// The layout dir.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+/// Start a runtime whose buildpack output goes to `reporter`.
+pub fn runtime(request: &Request, reporter: Arc<dyn Reporter>) -> Result<Runtime> {
+    let log: LogSink = Arc::new(move |id, level, line| reporter.buildpack(id, level, line));
+    Runtime::new(request.compile_cache.clone(), request.limits, log)
+        .map_err(|e| Error::Buildpack(e.into()))
+}
+
+/// Load the requested buildpacks and make the detection order.
+pub fn load_buildpacks(request: &Request, runtime: &Runtime) -> Result<(Vec<Buildpack>, Vec<Vec<OrderEntry>>)> {
+    let (refs, optional): (Vec<String>, bool) = if request.buildpacks.is_empty() {
+        (buildpack::embedded_ids().into_iter().map(str::to_owned).collect(), true)
+    } else {
+        (request.buildpacks.clone(), false)
+    };
+    let mut loaded: Vec<Buildpack> = Vec::new();
+    for r in &refs {
+        let bp = buildpack::load(r, runtime)?;
+        if let Some(other) = loaded.iter().find(|b| b.descriptor.id == bp.descriptor.id) {
+            return Err(buildpack::BuildpackError::Duplicate {
+                id: bp.descriptor.id.to_string(),
+                first: other.origin.clone(),
+                second: bp.origin.clone(),
+            }
+            .into());
+        }
+        loaded.push(bp);
+    }
+    let group = (0..loaded.len())
+        .map(|buildpack| OrderEntry { buildpack, optional })
+        .collect();
+    Ok((loaded, vec![group]))
+}
+
+fn inputs(request: &Request, ws: &Workspace, run_image: &RunImage) -> BuildInputs {
+    let (os, arch) = run_image.target();
+    BuildInputs {
+        app_dir: ws.app.clone(),
+        platform_dir: ws.platform.clone(),
+        layers_dir: ws.layers.clone(),
+        platform_env: request.env.clone(),
+        target_os: os,
+        target_arch: arch,
+        exec_env: request.exec_env.clone(),
+        epoch_seconds: request.epoch_seconds,
+        app_fingerprint: ws.app_fingerprint,
+    }
+}
+
+fn check_targets(buildpacks: &[Buildpack], run_image: &RunImage) -> Result<()> {
+    let (os, arch) = run_image.target();
+    for bp in buildpacks {
+        if !bp.supports(&os, &arch) {
+            return Err(Error::InvalidInput(format!(
+                "buildpack {} does not support the run image's platform {os}/{arch}",
+                bp.descriptor.id
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn run_detect(
+    runtime: &Runtime,
+    buildpacks: &[Buildpack],
+    order: &[Vec<OrderEntry>],
+    inputs: &BuildInputs,
+    reporter: &dyn Reporter,
+) -> Result<DetectOutput> {
+    reporter.phase("DETECTING");
+    let out = detect::detect(runtime, buildpacks, order, inputs, |bp, verdict| {
+        let d = &bp.descriptor;
+        match verdict {
+            Verdict::Pass(_) => reporter.debug(&format!("{} {}: pass", d.id, d.version)),
+            Verdict::Fail(why) => reporter.debug(&format!("{} {}: skip ({why})", d.id, d.version)),
+            Verdict::Error(why) => reporter.info(&format!("{} {}: error: {why}", d.id, d.version)),
+        }
+    })?;
+    for &i in &out.group {
+        let d = &buildpacks[i].descriptor;
+        reporter.info(&format!("{} {}", d.id, d.version));
+    }
+    files::write_detect_files(&inputs.layers_dir, buildpacks, &out.group, &out.plan)
+        .map_err(|e| Error::Build(e.into()))?;
+    Ok(out)
+}
+
+/// Detect only: returns the group.toml and plan.toml texts.
+pub fn detect_only(request: &Request, reporter: Arc<dyn Reporter>) -> Result<(String, String)> {
+    let ws = Workspace::create(&request.app, &request.env, request.layers_dir.as_deref())?;
+    let run_image = RunImage::open(&request.run_image)?;
+    let rt = runtime(request, reporter.clone())?;
+    let (buildpacks, order) = load_buildpacks(request, &rt)?;
+    let inputs = inputs(request, &ws, &run_image);
+    let out = run_detect(&rt, &buildpacks, &order, &inputs, reporter.as_ref())?;
+    let group = files::group_toml(&files::group_members(&buildpacks, &out.group))
+        .map_err(|e| Error::Build(e.into()))?;
+    let plan = files::plan_toml(&buildpacks, &out.plan).map_err(|e| Error::Build(e.into()))?;
+    Ok((group, plan))
+}
+
+/// The full build into `output`.
+pub fn build(request: &Request, output: &OutputTarget, reporter: Arc<dyn Reporter>) -> Result<BuildSummary> {
+    let rt = runtime(request, reporter.clone())?;
+    build_with_runtime(request, output, &rt, reporter.as_ref())
+}
+
+/// The full build with an existing runtime (the benchmark reuses one).
+pub fn build_with_runtime(
+    request: &Request,
+    output: &OutputTarget,
+    rt: &Runtime,
+    reporter: &dyn Reporter,
+) -> Result<BuildSummary> {
+    reporter.phase("ANALYZING");
+    let run_image = RunImage::open(&request.run_image)?;
+    reporter.info(&format!(
+        "Run image: {}{}",
+        request.run_image,
+        match run_image.digest() {
+            d if d.is_empty() => String::new(),
+            d => format!(" ({d})"),
+        }
+    ));
+    let ws = Workspace::create(&request.app, &request.env, request.layers_dir.as_deref())?;
+    let (buildpacks, order) = load_buildpacks(request, rt)?;
+    check_targets(&buildpacks, &run_image)?;
+    let inputs = inputs(request, &ws, &run_image);
+    let detected = run_detect(rt, &buildpacks, &order, &inputs, reporter)?;
+
+    reporter.phase("BUILDING");
+    let built = build::build(rt, &buildpacks, &detected.group, &detected.plan, &inputs)?;
+    let launch = files::merge_launch(&buildpacks, &detected.group, &built);
+    files::write_metadata(&ws.layers, &launch).map_err(|e| Error::Build(e.into()))?;
+    if launch.default_process.is_none() {
+        reporter.info("warning: no default process; the image has no entrypoint");
+    }
+
+    reporter.phase("EXPORTING");
+    let layout = OciLayout::create_or_open(&output.dir).map_err(|e| Error::Export(e.into()))?;
+    let report = export::export(
+        &ExportInputs {
+            run_image: &run_image,
+            buildpacks: &buildpacks,
+            built: &built,
+            launch: &launch,
+            layers_dir: &ws.layers,
+            app_dir: &ws.app,
+            ownership: request.ownership,
+            epoch_seconds: request.epoch_seconds,
+        },
+        &layout,
+        &output.tag,
+    )?;
+    for l in &report.layers {
+        reporter.info(&format!("Adding layer {} ({})", l.name, l.diff_id.short()));
+    }
+    reporter.info(&format!("Saved oci:{}:{}", output.dir.display(), output.tag));
+    Ok(BuildSummary {
+        export: report,
+        group: detected
+            .group
+            .iter()
+            .map(|&i| buildpacks[i].descriptor.id.to_string())
+            .collect(),
+        default_process: launch.default_process,
+    })
+}
