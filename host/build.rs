@@ -7,7 +7,8 @@ use std::path::PathBuf;
 const EMBEDDED: [(&str, &str); 1] = [("kiln/procfile", "kiln-buildpack-procfile")];
 
 fn main() {
-    let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
+    let manifest_dir =
+        PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
     let packages: Vec<&str> = EMBEDDED.iter().map(|(_, p)| *p).collect();
     let wasm = kiln_build_support::build_components(
@@ -15,11 +16,18 @@ fn main() {
         &packages,
         &["buildpacks-wasm", "sdk/src", "spec/src", "wit"],
     );
-    let mut code = String::from("/// Buildpacks compiled into this binary: (id, component bytes).\npub const EMBEDDED_BUILDPACKS: &[(&str, &[u8])] = &[\n");
+    let mut code = String::from(
+        "/// Buildpacks compiled into this binary: (id, component bytes).\npub const EMBEDDED_BUILDPACKS: &[(&str, &[u8])] = &[\n",
+    );
     for ((id, _), path) in EMBEDDED.iter().zip(&wasm) {
         let copy = out_dir.join(path.file_name().expect("wasm file name"));
         std::fs::copy(path, &copy).expect("copy embedded component");
-        writeln!(code, "    ({id:?}, include_bytes!({:?})),", copy.display().to_string()).expect("write");
+        writeln!(
+            code,
+            "    ({id:?}, include_bytes!({:?})),",
+            copy.display().to_string()
+        )
+        .expect("write");
     }
     code.push_str("];\n");
     std::fs::write(out_dir.join("embedded.rs"), code).expect("write embedded.rs");

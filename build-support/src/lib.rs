@@ -42,7 +42,10 @@ pub fn build_components(manifest_dir: &Path, packages: &[&str], watch: &[&str]) 
     for dir in watch {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
-    println!("cargo:rerun-if-changed={}", root.join("Cargo.lock").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        root.join("Cargo.lock").display()
+    );
     let target_dir = std::env::var_os("KILN_WASM_TARGET_DIR")
         .map_or_else(|| root.join("target").join("wasm-guests"), PathBuf::from);
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());

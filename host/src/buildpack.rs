@@ -161,7 +161,10 @@ pub fn load(reference: &str, runtime: &Runtime) -> Result<Buildpack, BuildpackEr
     if path.is_dir() {
         return load_dir(path, runtime);
     }
-    if path.is_file() || reference.ends_with(".wasm") {
+    let wasm_suffix = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("wasm"));
+    if path.is_file() || wasm_suffix {
         let bytes = std::fs::read(path).map_err(|source| BuildpackError::Read {
             path: path.to_path_buf(),
             source,
@@ -188,8 +191,8 @@ fn load_dir(dir: &Path, runtime: &Runtime) -> Result<Buildpack, BuildpackError> 
         path: toml_path.clone(),
         reason,
     };
-    let parsed: BuildpackToml =
-        toml::from_str(&text).map_err(|e| bad(format!("invalid buildpack.toml: {}", e.message())))?;
+    let parsed: BuildpackToml = toml::from_str(&text)
+        .map_err(|e| bad(format!("invalid buildpack.toml: {}", e.message())))?;
     if parsed.order.is_some() {
         return Err(bad("composite buildpacks ([[order]]) are not supported yet; list the buildpacks with --buildpack".into()));
     }
@@ -232,7 +235,11 @@ fn load_dir(dir: &Path, runtime: &Runtime) -> Result<Buildpack, BuildpackError> 
 }
 
 /// Load a component from bytes and describe it.
-pub fn load_bytes(bytes: &[u8], origin: &str, runtime: &Runtime) -> Result<Buildpack, BuildpackError> {
+pub fn load_bytes(
+    bytes: &[u8],
+    origin: &str,
+    runtime: &Runtime,
+) -> Result<Buildpack, BuildpackError> {
     let component = runtime.load(bytes, origin)?;
     let info = runtime.describe(&component, origin)?;
     let descriptor = validate_info(info, origin)?;

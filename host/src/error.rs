@@ -63,10 +63,11 @@ impl Error {
     /// The process exit code for this error.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::InvalidInput(_) => exit::INVALID_INPUT,
             Self::Workspace(WorkspaceError::Io { .. }) => exit::GENERIC,
-            Self::Workspace(_) => exit::INVALID_INPUT,
-            Self::Buildpack(BuildpackError::Unknown { .. } | BuildpackError::Read { .. }) => {
+            Self::InvalidInput(_)
+            | Self::Workspace(_)
+            | Self::Image(_)
+            | Self::Buildpack(BuildpackError::Unknown { .. } | BuildpackError::Read { .. }) => {
                 exit::INVALID_INPUT
             }
             Self::Buildpack(_) => exit::BUILDPACK_INVALID,
@@ -76,7 +77,6 @@ impl Error {
             Self::Build(e) if e.is_buildpack_fault() => exit::BUILD_BUILDPACK_FAILED,
             Self::Build(_) => exit::BUILD_LIFECYCLE_ERROR,
             Self::Export(_) => exit::EXPORT_ERROR,
-            Self::Image(_) => exit::INVALID_INPUT,
         }
     }
 }

@@ -2,11 +2,11 @@
 //!
 //! See `ARCHITECTURE.md` for the map of modules and the data flow from app dir to image.
 
-pub mod image;
-pub mod runtime;
 pub mod buildpack;
-pub mod lifecycle;
-pub mod export;
-pub mod error;
-pub mod pipeline;
 pub mod cli;
+pub mod error;
+pub mod export;
+pub mod image;
+pub mod lifecycle;
+pub mod pipeline;
+pub mod runtime;

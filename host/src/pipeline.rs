@@ -113,7 +113,7 @@ impl OutputTarget {
         match ImageRef::parse(reference) {
             Ok(ImageRef::Layout { dir, tag }) => {
                 if dir.exists() {
-                    let empty = std::fs::read_dir(&dir).map(|mut d| d.next().is_none()).unwrap_or(false);
+                    let empty = std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_none());
                     if !dir.is_dir() || (!empty && !dir.join("oci-layout").is_file()) {
                         return Err(Error::InvalidInput(format!(
                             "output {} exists and is not an OCI image layout; choose a new or empty directory",
@@ -151,9 +151,18 @@ pub fn runtime(request: &Request, reporter: Arc<dyn Reporter>) -> Result<Runtime
 }
 
 /// Load the requested buildpacks and make the detection order.
-pub fn load_buildpacks(request: &Request, runtime: &Runtime) -> Result<(Vec<Buildpack>, Vec<Vec<OrderEntry>>)> {
+pub fn load_buildpacks(
+    request: &Request,
+    runtime: &Runtime,
+) -> Result<(Vec<Buildpack>, Vec<Vec<OrderEntry>>)> {
     let (refs, optional): (Vec<String>, bool) = if request.buildpacks.is_empty() {
-        (buildpack::embedded_ids().into_iter().map(str::to_owned).collect(), true)
+        (
+            buildpack::embedded_ids()
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+            true,
+        )
     } else {
         (request.buildpacks.clone(), false)
     };
@@ -171,7 +180,10 @@ pub fn load_buildpacks(request: &Request, runtime: &Runtime) -> Result<(Vec<Buil
         loaded.push(bp);
     }
     let group = (0..loaded.len())
-        .map(|buildpack| OrderEntry { buildpack, optional })
+        .map(|buildpack| OrderEntry {
+            buildpack,
+            optional,
+        })
         .collect();
     Ok((loaded, vec![group]))
 }
@@ -230,7 +242,7 @@ fn run_detect(
 }
 
 /// Detect only: returns the group.toml and plan.toml texts.
-pub fn detect_only(request: &Request, reporter: Arc<dyn Reporter>) -> Result<(String, String)> {
+pub fn detect_only(request: &Request, reporter: &Arc<dyn Reporter>) -> Result<(String, String)> {
     let ws = Workspace::create(&request.app, &request.env, request.layers_dir.as_deref())?;
     let run_image = RunImage::open(&request.run_image)?;
     let rt = runtime(request, reporter.clone())?;
@@ -244,7 +256,11 @@ pub fn detect_only(request: &Request, reporter: Arc<dyn Reporter>) -> Result<(St
 }
 
 /// The full build into `output`.
-pub fn build(request: &Request, output: &OutputTarget, reporter: Arc<dyn Reporter>) -> Result<BuildSummary> {
+pub fn build(
+    request: &Request,
+    output: &OutputTarget,
+    reporter: &Arc<dyn Reporter>,
+) -> Result<BuildSummary> {
     let rt = runtime(request, reporter.clone())?;
     build_with_runtime(request, output, &rt, reporter.as_ref())
 }
@@ -299,7 +315,11 @@ pub fn build_with_runtime(
     for l in &report.layers {
         reporter.info(&format!("Adding layer {} ({})", l.name, l.diff_id.short()));
     }
-    reporter.info(&format!("Saved oci:{}:{}", output.dir.display(), output.tag));
+    reporter.info(&format!(
+        "Saved oci:{}:{}",
+        output.dir.display(),
+        output.tag
+    ));
     Ok(BuildSummary {
         export: report,
         group: detected

@@ -26,8 +26,10 @@ impl Plan {
 
     /// Require `name` with no metadata.
     pub fn requires(mut self, name: impl Into<String>) -> Self {
-        self.requires
-            .push((name.into(), serde_json::Value::Object(serde_json::Map::new())));
+        self.requires.push((
+            name.into(),
+            serde_json::Value::Object(serde_json::Map::new()),
+        ));
         self
     }
 

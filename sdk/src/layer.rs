@@ -153,7 +153,11 @@ pub struct Layer {
 }
 
 impl Layer {
-    pub(crate) fn create(layers_dir: &Path, name: LayerName, types: LayerTypes) -> Result<Self, Error> {
+    pub(crate) fn create(
+        layers_dir: &Path,
+        name: LayerName,
+        types: LayerTypes,
+    ) -> Result<Self, Error> {
         let path = layers_dir.join(name.as_str());
         match std::fs::remove_dir_all(&path) {
             Ok(()) => {}
@@ -198,17 +202,26 @@ impl Layer {
     }
 
     /// Write `contents` to `relative` inside the layer, creating parent directories.
-    pub fn write_file(&mut self, relative: &str, contents: impl AsRef<[u8]>) -> Result<PathBuf, Error> {
+    pub fn write_file(
+        &mut self,
+        relative: &str,
+        contents: impl AsRef<[u8]>,
+    ) -> Result<PathBuf, Error> {
         let target = self.path.join(checked_relative(relative)?);
         if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| Error::io("create directory", parent, &e))?;
+            std::fs::create_dir_all(parent)
+                .map_err(|e| Error::io("create directory", parent, &e))?;
         }
         std::fs::write(&target, contents).map_err(|e| Error::io("write", &target, &e))?;
         Ok(target)
     }
 
     /// Write an executable file (mode 0755 in the image).
-    pub fn write_executable(&mut self, relative: &str, contents: impl AsRef<[u8]>) -> Result<PathBuf, Error> {
+    pub fn write_executable(
+        &mut self,
+        relative: &str,
+        contents: impl AsRef<[u8]>,
+    ) -> Result<PathBuf, Error> {
         let target = self.write_file(relative, contents)?;
         self.mark_executable(relative)?;
         Ok(target)
@@ -217,7 +230,8 @@ impl Layer {
     /// Mark a file of the layer as executable. Files under `bin/` always are.
     pub fn mark_executable(&mut self, relative: &str) -> Result<(), Error> {
         checked_relative(relative)?;
-        self.executables.push(relative.trim_start_matches("./").to_owned());
+        self.executables
+            .push(relative.trim_start_matches("./").to_owned());
         Ok(())
     }
 

@@ -216,7 +216,9 @@ mod tests {
     #[test]
     fn layer_names() {
         assert!(LayerName::new("node_modules").is_ok());
-        for bad in ["", "/", "../x", "..", ".", "a/b", "build", "launch", "store", "x.toml"] {
+        for bad in [
+            "", "/", "../x", "..", ".", "a/b", "build", "launch", "store", "x.toml",
+        ] {
             assert!(LayerName::new(bad).is_err(), "{bad} should be rejected");
         }
     }

@@ -4,8 +4,8 @@
 mod procfile;
 
 use kiln_sdk::{
-    BuildContext, BuildResult, Buildpack, BuildpackInfo, DetectContext, DetectResult, Error, Process,
-    buildpack_id,
+    BuildContext, BuildResult, Buildpack, BuildpackInfo, DetectContext, DetectResult, Error,
+    Process, buildpack_id,
 };
 
 pub use procfile::{ProcfileEntry, parse_procfile};
@@ -41,8 +41,11 @@ impl Buildpack for ProcfileBuildpack {
             kiln_sdk::log::info(format!("process {}: {}", entry.process_type, entry.command));
             let is_default = Some(entry.process_type.as_str()) == default.as_deref();
             result = result.process(
-                Process::new(entry.process_type, ["/bin/sh", "-c", entry.command.as_str()])
-                    .default(is_default),
+                Process::new(
+                    entry.process_type,
+                    ["/bin/sh", "-c", entry.command.as_str()],
+                )
+                .default(is_default),
             );
         }
         result.build()

@@ -144,7 +144,9 @@ fn seconds(value: f64, flag: &str) -> Result<Duration, Error> {
     if value.is_finite() && value > 0.0 {
         Ok(Duration::from_secs_f64(value))
     } else {
-        Err(Error::InvalidInput(format!("--{flag} must be a positive number of seconds")))
+        Err(Error::InvalidInput(format!(
+            "--{flag} must be a positive number of seconds"
+        )))
     }
 }
 
@@ -157,7 +159,9 @@ impl CommonArgs {
             )));
         }
         if self.memory_limit == 0 {
-            return Err(Error::InvalidInput("--memory-limit must be at least 1 MiB".into()));
+            return Err(Error::InvalidInput(
+                "--memory-limit must be at least 1 MiB".into(),
+            ));
         }
         let mut env = Env::new();
         for file in &self.env_file {

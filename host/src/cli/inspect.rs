@@ -12,7 +12,9 @@ pub fn run(args: &InspectArgs) -> Result<(), Error> {
     let ImageRef::Layout { dir, tag } = ImageRef::parse(&args.image)
         .map_err(|e| Error::InvalidInput(format!("invalid image {:?}: {e}", args.image)))?
     else {
-        return Err(Error::InvalidInput("`scratch` has nothing to inspect".into()));
+        return Err(Error::InvalidInput(
+            "`scratch` has nothing to inspect".into(),
+        ));
     };
     let layout = OciLayout::open(&dir)?;
     let summary = ImageSummary::from_layout(&layout, Some(&tag))?;
@@ -49,11 +51,13 @@ pub fn run(args: &InspectArgs) -> Result<(), Error> {
             bp["version"].as_str().unwrap_or("?")
         );
     }
-    let default = build["buildpack-default-process-type"].as_str().unwrap_or("");
+    let default = build["buildpack-default-process-type"]
+        .as_str()
+        .unwrap_or("");
     println!("\nProcesses:");
     for p in build["processes"].as_array().into_iter().flatten() {
         let t = p["type"].as_str().unwrap_or("?");
-        let argv: Vec<&str> = p["command"]
+        let words: Vec<&str> = p["command"]
             .as_array()
             .into_iter()
             .flatten()
@@ -61,7 +65,7 @@ pub fn run(args: &InspectArgs) -> Result<(), Error> {
             .filter_map(Value::as_str)
             .collect();
         let mark = if t == default { " (default)" } else { "" };
-        println!("  {t}{mark}: {}", shell_words(&argv));
+        println!("  {t}{mark}: {}", shell_words(&words));
     }
     println!("\nLayers:");
     for l in &summary.layers {
@@ -73,7 +77,10 @@ pub fn run(args: &InspectArgs) -> Result<(), Error> {
         );
     }
     if let Some(e) = &summary.entrypoint {
-        println!("\nEntrypoint: {}", shell_words(&e.iter().map(String::as_str).collect::<Vec<_>>()));
+        println!(
+            "\nEntrypoint: {}",
+            shell_words(&e.iter().map(String::as_str).collect::<Vec<_>>())
+        );
     }
     Ok(())
 }
@@ -89,7 +96,10 @@ fn label_json(summary: &ImageSummary, key: &str) -> Value {
 fn shell_words(argv: &[&str]) -> String {
     argv.iter()
         .map(|a| {
-            if !a.is_empty() && a.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:@".contains(c)) {
+            if !a.is_empty()
+                && a.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:@".contains(c))
+            {
                 (*a).to_owned()
             } else {
                 format!("'{}'", a.replace('\'', r"'\''"))

@@ -19,7 +19,11 @@ pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let code = if e.use_stderr() { exit::INVALID_INPUT } else { 0 };
+            let code = if e.use_stderr() {
+                exit::INVALID_INPUT
+            } else {
+                0
+            };
             let _ = e.print();
             return ExitCode::from(code);
         }
@@ -34,18 +38,18 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<(), Error> {
-    let reporter = Arc::new(ConsoleReporter::new(cli.verbosity()));
+    let reporter: Arc<dyn pipeline::Reporter> = Arc::new(ConsoleReporter::new(cli.verbosity()));
     match cli.command {
         Command::Build(b) => {
             let output = OutputTarget::parse(&b.image)?;
             let request = b.request()?;
-            let summary = pipeline::build(&request, &output, reporter)?;
+            let summary = pipeline::build(&request, &output, &reporter)?;
             println!("{}", summary.export.manifest_digest);
             Ok(())
         }
         Command::Detect(d) => {
             let request = d.request()?;
-            let (group, plan) = pipeline::detect_only(&request, reporter)?;
+            let (group, plan) = pipeline::detect_only(&request, &reporter)?;
             println!("# group.toml\n{group}\n# plan.toml\n{plan}");
             Ok(())
         }

@@ -129,7 +129,10 @@ pub struct BuildMetadata {
     /// The group.
     pub buildpacks: Vec<BuildBuildpack>,
     /// Default process type.
-    #[serde(rename = "buildpack-default-process-type", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "buildpack-default-process-type",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub default_process: Option<String>,
 }
 

@@ -83,7 +83,11 @@ struct PendingLayer {
 }
 
 /// Write the image into `layout` under `tag`.
-pub fn export(inputs: &ExportInputs<'_>, layout: &OciLayout, tag: &str) -> Result<ExportReport, ExportError> {
+pub fn export(
+    inputs: &ExportInputs<'_>,
+    layout: &OciLayout,
+    tag: &str,
+) -> Result<ExportReport, ExportError> {
     let mut pending = Vec::new();
     let mut label_buildpacks = Vec::new();
     for b in inputs.built {
@@ -94,9 +98,11 @@ pub fn export(inputs: &ExportInputs<'_>, layout: &OciLayout, tag: &str) -> Resul
             let host = inputs.layers_dir.join(&esc).join(layer.name.as_str());
             let mut builder = LayerBuilder::new(inputs.ownership);
             let executables = layer.executables.clone();
-            builder.add_dir_tree(&host, &format!("layers/{esc}/{}", layer.name), &|rel: &str| {
-                rel.starts_with("bin/") || executables.iter().any(|e| e == rel)
-            })?;
+            builder.add_dir_tree(
+                &host,
+                &format!("layers/{esc}/{}", layer.name),
+                &|rel: &str| rel.starts_with("bin/") || executables.iter().any(|e| e == rel),
+            )?;
             pending.push(PendingLayer {
                 name: format!("{}:{}", bp.descriptor.id, layer.name),
                 created_by: format!(
@@ -107,7 +113,11 @@ pub fn export(inputs: &ExportInputs<'_>, layout: &OciLayout, tag: &str) -> Resul
             });
             layers.insert(layer.name.to_string(), layer.clone());
         }
-        label_buildpacks.push((bp.descriptor.id.to_string(), bp.descriptor.version.clone(), layers));
+        label_buildpacks.push((
+            bp.descriptor.id.to_string(),
+            bp.descriptor.version.clone(),
+            layers,
+        ));
     }
     let mut app = LayerBuilder::new(inputs.ownership);
     app.add_dir_tree(inputs.app_dir, kiln_spec::APP_DIR, &|_: &str| false)?;
@@ -152,8 +162,12 @@ pub fn export(inputs: &ExportInputs<'_>, layout: &OciLayout, tag: &str) -> Resul
             .unwrap_or_default()
     };
     let lifecycle = LifecycleMetadata {
-        app: vec![Sha { sha: diff_of("app") }],
-        config: Sha { sha: diff_of("config") },
+        app: vec![Sha {
+            sha: diff_of("app"),
+        }],
+        config: Sha {
+            sha: diff_of("config"),
+        },
         buildpacks: label_buildpacks
             .into_iter()
             .map(|(key, version, layers)| BuildpackLayers {
@@ -189,7 +203,10 @@ pub fn export(inputs: &ExportInputs<'_>, layout: &OciLayout, tag: &str) -> Resul
     let mut config = inputs.run_image.config.clone();
     let mut image_labels = config.labels();
     image_labels.extend(inputs.launch.labels.clone());
-    image_labels.insert(labels::LIFECYCLE_METADATA.into(), labels::to_json(&lifecycle));
+    image_labels.insert(
+        labels::LIFECYCLE_METADATA.into(),
+        labels::to_json(&lifecycle),
+    );
     image_labels.insert(
         labels::BUILD_METADATA.into(),
         labels::to_json(&BuildMetadata::from_launch(inputs.launch)),
@@ -197,11 +214,13 @@ pub fn export(inputs: &ExportInputs<'_>, layout: &OciLayout, tag: &str) -> Resul
     image_labels.insert(labels::PROJECT_METADATA.into(), "{}".into());
     config.set_labels(&image_labels);
     config.set_env(launch_env(inputs).to_strings());
-    let default = inputs
-        .launch
-        .default_process
-        .as_ref()
-        .and_then(|t| inputs.launch.processes.iter().find(|p| &p.process_type == t));
+    let default = inputs.launch.default_process.as_ref().and_then(|t| {
+        inputs
+            .launch
+            .processes
+            .iter()
+            .find(|p| &p.process_type == t)
+    });
     config.set_working_dir(Some(
         default.map_or(kiln_spec::APP_DIR, |p| p.working_dir.as_str()),
     ));
@@ -215,7 +234,11 @@ pub fn export(inputs: &ExportInputs<'_>, layout: &OciLayout, tag: &str) -> Resul
     config.set_created(Some(&created));
     let run_layers = inputs.run_image.layers().len();
     let history = config.history();
-    let history_matches = history.iter().filter(|h| h.empty_layer != Some(true)).count() == run_layers;
+    let history_matches = history
+        .iter()
+        .filter(|h| h.empty_layer != Some(true))
+        .count()
+        == run_layers;
     if history_matches {
         let mut history = history;
         for p in &pending {

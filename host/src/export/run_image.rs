@@ -18,7 +18,9 @@ pub struct RunImage {
 
 /// The run image could not be used.
 #[derive(Debug, thiserror::Error)]
-#[error("run image {reference}: {source}; check the path and tag, or rebuild it (e.g. with make-busybox-base.sh)")]
+#[error(
+    "run image {reference}: {source}; check the path and tag, or rebuild it (e.g. with make-busybox-base.sh)"
+)]
 pub struct RunImageError {
     /// The reference.
     pub reference: String,
@@ -89,7 +91,10 @@ impl RunImage {
     pub fn target(&self) -> (String, String) {
         (
             self.config.os().unwrap_or("linux").to_owned(),
-            self.config.architecture().unwrap_or(platform_arch()).to_owned(),
+            self.config
+                .architecture()
+                .unwrap_or(platform_arch())
+                .to_owned(),
         )
     }
 

@@ -77,8 +77,10 @@ pub fn build(
     inputs: &BuildInputs,
 ) -> Result<Vec<BuiltBuildpack>, BuildError> {
     // Remaining providers per plan entry; the first remaining provider gets the entry.
-    let mut entries: Vec<(Entry, Vec<usize>)> =
-        plan.iter().map(|e| (e.clone(), e.providers.clone())).collect();
+    let mut entries: Vec<(Entry, Vec<usize>)> = plan
+        .iter()
+        .map(|e| (e.clone(), e.providers.clone()))
+        .collect();
     let mut build_env = Env::new();
     let mut build_layers: Vec<(PathBuf, String)> = Vec::new();
     let mut results = Vec::new();
@@ -124,17 +126,25 @@ pub fn build(
         for (host, guest) in &build_layers {
             grants.read_only(host, guest);
         }
-        let outcome = runtime.build(&bp.component, &ctx, &grants)?.map_err(|e| BuildError::Failed {
-            buildpack: bp.descriptor.id.to_string(),
-            message: if e.detail.is_empty() {
-                e.message
-            } else {
-                format!("{} ({})", e.message, e.detail)
-            },
-        })?;
+        let outcome =
+            runtime
+                .build(&bp.component, &ctx, &grants)?
+                .map_err(|e| BuildError::Failed {
+                    buildpack: bp.descriptor.id.to_string(),
+                    message: if e.detail.is_empty() {
+                        e.message
+                    } else {
+                        format!("{} ({})", e.message, e.detail)
+                    },
+                })?;
         layers_dir::verify_tree(&host_root, &guest_root, bp.descriptor.id.as_str())?;
         let output = outcome::validate(outcome, bp.descriptor.id.as_str(), &plan_names)?;
-        layers_dir::write_buildpack_files(&host_root, &guest_root, bp.descriptor.id.as_str(), &output)?;
+        layers_dir::write_buildpack_files(
+            &host_root,
+            &guest_root,
+            bp.descriptor.id.as_str(),
+            &output,
+        )?;
         for layer in output.layers.iter().filter(|l| l.build) {
             let host = host_root.join(layer.name.as_str());
             let guest = format!("{guest_root}/{}", layer.name);

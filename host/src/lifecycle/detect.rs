@@ -152,7 +152,10 @@ fn options(alternatives: Vec<types::PlanAlternative>) -> Result<Vec<PlanOption>,
             let metadata: serde_json::Value = serde_json::from_str(&r.metadata)
                 .map_err(|e| format!("metadata of require {:?} is not JSON: {e}", r.name))?;
             if !metadata.is_object() {
-                return Err(format!("metadata of require {:?} must be a JSON object", r.name));
+                return Err(format!(
+                    "metadata of require {:?} must be a JSON object",
+                    r.name
+                ));
             }
             requires.push(Require {
                 name: r.name,

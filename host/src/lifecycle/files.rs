@@ -49,7 +49,10 @@ pub struct GroupMember {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LaunchMetadata {
     /// Default process type, if any.
-    #[serde(rename = "buildpack-default-process-type", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "buildpack-default-process-type",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub default_process: Option<String>,
     /// The group.
     pub buildpacks: Vec<GroupMember>,
@@ -78,7 +81,11 @@ pub fn group_members(buildpacks: &[Buildpack], group: &[usize]) -> Vec<GroupMemb
 
 /// Merge processes (a later buildpack replaces the same type; the last default wins; a
 /// non-default replacement of the default clears it) and labels.
-pub fn merge_launch(buildpacks: &[Buildpack], group: &[usize], built: &[BuiltBuildpack]) -> LaunchMetadata {
+pub fn merge_launch(
+    buildpacks: &[Buildpack],
+    group: &[usize],
+    built: &[BuiltBuildpack],
+) -> LaunchMetadata {
     let mut processes: BTreeMap<String, LaunchProcess> = BTreeMap::new();
     let mut default: Option<String> = None;
     let mut labels = BTreeMap::new();
@@ -199,7 +206,10 @@ pub fn write_detect_files(
         &layers_dir.join("group.toml"),
         group_toml(&group_members(buildpacks, group))?.as_bytes(),
     )?;
-    write_new_file(&layers_dir.join("plan.toml"), plan_toml(buildpacks, plan)?.as_bytes())
+    write_new_file(
+        &layers_dir.join("plan.toml"),
+        plan_toml(buildpacks, plan)?.as_bytes(),
+    )
 }
 
 /// Write `config/metadata.toml` into the layers root.
@@ -210,5 +220,8 @@ pub fn write_metadata(layers_dir: &Path, launch: &LaunchMetadata) -> Result<(), 
         path: dir.clone(),
         source,
     })?;
-    write_new_file(&dir.join("metadata.toml"), metadata_toml(launch)?.as_bytes())
+    write_new_file(
+        &dir.join("metadata.toml"),
+        metadata_toml(launch)?.as_bytes(),
+    )
 }

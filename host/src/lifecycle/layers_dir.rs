@@ -76,8 +76,15 @@ fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Layer
 
 /// Walk `host_dir` (the buildpack's layers dir, seen by the guest at `guest_root`) without
 /// following symlinks. Reject escaping symlinks and special files.
-pub fn verify_tree(host_dir: &Path, guest_root: &str, buildpack: &str) -> Result<(), LayersDirError> {
-    let mut stack = vec![(host_dir.to_path_buf(), guest_root.trim_end_matches('/').to_owned())];
+pub fn verify_tree(
+    host_dir: &Path,
+    guest_root: &str,
+    buildpack: &str,
+) -> Result<(), LayersDirError> {
+    let mut stack = vec![(
+        host_dir.to_path_buf(),
+        guest_root.trim_end_matches('/').to_owned(),
+    )];
     while let Some((dir, guest_dir)) = stack.pop() {
         let entries = std::fs::read_dir(&dir).map_err(io("read directory", &dir))?;
         for entry in entries {
@@ -242,7 +249,10 @@ pub fn write_buildpack_files(
         let build = BuildToml {
             unmet: output.unmet.iter().map(|n| NameToml { name: n }).collect(),
         };
-        write_new_file(&host_dir.join("build.toml"), to_toml(&build, "build.toml")?.as_bytes())?;
+        write_new_file(
+            &host_dir.join("build.toml"),
+            to_toml(&build, "build.toml")?.as_bytes(),
+        )?;
     }
     Ok(())
 }

@@ -54,7 +54,13 @@ pub struct BuildInputs {
 }
 
 /// The user-level path variables CNB prepends instead of overriding.
-const PATH_VARS: [&str; 5] = ["PATH", "LD_LIBRARY_PATH", "LIBRARY_PATH", "CPATH", "PKG_CONFIG_PATH"];
+const PATH_VARS: [&str; 5] = [
+    "PATH",
+    "LD_LIBRARY_PATH",
+    "LIBRARY_PATH",
+    "CPATH",
+    "PKG_CONFIG_PATH",
+];
 
 /// The `context` record for a buildpack.
 pub fn base_context(bp: &Buildpack, inputs: &BuildInputs) -> types::Context {
@@ -82,7 +88,12 @@ pub fn base_context(bp: &Buildpack, inputs: &BuildInputs) -> types::Context {
 
 /// The environment variables a buildpack sees: earlier build layers' env, then the user's
 /// env (unless `clear-env`), then the CNB variables. Nothing comes from the host.
-pub fn guest_env(bp: &Buildpack, inputs: &BuildInputs, layers_dir: Option<&str>, build_env: &Env) -> Env {
+pub fn guest_env(
+    bp: &Buildpack,
+    inputs: &BuildInputs,
+    layers_dir: Option<&str>,
+    build_env: &Env,
+) -> Env {
     let mut env = build_env.clone();
     if !bp.descriptor.clear_env {
         for (name, value) in inputs.platform_env.pairs() {

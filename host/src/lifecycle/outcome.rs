@@ -238,7 +238,8 @@ fn check_env_files(env: &[Modification]) -> Result<(), String> {
         }
         if let Some(d) = &m.delimiter {
             let key = (m.scope.dir(), m.name.clone());
-            if let Some((_, _, other)) = delims.iter().find(|(s, n, _)| (s, n) == (&key.0, &key.1)) {
+            if let Some((_, _, other)) = delims.iter().find(|(s, n, _)| (s, n) == (&key.0, &key.1))
+            {
                 if other != d {
                     return Err(format!("variable {} uses two different delimiters", m.name));
                 }

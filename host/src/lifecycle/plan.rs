@@ -75,7 +75,7 @@ pub fn resolve(candidates: &[Candidate]) -> Option<Resolution> {
     }
 }
 
-fn option_of<'a>(c: &'a Candidate, choice: usize) -> Option<&'a PlanOption> {
+fn option_of(c: &Candidate, choice: usize) -> Option<&PlanOption> {
     c.options.get(choice)
 }
 
@@ -113,7 +113,8 @@ fn unmet_members(candidates: &[Candidate], choice: &[usize], active: &[usize]) -
         };
         let provided_so_far = |name: &str| {
             active[..=k].iter().any(|&p| {
-                option_of(&candidates[p], choice[p]).is_some_and(|o| o.provides.iter().any(|n| n == name))
+                option_of(&candidates[p], choice[p])
+                    .is_some_and(|o| o.provides.iter().any(|n| n == name))
             })
         };
         let required_later = |name: &str| {
@@ -142,7 +143,7 @@ fn entries(candidates: &[Candidate], choice: &[usize], active: &[usize]) -> Vec<
                 .iter()
                 .filter(|&&p| {
                     option_of(&candidates[p], choice[p])
-                        .is_some_and(|o| o.provides.iter().any(|n| *n == require.name))
+                        .is_some_and(|o| o.provides.contains(&require.name))
                 })
                 .map(|&p| candidates[p].index)
                 .collect();

@@ -11,7 +11,9 @@ use super::env::Env;
 #[derive(Debug, thiserror::Error)]
 pub enum WorkspaceError {
     /// The app dir is missing or not a directory.
-    #[error("app directory {0} does not exist or is not a directory; pass an existing directory with --path")]
+    #[error(
+        "app directory {0} does not exist or is not a directory; pass an existing directory with --path"
+    )]
     MissingApp(PathBuf),
     /// The app contains a file Kiln cannot copy.
     #[error("app file {0} is a device, FIFO or socket; remove it from the app directory")]
@@ -56,7 +58,11 @@ pub struct Workspace {
 impl Workspace {
     /// Copy `app_src` into a new temporary workspace, write the platform env files, and use
     /// `layers` (must be empty or absent) or a temporary layers dir.
-    pub fn create(app_src: &Path, platform_env: &Env, layers: Option<&Path>) -> Result<Self, WorkspaceError> {
+    pub fn create(
+        app_src: &Path,
+        platform_env: &Env,
+        layers: Option<&Path>,
+    ) -> Result<Self, WorkspaceError> {
         if !app_src.is_dir() {
             return Err(WorkspaceError::MissingApp(app_src.to_path_buf()));
         }
@@ -74,19 +80,21 @@ impl Workspace {
             let path = env_dir.join(&name);
             std::fs::write(&path, value).map_err(io("write", &path))?;
         }
-        let layers = match layers {
-            Some(dir) => {
-                if dir.exists() && std::fs::read_dir(dir).map_err(io("read", dir))?.next().is_some() {
-                    return Err(WorkspaceError::LayersNotEmpty(dir.to_path_buf()));
-                }
-                std::fs::create_dir_all(dir).map_err(io("create", dir))?;
-                dir.to_path_buf()
+        let layers = if let Some(dir) = layers {
+            if dir.exists()
+                && std::fs::read_dir(dir)
+                    .map_err(io("read", dir))?
+                    .next()
+                    .is_some()
+            {
+                return Err(WorkspaceError::LayersNotEmpty(dir.to_path_buf()));
             }
-            None => {
-                let dir = temp.path().join("layers");
-                std::fs::create_dir_all(&dir).map_err(io("create", &dir))?;
-                dir
-            }
+            std::fs::create_dir_all(dir).map_err(io("create", dir))?;
+            dir.to_path_buf()
+        } else {
+            let dir = temp.path().join("layers");
+            std::fs::create_dir_all(&dir).map_err(io("create", &dir))?;
+            dir
         };
         Ok(Self {
             _temp: temp,
@@ -100,7 +108,12 @@ impl Workspace {
 
 /// Copy a tree without following symlinks (they are recreated as symlinks); regular files keep
 /// their permission bits. Entries are visited in sorted order so the fingerprint is stable.
-fn copy_tree(src: &Path, dst: &Path, rel: &Path, hasher: &mut Sha256) -> Result<(), WorkspaceError> {
+fn copy_tree(
+    src: &Path,
+    dst: &Path,
+    rel: &Path,
+    hasher: &mut Sha256,
+) -> Result<(), WorkspaceError> {
     std::fs::create_dir_all(dst).map_err(io("create", dst))?;
     let mut entries: Vec<_> = std::fs::read_dir(src)
         .map_err(io("read", src))?

@@ -58,7 +58,10 @@ impl CompileCache {
             if let Ok(component) = unsafe { Component::deserialize_file(engine, &path) } {
                 return Ok((component, sha, CacheOutcome::Hit));
             }
-            tracing::warn!("discarding unreadable compile cache entry {}", path.display());
+            tracing::warn!(
+                "discarding unreadable compile cache entry {}",
+                path.display()
+            );
             let _ = std::fs::remove_file(&path);
         }
         let precompiled = engine.precompile_component(bytes)?;

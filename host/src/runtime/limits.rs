@@ -9,7 +9,7 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 pub const DEFAULT_DETECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Default CPU time limit for `build`.
-pub const DEFAULT_BUILD_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+pub const DEFAULT_BUILD_TIMEOUT: Duration = Duration::from_mins(15);
 
 /// Default linear-memory limit per call.
 pub const DEFAULT_MEMORY_LIMIT: usize = 2 << 30;

@@ -230,7 +230,11 @@ pub fn engine_config() -> Config {
 
 impl Runtime {
     /// A runtime with a compile cache in `cache_dir` (none if `None`).
-    pub fn new(cache_dir: Option<PathBuf>, limits: Limits, log: LogSink) -> Result<Self, RuntimeError> {
+    pub fn new(
+        cache_dir: Option<PathBuf>,
+        limits: Limits,
+        log: LogSink,
+    ) -> Result<Self, RuntimeError> {
         let engine =
             Engine::new(&engine_config()).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         let mut linker = Linker::new(&engine);
@@ -380,9 +384,13 @@ impl Runtime {
         component: &LoadedComponent,
         source: &str,
     ) -> Result<types::BuildpackInfo, RuntimeError> {
-        self.call(component, source, Phase::Describe, &Grants::default(), |bp, store| {
-            bp.call_describe(store)
-        })
+        self.call(
+            component,
+            source,
+            Phase::Describe,
+            &Grants::default(),
+            |bp, store| bp.call_describe(store),
+        )
     }
 
     /// Call `detect`.
@@ -392,9 +400,13 @@ impl Runtime {
         ctx: &types::Context,
         grants: &Grants,
     ) -> Result<Result<types::DetectOutcome, types::Error>, RuntimeError> {
-        self.call(component, &ctx.buildpack_id, Phase::Detect, grants, |bp, store| {
-            bp.call_detect(store, ctx)
-        })
+        self.call(
+            component,
+            &ctx.buildpack_id,
+            Phase::Detect,
+            grants,
+            |bp, store| bp.call_detect(store, ctx),
+        )
     }
 
     /// Call `build`.
@@ -404,9 +416,13 @@ impl Runtime {
         ctx: &types::BuildContext,
         grants: &Grants,
     ) -> Result<Result<types::BuildOutcome, types::Error>, RuntimeError> {
-        self.call(component, &ctx.base.buildpack_id, Phase::Build, grants, |bp, store| {
-            bp.call_build(store, ctx)
-        })
+        self.call(
+            component,
+            &ctx.base.buildpack_id,
+            Phase::Build,
+            grants,
+            |bp, store| bp.call_build(store, ctx),
+        )
     }
 }
 

@@ -57,7 +57,10 @@ impl LineStream {
         buf.pending.extend_from_slice(&bytes[..take]);
         while let Some(pos) = buf.pending.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = buf.pending.drain(..=pos).collect();
-            (self.sink)(self.stream, String::from_utf8_lossy(&line[..pos]).trim_end_matches('\r'));
+            (self.sink)(
+                self.stream,
+                String::from_utf8_lossy(&line[..pos]).trim_end_matches('\r'),
+            );
         }
         if take < bytes.len() && !buf.truncated {
             buf.truncated = true;
@@ -120,7 +123,11 @@ impl Pollable for LineStream {
 }
 
 impl tokio::io::AsyncWrite for LineStream {
-    fn poll_write(self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         self.push(buf);
         Poll::Ready(Ok(buf.len()))
     }

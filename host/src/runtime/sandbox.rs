@@ -117,7 +117,11 @@ pub fn wasi_context(
         .allow_tcp(false)
         .allow_udp(false)
         .allow_ip_name_lookup(false);
-    if grants.preopens.iter().any(|p| p.guest == kiln_spec::APP_DIR) {
+    if grants
+        .preopens
+        .iter()
+        .any(|p| p.guest == kiln_spec::APP_DIR)
+    {
         builder.initial_cwd(kiln_spec::APP_DIR);
     }
     Ok(builder.build())
