@@ -9,7 +9,10 @@ use serde::Deserialize;
 use crate::runtime::bindings::types;
 use crate::runtime::{LoadedComponent, Runtime, RuntimeError};
 
-include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
+}
+pub use embedded::EMBEDDED_BUILDPACKS;
 
 /// The component file a buildpack directory holds when `buildpack.toml` names none.
 pub const DEFAULT_COMPONENT_FILE: &str = "buildpack.wasm";

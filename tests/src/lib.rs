@@ -1,1 +1,184 @@
-//! tests
+//! Helpers for Kiln's end-to-end tests: the test buildpack components (compiled by `build.rs`
+//! from `tests/buildpacks/`), the `kiln` binary, fixtures, and directory copying.
+
+use std::path::{Path, PathBuf};
+
+/// (short name, path of the compiled `.wasm` component) of every test buildpack.
+const TEST_BUILDPACKS: &[(&str, &str)] = &include!(concat!(env!("OUT_DIR"), "/test_buildpacks.rs"));
+
+/// Short names of the test buildpacks: `provider`, `consumer`, `hostile`, `raw`,
+/// `not-buildpack`.
+pub const TEST_BUILDPACK_NAMES: &[&str] =
+    &["provider", "consumer", "hostile", "raw", "not-buildpack"];
+
+/// Path of the compiled component of the test buildpack `name` (e.g. `"provider"`).
+///
+/// # Panics
+///
+/// If `name` is not one of [`TEST_BUILDPACK_NAMES`] or its file is missing.
+pub fn test_buildpack(name: &str) -> PathBuf {
+    let Some((_, path)) = TEST_BUILDPACKS.iter().find(|(n, _)| *n == name) else {
+        panic!("unknown test buildpack {name:?}; known: {TEST_BUILDPACK_NAMES:?}");
+    };
+    let path = PathBuf::from(path);
+    assert!(
+        path.is_file(),
+        "test buildpack {name:?} is missing at {}; rebuild with `cargo build -p kiln-tests`",
+        path.display()
+    );
+    path
+}
+
+/// The `kiln` binary of the same build as the running test: the test executable is
+/// `target/<profile>/deps/<test>`, the binary `target/<profile>/kiln`. The `KILN_BIN`
+/// environment variable overrides this.
+///
+/// # Panics
+///
+/// If the binary does not exist.
+pub fn kiln_bin() -> PathBuf {
+    if let Some(path) = std::env::var_os("KILN_BIN") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("path of the test executable");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| {
+            if deps.ends_with("deps") {
+                deps.parent()
+            } else {
+                Some(deps)
+            }
+        })
+        .expect("test executable has a parent directory");
+    let bin = profile_dir.join(format!("kiln{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.is_file(),
+        "the kiln binary is missing at {}; build it with `cargo build -p kiln`",
+        bin.display()
+    );
+    bin
+}
+
+/// The fixtures directory, `tests/fixtures`.
+pub fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+/// The fixture `name` in `tests/fixtures` (e.g. `"procfile-app"`).
+///
+/// # Panics
+///
+/// If it does not exist.
+pub fn fixture(name: &str) -> PathBuf {
+    let path = fixtures_dir().join(name);
+    assert!(path.exists(), "no fixture {}", path.display());
+    path
+}
+
+/// Copy the directory `src` to `dst` recursively, creating `dst` if needed. Symlinks are
+/// copied as symlinks (never followed); file permissions are kept.
+///
+/// # Panics
+///
+/// On any I/O error, naming the path.
+pub fn copy_dir(src: impl AsRef<Path>, dst: impl AsRef<Path>) {
+    let (src, dst) = (src.as_ref(), dst.as_ref());
+    std::fs::create_dir_all(dst).unwrap_or_else(|e| panic!("create {}: {e}", dst.display()));
+    let entries = std::fs::read_dir(src).unwrap_or_else(|e| panic!("read {}: {e}", src.display()));
+    for entry in entries {
+        let entry = entry.unwrap_or_else(|e| panic!("read {}: {e}", src.display()));
+        let from = entry.path();
+        let to = dst.join(entry.file_name());
+        let kind = entry
+            .file_type()
+            .unwrap_or_else(|e| panic!("stat {}: {e}", from.display()));
+        if kind.is_symlink() {
+            let target = std::fs::read_link(&from)
+                .unwrap_or_else(|e| panic!("readlink {}: {e}", from.display()));
+            symlink(&target, &to);
+        } else if kind.is_dir() {
+            copy_dir(&from, &to);
+        } else {
+            std::fs::copy(&from, &to)
+                .unwrap_or_else(|e| panic!("copy {} to {}: {e}", from.display(), to.display()));
+        }
+    }
+}
+
+/// Create the symlink `link -> target`.
+///
+/// # Panics
+///
+/// On failure, or on platforms without symlinks.
+pub fn symlink(target: impl AsRef<Path>, link: impl AsRef<Path>) {
+    let (target, link) = (target.as_ref(), link.as_ref());
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(target, link)
+        .unwrap_or_else(|e| panic!("symlink {} -> {}: {e}", link.display(), target.display()));
+    #[cfg(not(unix))]
+    panic!(
+        "cannot create symlink {} -> {} on this platform",
+        link.display(),
+        target.display()
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_test_buildpack_is_a_component() {
+        assert_eq!(TEST_BUILDPACK_NAMES.len(), TEST_BUILDPACKS.len());
+        for name in TEST_BUILDPACK_NAMES {
+            let bytes = std::fs::read(test_buildpack(name)).unwrap();
+            // Magic and the component-model layer (not a core module).
+            assert_eq!(&bytes[..8], b"\0asm\x0d\x00\x01\x00", "{name}");
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "unknown test buildpack")]
+    fn unknown_test_buildpack_panics() {
+        test_buildpack("nope");
+    }
+
+    #[test]
+    fn fixtures_exist() {
+        assert!(fixture("procfile-app").join("Procfile").is_file());
+        assert!(fixture("plan-app").is_dir());
+        assert!(fixture("empty-app").join(".keep").is_file());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn copy_dir_keeps_symlinks() {
+        let tmp = tempfile::tempdir().unwrap();
+        let src = tmp.path().join("src");
+        std::fs::create_dir_all(src.join("sub")).unwrap();
+        std::fs::write(src.join("sub/file.txt"), "x").unwrap();
+        symlink("/etc", src.join("escape"));
+        symlink("sub/file.txt", src.join("rel"));
+        let dst = tmp.path().join("dst");
+        copy_dir(&src, &dst);
+        assert_eq!(
+            std::fs::read_to_string(dst.join("sub/file.txt")).unwrap(),
+            "x"
+        );
+        assert_eq!(
+            std::fs::read_link(dst.join("escape")).unwrap(),
+            Path::new("/etc")
+        );
+        assert_eq!(
+            std::fs::read_link(dst.join("rel")).unwrap(),
+            Path::new("sub/file.txt")
+        );
+        assert!(
+            std::fs::symlink_metadata(dst.join("escape"))
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+    }
+}

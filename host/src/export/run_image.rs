@@ -2,8 +2,10 @@
 
 use std::io::Write;
 
+use sha2::{Digest as _, Sha256};
+
 use crate::image::{
-    Descriptor, ImageConfig, ImageError, ImageRef, OciLayout, ResolvedImage, platform_arch,
+    Descriptor, Digest, ImageConfig, ImageError, ImageRef, OciLayout, ResolvedImage, platform_arch,
 };
 
 /// A run image that has been read and checked.
@@ -55,12 +57,7 @@ impl RunImage {
                     ))));
                 }
                 for layer in &resolved.manifest.layers {
-                    if !layout.blobs().has(&layer.digest) {
-                        return Err(wrap(ImageError::BlobMissing {
-                            digest: layer.digest.clone(),
-                            path: layout.blobs().path(&layer.digest),
-                        }));
-                    }
+                    verify_blob(&layout, &layer.digest).map_err(wrap)?;
                 }
                 Ok(Self {
                     reference: reference.to_owned(),
@@ -131,4 +128,31 @@ impl RunImage {
         }
         Ok(())
     }
+}
+
+/// Stream a blob through sha256 and compare with its name.
+fn verify_blob(layout: &OciLayout, digest: &Digest) -> Result<(), ImageError> {
+    let path = layout.blobs().path(digest);
+    if !layout.blobs().has(digest) {
+        return Err(ImageError::BlobMissing {
+            digest: digest.clone(),
+            path,
+        });
+    }
+    let mut file = layout.blobs().open(digest)?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher).map_err(|source| ImageError::Io {
+        action: "read",
+        path: path.clone(),
+        source,
+    })?;
+    let actual = Digest::from_sha256(hasher.finalize().into());
+    if &actual != digest {
+        return Err(ImageError::DigestMismatch {
+            path,
+            expected: digest.clone(),
+            actual,
+        });
+    }
+    Ok(())
 }

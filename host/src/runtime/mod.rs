@@ -363,7 +363,7 @@ impl Runtime {
         phase: Phase,
         grants: &Grants,
         f: impl FnOnce(&Buildpack, &mut Store<HostState>) -> wasmtime::Result<T>,
-    ) -> Result<T, RuntimeError> {
+    ) -> Result<(T, bool), RuntimeError> {
         let timeout = match phase {
             Phase::Build => self.limits.build_timeout,
             Phase::Detect | Phase::Describe => self.limits.detect_timeout,
@@ -375,7 +375,28 @@ impl Runtime {
             .and_then(|instance| f(&instance, &mut store));
         stdout.finish();
         stderr.finish();
-        result.map_err(|e| self.classify(&e, &store, buildpack, phase, timeout))
+        let breached = store.data().memory.breached();
+        result
+            .map(|value| (value, breached))
+            .map_err(|e| self.classify(&e, &store, buildpack, phase, timeout))
+    }
+
+    /// A guest that hit the memory limit may catch the allocation failure and return an
+    /// error of its own; report the limit, which is the cause.
+    fn memory_breach_as_error<T>(
+        &self,
+        (value, breached): (Result<T, types::Error>, bool),
+        buildpack: &str,
+        phase: Phase,
+    ) -> Result<Result<T, types::Error>, RuntimeError> {
+        if breached && value.is_err() {
+            return Err(RuntimeError::Memory {
+                buildpack: buildpack.to_owned(),
+                phase,
+                limit_mib: self.limits.memory >> 20,
+            });
+        }
+        Ok(value)
     }
 
     /// Call `describe` with no grants at all.
@@ -391,6 +412,7 @@ impl Runtime {
             &Grants::default(),
             |bp, store| bp.call_describe(store),
         )
+        .map(|(info, _)| info)
     }
 
     /// Call `detect`.
@@ -400,13 +422,14 @@ impl Runtime {
         ctx: &types::Context,
         grants: &Grants,
     ) -> Result<Result<types::DetectOutcome, types::Error>, RuntimeError> {
-        self.call(
+        let out = self.call(
             component,
             &ctx.buildpack_id,
             Phase::Detect,
             grants,
             |bp, store| bp.call_detect(store, ctx),
-        )
+        )?;
+        self.memory_breach_as_error(out, &ctx.buildpack_id, Phase::Detect)
     }
 
     /// Call `build`.
@@ -416,13 +439,14 @@ impl Runtime {
         ctx: &types::BuildContext,
         grants: &Grants,
     ) -> Result<Result<types::BuildOutcome, types::Error>, RuntimeError> {
-        self.call(
+        let out = self.call(
             component,
             &ctx.base.buildpack_id,
             Phase::Build,
             grants,
             |bp, store| bp.call_build(store, ctx),
-        )
+        )?;
+        self.memory_breach_as_error(out, &ctx.base.buildpack_id, Phase::Build)
     }
 }
 

@@ -1,0 +1,234 @@
+//! Kiln benchmark: component load (cold and cached), detect+build call overhead, end-to-end
+//! builds of the sample app, and the peer baseline (`buildah bud` through
+//! `../shared/tools/build-peer.sh`) in the same run. Prints a Markdown table of medians.
+//!
+//! Run with `cargo bench -p kiln --bench build`. Set `KILN_BENCH_RUNS` to change the number
+//! of end-to-end runs (default 15) and `KILN_BENCH_SKIP_PEER=1` to skip the baseline.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kiln::buildpack::{self, EMBEDDED_BUILDPACKS};
+use kiln::lifecycle::env::Env;
+use kiln::lifecycle::workspace::Workspace;
+use kiln::lifecycle::{BuildInputs, OrderEntry, build, detect};
+use kiln::pipeline::{self, OutputTarget, Request, Silent};
+use kiln::runtime::{LogSink, Runtime};
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+fn measure(runs: usize, mut f: impl FnMut()) -> Duration {
+    f(); // warm-up
+    median(
+        (0..runs)
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed()
+            })
+            .collect(),
+    )
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn silent_log() -> LogSink {
+    Arc::new(|_, _, _| {})
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn tools_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("KILN_SHARED_TOOLS")
+        .map_or_else(|| workspace_root().join("../shared/tools"), PathBuf::from);
+    dir.join("make-busybox-base.sh").is_file().then_some(dir)
+}
+
+/// The peer sample app's files plus a Procfile that runs the same command.
+fn sample_app(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    if let Some(tools) = tools_dir() {
+        for entry in std::fs::read_dir(tools.join("sample-app/app")).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
+        }
+    } else {
+        std::fs::write(dir.join("run.sh"), "#!/bin/sh\necho hello\n").unwrap();
+    }
+    std::fs::write(dir.join("Procfile"), "web: /workspace/run.sh\n").unwrap();
+}
+
+fn busybox_run_image(work: &Path) -> Option<String> {
+    let tools = tools_dir()?;
+    let kiln_tools = work.join("kiln-tools");
+    let status = Command::new("bash")
+        .arg(tools.join("make-busybox-base.sh"))
+        .env("KILN_TOOLS_DIR", &kiln_tools)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .ok()?;
+    status
+        .success()
+        .then(|| format!("oci:{}/images/busybox:latest", kiln_tools.display()))
+}
+
+fn main() {
+    let runs: usize = std::env::var("KILN_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(15);
+    let work = tempfile::tempdir().unwrap();
+    let app = work.path().join("app");
+    sample_app(&app);
+    let procfile = EMBEDDED_BUILDPACKS[0].1;
+    let mut rows: Vec<(String, Duration)> = Vec::new();
+
+    // 1. Cold load: compile every time (no cache).
+    let rt_nocache = Runtime::new(None, kiln::runtime::Limits::default(), silent_log()).unwrap();
+    rows.push((
+        "component load, cold (compile, no cache)".into(),
+        measure(5, || {
+            buildpack::load_bytes(procfile, "bench", &rt_nocache).unwrap();
+        }),
+    ));
+
+    // 2. Cached load from the on-disk .cwasm.
+    let cache = work.path().join("cwasm");
+    let rt = Runtime::new(Some(cache), kiln::runtime::Limits::default(), silent_log()).unwrap();
+    rows.push((
+        "component load, cached (.cwasm)".into(),
+        measure(50, || {
+            buildpack::load_bytes(procfile, "bench", &rt).unwrap();
+        }),
+    ));
+
+    // 3. detect + build calls (fresh store and instance for each call).
+    let bp = buildpack::load_bytes(procfile, "bench", &rt).unwrap();
+    let buildpacks = vec![bp];
+    let order = vec![vec![OrderEntry {
+        buildpack: 0,
+        optional: false,
+    }]];
+    rows.push((
+        "detect + build calls (instantiate, detect, build)".into(),
+        measure(50, || {
+            let ws = Workspace::create(&app, &Env::default(), None).unwrap();
+            let inputs = BuildInputs {
+                app_dir: ws.app.clone(),
+                platform_dir: ws.platform.clone(),
+                layers_dir: ws.layers.clone(),
+                platform_env: Env::default(),
+                target_os: "linux".into(),
+                target_arch: "amd64".into(),
+                exec_env: "production".into(),
+                epoch_seconds: pipeline::DEFAULT_EPOCH,
+                app_fingerprint: ws.app_fingerprint,
+            };
+            let out = detect::detect(&rt, &buildpacks, &order, &inputs, |_, _| {}).unwrap();
+            build::build(&rt, &buildpacks, &out.group, &out.plan, &inputs).unwrap();
+        }),
+    ));
+
+    // 4. End-to-end in process, warm runtime and cache, scratch and busybox run images.
+    let mut request = Request::new(&app);
+    request.compile_cache = Some(work.path().join("cwasm"));
+    let mut n = 0;
+    let mut e2e = |request: &Request| {
+        n += 1;
+        let out = OutputTarget::parse(&format!("oci:{}/out{n}", work.path().display())).unwrap();
+        pipeline::build_with_runtime(request, &out, &rt, &Silent).unwrap();
+    };
+    rows.push((
+        "end-to-end build, in process, scratch run image (Kiln overhead)".into(),
+        measure(runs, || e2e(&request)),
+    ));
+    let busybox = busybox_run_image(work.path());
+    if let Some(run_image) = &busybox {
+        request.run_image.clone_from(run_image);
+        rows.push((
+            "end-to-end build, in process, busybox run image".into(),
+            measure(runs, || e2e(&request)),
+        ));
+    }
+
+    // 5. The `kiln build` process, as a user runs it.
+    let kiln = env!("CARGO_BIN_EXE_kiln");
+    let cli_cache = work.path().join("cli-cache");
+    let mut m = 0;
+    let run_image = busybox.clone().unwrap_or_else(|| "scratch".into());
+    let cli = measure(runs, || {
+        m += 1;
+        let status = Command::new(kiln)
+            .args(["-q", "build"])
+            .arg(format!("oci:{}/cli{m}", work.path().display()))
+            .arg("--path")
+            .arg(&app)
+            .args(["--run-image", &run_image])
+            .env("KILN_CACHE_DIR", &cli_cache)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    });
+    rows.push((format!("`kiln build` process ({run_image})"), cli));
+
+    // 6. Peer baseline: buildah bud of the same app on the same base.
+    let mut peer = None;
+    if std::env::var_os("KILN_BENCH_SKIP_PEER").is_none()
+        && let (Some(tools), Some(_)) = (tools_dir(), &busybox)
+    {
+        let kiln_tools = work.path().join("kiln-tools");
+        let ok = Command::new("bash")
+            .arg(tools.join("build-peer.sh"))
+            .arg(tools.join("sample-app"))
+            .arg(work.path().join("peer"))
+            .env("KILN_TOOLS_DIR", &kiln_tools)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            let d = measure(runs.min(7), || {
+                let s = Command::new("bash")
+                    .arg(tools.join("build-peer.sh"))
+                    .arg(tools.join("sample-app"))
+                    .arg(work.path().join("peer"))
+                    .env("KILN_TOOLS_DIR", &kiln_tools)
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .status()
+                    .unwrap();
+                assert!(s.success());
+            });
+            rows.push((
+                "peer baseline: buildah bud + push (build-peer.sh)".into(),
+                d,
+            ));
+            peer = Some(d);
+        }
+    }
+
+    println!("\n| benchmark (median) | time | vs. peer |");
+    println!("|---|---:|---:|");
+    for (name, d) in &rows {
+        let ratio = peer.map_or_else(
+            || "-".to_owned(),
+            |p| format!("{:.2}x", d.as_secs_f64() / p.as_secs_f64()),
+        );
+        println!("| {name} | {} | {ratio} |", ms(*d));
+    }
+}

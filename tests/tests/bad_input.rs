@@ -1,0 +1,393 @@
+//! Bad input: each case gives a one-line error naming the thing at fault, exits with the
+//! documented code, never panics, and leaves an existing output layout untouched.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use support::*;
+
+struct Case {
+    name: &'static str,
+    args: Vec<String>,
+    code: i32,
+    needles: Vec<String>,
+}
+
+fn case(name: &'static str, args: &[&str], code: i32, needles: &[&str]) -> Case {
+    Case {
+        name,
+        args: args.iter().map(|s| (*s).to_owned()).collect(),
+        code,
+        needles: needles.iter().map(|s| (*s).to_owned()).collect(),
+    }
+}
+
+fn s(p: &Path) -> String {
+    p.display().to_string()
+}
+
+/// A busybox run-image layout copy whose first layer blob is corrupted.
+fn corrupt_run_image(dir: &Path) -> String {
+    let busybox = busybox();
+    let src = PathBuf::from(
+        busybox
+            .trim_start_matches("oci:")
+            .trim_end_matches(":latest"),
+    );
+    copy_dir(&src, dir);
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    let manifest_digest = index["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .replace("sha256:", "");
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.join("blobs/sha256").join(manifest_digest)).unwrap(),
+    )
+    .unwrap();
+    let layer = manifest["layers"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .replace("sha256:", "");
+    let blob = dir.join("blobs/sha256").join(layer);
+    let mut bytes = std::fs::read(&blob).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&blob, bytes).unwrap();
+    format!("oci:{}:latest", dir.display())
+}
+
+#[test]
+fn bad_input_is_reported_in_one_line_and_leaves_the_output_alone() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let layout = w.join("out");
+    let target = format!("oci:{}:new", layout.display());
+    // An existing output layout with a previous image in it.
+    kiln([
+        "-q",
+        "build",
+        &format!("oci:{}:prev", layout.display()),
+        "--path",
+        &s(&fixture("procfile-app")),
+    ])
+    .success();
+    let before = snapshot(&layout);
+
+    let procfile_app = s(&fixture("procfile-app"));
+    let bad_procfile = w.join("bad-procfile");
+    std::fs::create_dir_all(&bad_procfile).unwrap();
+    std::fs::write(bad_procfile.join("Procfile"), "web: ok\n\nno colon here\n").unwrap();
+    let not_wasm = w.join("notes.wasm");
+    std::fs::write(&not_wasm, "this is not wasm").unwrap();
+    let truncated = w.join("truncated.wasm");
+    let full = std::fs::read(test_buildpack("provider")).unwrap();
+    std::fs::write(&truncated, &full[..full.len() / 3]).unwrap();
+    let core_module = w.join("core.wasm");
+    std::fs::write(&core_module, b"\0asm\x01\0\0\0").unwrap();
+    let corrupt = corrupt_run_image(&w.join("corrupt-run"));
+    let garbage_index = w.join("garbage-run");
+    std::fs::create_dir_all(&garbage_index).unwrap();
+    std::fs::write(
+        garbage_index.join("oci-layout"),
+        r#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
+    std::fs::write(garbage_index.join("index.json"), "{ not json").unwrap();
+    let raw = s(&test_buildpack("raw"));
+    let env_file = w.join("bad.env");
+    std::fs::write(&env_file, "GOOD=1\nthis is not an assignment\n").unwrap();
+
+    let cases = vec![
+        case(
+            "missing app dir",
+            &["build", &target, "--path", &s(&w.join("nope"))],
+            3,
+            &["app directory", "nope", "does not exist"],
+        ),
+        case(
+            "malformed Procfile",
+            &["build", &target, "--path", &s(&bad_procfile)],
+            51,
+            &["Procfile line 3 is malformed"],
+        ),
+        case(
+            "non-wasm file",
+            &[
+                "build",
+                &target,
+                "--path",
+                &procfile_app,
+                "--buildpack",
+                &s(&not_wasm),
+            ],
+            12,
+            &["notes.wasm", "is not a valid WebAssembly component"],
+        ),
+        case(
+            "truncated wasm",
+            &[
+                "build",
+                &target,
+                "--path",
+                &procfile_app,
+                "--buildpack",
+                &s(&truncated),
+            ],
+            12,
+            &["truncated.wasm", "is not a valid WebAssembly component"],
+        ),
+        case(
+            "core module, not a component",
+            &[
+                "build",
+                &target,
+                "--path",
+                &procfile_app,
+                "--buildpack",
+                &s(&core_module),
+            ],
+            12,
+            &["core.wasm"],
+        ),
+        case(
+            "component of another world",
+            &[
+                "build",
+                &target,
+                "--path",
+                &procfile_app,
+                "--buildpack",
+                &s(&test_buildpack("not-buildpack")),
+            ],
+            12,
+            &["does not implement the kiln:buildpack@0.1.0 world"],
+        ),
+        case(
+            "layer name ../x",
+            &[
+                "build",
+                &target,
+                "--path",
+                &procfile_app,
+                "--buildpack",
+                &raw,
+                "--env",
+                "KILN_TEST_MODE=bad-layer-dotdot",
+            ],
+            51,
+            &["buildpack tests/raw returned an invalid layer name \"../x\""],
+        ),
+        case(
+            "empty layer name",
+            &[
+                "build",
+                &target,
+                "--path",
+                &procfile_app,
+                "--buildpack",
+                &raw,
+                "--env",
+                "KILN_TEST_MODE=bad-layer-empty",
+            ],
+            51,
+            &["invalid layer name \"\"", "must not be empty"],
+        ),
+        case(
+            "layer name /",
+            &[
+                "build",
+                &target,
+                "--path",
+                &procfile_app,
+                "--buildpack",
+                &raw,
+                "--env",
+                "KILN_TEST_MODE=bad-layer-slash",
+            ],
+            51,
+            &["invalid layer name \"/\""],
+        ),
+        case(
+            "duplicate process types",
+            &[
+                "build",
+                &target,
+                "--path",
+                &procfile_app,
+                "--buildpack",
+                &raw,
+                "--env",
+                "KILN_TEST_MODE=dup-process",
+            ],
+            51,
+            &["process web", "declared twice"],
+        ),
+        case(
+            "invalid env name",
+            &[
+                "build",
+                &target,
+                "--path",
+                &procfile_app,
+                "--buildpack",
+                &raw,
+                "--env",
+                "KILN_TEST_MODE=bad-env-name",
+            ],
+            51,
+            &["\"A=B\""],
+        ),
+        case(
+            "missing run image",
+            &[
+                "build",
+                &target,
+                "--path",
+                &procfile_app,
+                "--run-image",
+                &format!("oci:{}", s(&w.join("no-such-layout"))),
+            ],
+            32,
+            &["run image", "no-such-layout"],
+        ),
+        case(
+            "corrupt run image blob",
+            &[
+                "build",
+                &target,
+                "--path",
+                &procfile_app,
+                "--run-image",
+                &corrupt,
+            ],
+            32,
+            &["run image", "corrupt-run"],
+        ),
+        case(
+            "garbage run image index",
+            &[
+                "build",
+                &target,
+                "--path",
+                &procfile_app,
+                "--run-image",
+                &format!("oci:{}", s(&garbage_index)),
+            ],
+            32,
+            &["index.json"],
+        ),
+        case(
+            "unknown run image tag",
+            &[
+                "build",
+                &target,
+                "--path",
+                &procfile_app,
+                "--run-image",
+                &format!("oci:{}:nope", layout.display()),
+            ],
+            32,
+            &["nope"],
+        ),
+        case(
+            "unknown buildpack",
+            &[
+                "build",
+                &target,
+                "--path",
+                &procfile_app,
+                "--buildpack",
+                "acme/unknown",
+            ],
+            3,
+            &["acme/unknown", "embedded: kiln/procfile"],
+        ),
+        case(
+            "bad --env",
+            &[
+                "build",
+                &target,
+                "--path",
+                &procfile_app,
+                "--env",
+                "NOVALUE",
+            ],
+            3,
+            &["--env \"NOVALUE\""],
+        ),
+        case(
+            "bad env file",
+            &[
+                "build",
+                &target,
+                "--path",
+                &procfile_app,
+                "--env-file",
+                &s(&env_file),
+            ],
+            3,
+            &["bad.env line 2"],
+        ),
+    ];
+    for c in cases {
+        let out = kiln(&c.args);
+        assert_eq!(
+            out.code, c.code,
+            "{}: wrong exit code\n{}",
+            c.name, out.stderr
+        );
+        let line = out.error_line();
+        assert!(line.starts_with("ERROR: "), "{}: {line}", c.name);
+        for n in &c.needles {
+            assert!(
+                line.contains(n.as_str()),
+                "{}: expected {n:?} in {line:?}",
+                c.name
+            );
+        }
+        assert!(
+            !out.stderr.contains("panicked"),
+            "{}: {}",
+            c.name,
+            out.stderr
+        );
+        assert!(
+            out.stdout.is_empty(),
+            "{}: printed a result: {}",
+            c.name,
+            out.stdout
+        );
+        assert_eq!(
+            snapshot(&layout),
+            before,
+            "{}: the output layout changed",
+            c.name
+        );
+    }
+}
+
+#[test]
+fn an_output_path_that_is_not_a_layout_is_refused_untouched() {
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("precious");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("notes.txt"), "keep me").unwrap();
+    let before = snapshot(&out);
+    let o = kiln([
+        "build",
+        &format!("oci:{}", out.display()),
+        "--path",
+        &s(&fixture("procfile-app")),
+    ]);
+    assert_eq!(o.code, 3, "{}", o.stderr);
+    assert!(
+        o.error_line().contains("is not an OCI image layout"),
+        "{}",
+        o.error_line()
+    );
+    assert_eq!(snapshot(&out), before);
+}

@@ -1,0 +1,135 @@
+//! The Procfile buildpack end to end: build onto busybox, validate with independent tools,
+//! run the default process.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use support::*;
+
+#[test]
+fn procfile_app_on_busybox_validates_and_runs() {
+    let out = tempfile::tempdir().unwrap();
+    let layout = out.path().join("image");
+    let build = kiln([
+        "build",
+        &format!("oci:{}:app", layout.display()),
+        "--path",
+        fixture("procfile-app").to_str().unwrap(),
+        "--run-image",
+        &busybox(),
+    ])
+    .success();
+    let digest = digest_of(&build);
+    assert!(build.stderr.contains("===> DETECTING"), "{}", build.stderr);
+    assert!(
+        build.stderr.contains("[kiln/procfile] process web"),
+        "{}",
+        build.stderr
+    );
+
+    let validation = validate_image(&layout, "app");
+    assert!(
+        validation.code == 0 && validation.stdout.contains("RESULT: VALID"),
+        "validate-image.sh failed:\n{}\n{}",
+        validation.stdout,
+        validation.stderr
+    );
+    assert!(validation.stdout.contains(&digest), "{}", validation.stdout);
+
+    let ran = run_image(&layout, "app", &[]);
+    assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
+    assert_eq!(ran.stdout.trim(), "hello from kiln");
+
+    let info = inspect_json(&layout, "app");
+    let build_md = &info["build"];
+    assert_eq!(build_md["buildpack-default-process-type"], "web");
+    let types: Vec<&str> = build_md["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["web", "worker"]);
+    assert_eq!(info["summary"]["working_dir"], "/workspace");
+    assert_eq!(info["summary"]["manifest_digest"], digest.as_str());
+}
+
+#[test]
+fn text_inspect_lists_processes_layers_and_run_image() {
+    let out = tempfile::tempdir().unwrap();
+    let layout = out.path().join("image");
+    let image = format!("oci:{}", layout.display());
+    kiln([
+        "build",
+        &image,
+        "--path",
+        fixture("procfile-app").to_str().unwrap(),
+    ])
+    .success();
+    let text = kiln(["inspect", &image]).success().stdout;
+    for want in [
+        "Digest:",
+        "kiln/procfile",
+        "web (default): /bin/sh -c 'echo hello from kiln'",
+        "worker:",
+        "Application Layer",
+        "Run image:  scratch",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn detect_prints_group_and_plan() {
+    let out = kiln([
+        "detect",
+        "--path",
+        fixture("procfile-app").to_str().unwrap(),
+    ])
+    .success();
+    assert!(out.stdout.contains("[[group]]"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("id = \"kiln/procfile\""),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn app_without_procfile_fails_detection_with_code_20() {
+    let out = kiln(["detect", "--path", fixture("empty-app").to_str().unwrap()]);
+    assert_eq!(out.code, 20, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("no buildpack group passed detection"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("no Procfile"), "{}", out.stderr);
+}
+
+#[test]
+fn malformed_procfile_names_the_line() {
+    let app = tempfile::tempdir().unwrap();
+    std::fs::write(
+        app.path().join("Procfile"),
+        "web: echo ok\nthis line is wrong\n",
+    )
+    .unwrap();
+    let out_dir = tempfile::tempdir().unwrap();
+    let layout = out_dir.path().join("image");
+    let out = kiln([
+        "build",
+        &format!("oci:{}", layout.display()),
+        "--path",
+        app.path().to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 51, "{}", out.stderr);
+    let line = out.error_line();
+    assert!(
+        line.starts_with("ERROR: buildpack kiln/procfile failed: Procfile line 2 is malformed"),
+        "{line}"
+    );
+    assert!(!layout.exists(), "the output must not be created");
+    assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+}

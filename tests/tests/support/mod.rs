@@ -1,0 +1,198 @@
+//! Shared harness for the end-to-end tests: run `kiln`, the shared image tools, snapshots.
+
+#![allow(dead_code, unused_imports, clippy::missing_panics_doc)]
+
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+pub use kiln_tests::{copy_dir, kiln_bin, test_buildpack};
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// A fixture app directory.
+pub fn fixture(name: &str) -> PathBuf {
+    root().join("tests/fixtures").join(name)
+}
+
+/// Output of one command.
+#[derive(Debug)]
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    /// The last non-empty stderr line (where `kiln` prints `ERROR: …`).
+    pub fn error_line(&self) -> &str {
+        self.stderr
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("")
+    }
+
+    /// Panic with the full output unless the command succeeded.
+    pub fn success(self) -> Self {
+        assert_eq!(
+            self.code, 0,
+            "command failed:\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+fn output(cmd: &mut Command) -> Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("could not run {cmd:?}: {e}"));
+    Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The compile cache shared by all test runs of `kiln` (compiling in debug builds is slow).
+pub fn compile_cache() -> PathBuf {
+    root().join("target/kiln-test-compile-cache")
+}
+
+/// A `kiln` command with the shared compile cache.
+pub fn kiln_command() -> Command {
+    let mut cmd = Command::new(kiln_bin());
+    cmd.env("KILN_CACHE_DIR", compile_cache());
+    cmd.env_remove("SOURCE_DATE_EPOCH");
+    cmd
+}
+
+/// Run `kiln` with `args`.
+pub fn kiln<I, S>(args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    output(kiln_command().args(args))
+}
+
+/// Run a prepared command.
+pub fn run(cmd: &mut Command) -> Output {
+    output(cmd)
+}
+
+/// The shared OCI tools directory (`../shared/tools`, or `$KILN_SHARED_TOOLS`).
+pub fn tools() -> PathBuf {
+    let dir = std::env::var_os("KILN_SHARED_TOOLS")
+        .map_or_else(|| root().join("../shared/tools"), PathBuf::from);
+    assert!(
+        dir.join("validate-image.sh").is_file(),
+        "the shared OCI tools are missing at {}; set KILN_SHARED_TOOLS",
+        dir.display()
+    );
+    dir
+}
+
+/// The tools' work dir (never beside the scripts).
+pub fn tools_work_dir() -> PathBuf {
+    std::env::var_os("KILN_TOOLS_DIR")
+        .map_or_else(|| root().join("target/kiln-tools"), PathBuf::from)
+}
+
+fn tool(script: &str) -> Command {
+    let mut cmd = Command::new("bash");
+    cmd.arg(tools().join(script))
+        .env("KILN_TOOLS_DIR", tools_work_dir());
+    cmd
+}
+
+/// `oci:` reference of the busybox run image (built once per test process).
+pub fn busybox() -> String {
+    static IMAGE: OnceLock<String> = OnceLock::new();
+    IMAGE
+        .get_or_init(|| {
+            let dir = tools_work_dir().join("images/busybox");
+            if !dir.join("index.json").is_file() {
+                output(&mut tool("make-busybox-base.sh")).success();
+            }
+            format!("oci:{}:latest", dir.display())
+        })
+        .clone()
+}
+
+/// Validate `layout:tag` with `validate-image.sh`.
+pub fn validate_image(layout: &Path, tag: &str) -> Output {
+    output(tool("validate-image.sh").arg(format!("{}:{tag}", layout.display())))
+}
+
+/// Run `layout:tag` with `run-image.sh`.
+pub fn run_image(layout: &Path, tag: &str, extra: &[&str]) -> Output {
+    output(
+        tool("run-image.sh")
+            .args(extra)
+            .arg(format!("{}:{tag}", layout.display())),
+    )
+}
+
+/// Path → sha256 of every file (and symlink target) under `dir`.
+pub fn snapshot(dir: &Path) -> BTreeMap<String, String> {
+    use sha2::Digest as _;
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries {
+            let p = e.unwrap().path();
+            let rel = p.strip_prefix(dir).unwrap().display().to_string();
+            let meta = std::fs::symlink_metadata(&p).unwrap();
+            if meta.is_dir() {
+                out.insert(rel, "dir".into());
+                stack.push(p);
+            } else if meta.file_type().is_symlink() {
+                out.insert(
+                    rel,
+                    format!("-> {}", std::fs::read_link(&p).unwrap().display()),
+                );
+            } else {
+                out.insert(
+                    rel,
+                    hex::encode(sha2::Sha256::digest(std::fs::read(&p).unwrap())),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// Parse the JSON of `kiln inspect --json`.
+pub fn inspect_json(layout: &Path, tag: &str) -> serde_json::Value {
+    let out = kiln([
+        "inspect",
+        "--json",
+        &format!("oci:{}:{tag}", layout.display()),
+    ])
+    .success();
+    serde_json::from_str(&out.stdout).unwrap()
+}
+
+/// The single `sha256:` line `kiln build` prints on stdout.
+pub fn digest_of(out: &Output) -> String {
+    let line = out.stdout.trim();
+    assert!(
+        line.starts_with("sha256:") && line.len() == 71,
+        "not a digest: {line:?}\n{}",
+        out.stderr
+    );
+    line.to_owned()
+}
