@@ -80,7 +80,7 @@ impl From<wit::Context> for DetectContext {
     }
 }
 
-/// A build plan entry this buildpack must provide, with the requirers' metadata merged.
+/// A build plan entry this buildpack must provide: one per require, with its metadata.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlanEntry {
     /// Dependency name.

@@ -133,3 +133,71 @@ fn malformed_procfile_names_the_line() {
     assert!(!layout.exists(), "the output must not be created");
     assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
 }
+
+#[test]
+fn buildpack_refs_by_directory_and_embedded_id() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("bp");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(test_buildpack("raw"), dir.join("buildpack.wasm")).unwrap();
+    std::fs::write(
+        dir.join("buildpack.toml"),
+        "api = \"0.12\"\n[buildpack]\nid = \"tests/raw\"\nversion = \"0.1.0\"\n",
+    )
+    .unwrap();
+    let layout = work.path().join("image");
+    let out = kiln([
+        "-q",
+        "build",
+        &format!("oci:{}", layout.display()),
+        "--path",
+        fixture("procfile-app").to_str().unwrap(),
+        "--buildpack",
+        dir.to_str().unwrap(),
+        "--buildpack",
+        "kiln/procfile",
+        "--env",
+        "KILN_TEST_MODE=ok",
+    ])
+    .success();
+    digest_of(&out);
+    let info = inspect_json(&layout, "latest");
+    let ids: Vec<&str> = info["build"]["buildpacks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["tests/raw", "kiln/procfile"]);
+    // The later buildpack's `web` replaces the earlier one.
+    assert_eq!(
+        info["build"]["processes"][0]["buildpackID"],
+        "kiln/procfile"
+    );
+
+    // buildpack.toml must agree with what the component says about itself.
+    std::fs::write(
+        dir.join("buildpack.toml"),
+        "[buildpack]\nid = \"tests/other\"\nversion = \"0.1.0\"\n",
+    )
+    .unwrap();
+    let out = kiln([
+        "build",
+        &format!("oci:{}", work.path().join("x").display()),
+        "--path",
+        fixture("procfile-app").to_str().unwrap(),
+        "--buildpack",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 12, "{}", out.stderr);
+    assert!(
+        out.error_line().contains("buildpack.toml"),
+        "{}",
+        out.error_line()
+    );
+    assert!(
+        out.error_line().contains("tests/other"),
+        "{}",
+        out.error_line()
+    );
+}

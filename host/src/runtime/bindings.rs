@@ -7,5 +7,5 @@ wasmtime::component::bindgen!({
     world: "buildpack",
 });
 
-pub use kiln::buildpack::log::Level;
-pub use kiln::buildpack::types;
+pub use self::kiln::buildpack::log::Level;
+pub use self::kiln::buildpack::types;
