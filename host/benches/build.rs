@@ -126,7 +126,8 @@ fn main() {
     rows.push((
         "detect + build calls (instantiate, detect, build)".into(),
         measure(50, || {
-            let ws = Workspace::create(&app, &Env::default(), None).unwrap();
+            let ws =
+                Workspace::create(&app, &Env::default(), None, pipeline::DEFAULT_EPOCH).unwrap();
             let inputs = BuildInputs {
                 app_dir: ws.app.clone(),
                 platform_dir: ws.platform.clone(),

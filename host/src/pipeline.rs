@@ -169,7 +169,10 @@ pub fn load_buildpacks(
     let mut loaded: Vec<Buildpack> = Vec::new();
     for r in &refs {
         let bp = buildpack::load(r, runtime)?;
-        if let Some(other) = loaded.iter().find(|b| b.descriptor.id == bp.descriptor.id) {
+        if let Some(other) = loaded
+            .iter()
+            .find(|b| b.escaped_id().eq_ignore_ascii_case(&bp.escaped_id()))
+        {
             return Err(buildpack::BuildpackError::Duplicate {
                 id: bp.descriptor.id.to_string(),
                 first: other.origin.clone(),
@@ -243,7 +246,12 @@ fn run_detect(
 
 /// Detect only: returns the group.toml and plan.toml texts.
 pub fn detect_only(request: &Request, reporter: &Arc<dyn Reporter>) -> Result<(String, String)> {
-    let ws = Workspace::create(&request.app, &request.env, request.layers_dir.as_deref())?;
+    let ws = Workspace::create(
+        &request.app,
+        &request.env,
+        request.layers_dir.as_deref(),
+        request.epoch_seconds,
+    )?;
     let run_image = RunImage::open(&request.run_image)?;
     let rt = runtime(request, reporter.clone())?;
     let (buildpacks, order) = load_buildpacks(request, &rt)?;
@@ -282,7 +290,12 @@ pub fn build_with_runtime(
             d => format!(" ({d})"),
         }
     ));
-    let ws = Workspace::create(&request.app, &request.env, request.layers_dir.as_deref())?;
+    let ws = Workspace::create(
+        &request.app,
+        &request.env,
+        request.layers_dir.as_deref(),
+        request.epoch_seconds,
+    )?;
     let (buildpacks, order) = load_buildpacks(request, rt)?;
     check_targets(&buildpacks, &run_image)?;
     let inputs = inputs(request, &ws, &run_image);
@@ -308,6 +321,7 @@ pub fn build_with_runtime(
             app_dir: &ws.app,
             ownership: request.ownership,
             epoch_seconds: request.epoch_seconds,
+            exec_env: &request.exec_env,
         },
         &layout,
         &output.tag,

@@ -52,6 +52,27 @@ const fn all_bytes(s: &str, process_type: bool) -> bool {
     true
 }
 
+/// True when every `/`-separated segment is non-empty and not `.` or `..`.
+const fn segments_are_names(value: &str) -> bool {
+    let b = value.as_bytes();
+    let mut start = 0;
+    let mut i = 0;
+    while i <= b.len() {
+        if i == b.len() || b[i] == b'/' {
+            let len = i - start;
+            if len == 0
+                || (len == 1 && b[start] == b'.')
+                || (len == 2 && b[start] == b'.' && b[start + 1] == b'.')
+            {
+                return false;
+            }
+            start = i + 1;
+        }
+        i += 1;
+    }
+    true
+}
+
 const fn id_byte(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'.' || c == b'/' || c == b'-'
 }
@@ -67,6 +88,9 @@ pub const fn buildpack_id_problem(value: &str) -> Option<&'static str> {
     }
     if !all_bytes(value, false) {
         return Some("may only contain letters, digits, '.', '/' and '-'");
+    }
+    if !segments_are_names(value) {
+        return Some("must be '/'-separated names, none empty, '.' or '..'");
     }
     let mut i = 0;
     while i < RESERVED_BUILDPACK_IDS.len() {
@@ -229,6 +253,10 @@ mod tests {
         assert!(BuildpackId::new("app").is_err());
         assert!(BuildpackId::new("a b").is_err());
         assert!(BuildpackId::new("").is_err());
+        for bad in ["..", ".", "a/..", "../a", "/a", "a/", "a//b", "a/./b"] {
+            assert!(BuildpackId::new(bad).is_err(), "{bad} should be rejected");
+        }
+        assert!(BuildpackId::new("a.b/c-d.e").is_ok());
     }
 
     #[test]

@@ -70,5 +70,5 @@ fn one_line(err: &Error) -> String {
         }
         source = cause.source();
     }
-    text.replace('\n', " ")
+    reporter::printable(&text.replace('\n', " "))
 }

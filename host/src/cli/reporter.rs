@@ -30,7 +30,7 @@ impl ConsoleReporter {
     fn line(&self, min: Verbosity, text: &str) {
         if self.verbosity >= min {
             let mut err = std::io::stderr().lock();
-            let _ = writeln!(err, "{text}");
+            let _ = writeln!(err, "{}", printable(text));
         }
     }
 }
@@ -60,5 +60,29 @@ impl Reporter for ConsoleReporter {
             LogLevel::Debug | LogLevel::Info => "",
         };
         self.line(min, &format!("[{id}] {tag}{line}"));
+    }
+}
+
+/// `text` with control characters (other than tab) replaced, so buildpack output cannot move
+/// the cursor, erase lines or forge Kiln's own output.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() && c != '\t' {
+                '\u{fffd}'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::printable;
+
+    #[test]
+    fn control_characters_are_replaced() {
+        assert_eq!(printable("a\u{1b}[2Kb\tc\rd"), "a\u{fffd}[2Kb\tc\u{fffd}d");
     }
 }

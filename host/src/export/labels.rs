@@ -10,6 +10,8 @@ use crate::lifecycle::files::LaunchMetadata;
 pub const LIFECYCLE_METADATA: &str = "io.buildpacks.lifecycle.metadata";
 /// Label holding [`BuildMetadata`].
 pub const BUILD_METADATA: &str = "io.buildpacks.build.metadata";
+/// Label holding the execution environment of the build.
+pub const EXEC_ENV: &str = "io.buildpacks.exec-env";
 /// Label holding the project metadata.
 pub const PROJECT_METADATA: &str = "io.buildpacks.project.metadata";
 

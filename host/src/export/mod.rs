@@ -15,7 +15,7 @@ use crate::image::{
     Descriptor, Digest, HistoryEntry, ImageError, LayerBuilder, LayerOwnership, OciLayout,
 };
 use crate::lifecycle::build::BuiltBuildpack;
-use crate::lifecycle::env::{Env, Scope};
+use crate::lifecycle::env::{Env, Scope, in_file_order};
 use crate::lifecycle::files::{self, LaunchMetadata};
 use labels::{
     BuildMetadata, BuildpackLayers, LayerMetadata, LifecycleMetadata, RunImageMetadata, Sha,
@@ -41,6 +41,8 @@ pub struct ExportInputs<'a> {
     pub ownership: LayerOwnership,
     /// `created` and layer mtimes come from this.
     pub epoch_seconds: u64,
+    /// The execution environment, recorded as the `io.buildpacks.exec-env` label.
+    pub exec_env: &'a str,
 }
 
 /// One layer the exporter wrote.
@@ -191,11 +193,11 @@ pub fn export(
         run_image: RunImageMetadata {
             top_layer,
             reference: inputs.run_image.digest(),
-            image: inputs.run_image.reference.clone(),
+            image: inputs.run_image.name(),
         },
         stack: StackMetadata {
             run_image: StackRunImage {
-                image: inputs.run_image.reference.clone(),
+                image: inputs.run_image.name(),
             },
         },
     };
@@ -212,6 +214,7 @@ pub fn export(
         labels::to_json(&BuildMetadata::from_launch(inputs.launch)),
     );
     image_labels.insert(labels::PROJECT_METADATA.into(), "{}".into());
+    image_labels.insert(labels::EXEC_ENV.into(), inputs.exec_env.to_owned());
     config.set_labels(&image_labels);
     config.set_env(launch_env(inputs).to_strings());
     let default = inputs.launch.default_process.as_ref().and_then(|t| {
@@ -271,7 +274,9 @@ pub fn launch_env(inputs: &ExportInputs<'_>) -> Env {
     for b in inputs.built {
         let bp = &inputs.buildpacks[b.index];
         let esc = bp.escaped_id();
-        for layer in b.output.layers.iter().filter(|l| l.launch) {
+        let launch_layers: Vec<_> = b.output.layers.iter().filter(|l| l.launch).collect();
+        // As the CNB launcher does: root dirs of all the buildpack's layers, then env files.
+        for layer in &launch_layers {
             let host = inputs.layers_dir.join(&esc).join(layer.name.as_str());
             let guest = format!("{}/{esc}/{}", kiln_spec::LAYERS_DIR, layer.name);
             if host.join("bin").is_dir() {
@@ -280,8 +285,10 @@ pub fn launch_env(inputs: &ExportInputs<'_>) -> Env {
             if host.join("lib").is_dir() {
                 env.prepend_path("LD_LIBRARY_PATH", &format!("{guest}/lib"));
             }
+        }
+        for layer in &launch_layers {
             for scope in [Scope::All, Scope::Launch] {
-                for m in layer.env.iter().filter(|m| m.scope == scope) {
+                for m in in_file_order(&layer.env, &scope) {
                     env.apply(m);
                 }
             }

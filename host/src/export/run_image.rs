@@ -76,6 +76,20 @@ impl RunImage {
             .unwrap_or_default()
     }
 
+    /// A name for labels that does not depend on where the layout sits on disk:
+    /// `<layout dir name>:<tag>`, or `scratch`.
+    pub fn name(&self) -> String {
+        match ImageRef::parse(&self.reference) {
+            Ok(ImageRef::Layout { dir, tag }) => {
+                let base = dir
+                    .file_name()
+                    .map_or_else(|| "image".to_owned(), |n| n.to_string_lossy().into_owned());
+                format!("{base}:{tag}")
+            }
+            _ => "scratch".to_owned(),
+        }
+    }
+
     /// Manifest digest, or empty for `scratch`.
     pub fn digest(&self) -> String {
         self.source

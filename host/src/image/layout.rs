@@ -621,6 +621,12 @@ impl OciLayout {
             .clone()
             .unwrap_or_else(|| MEDIA_TYPE_OCI_MANIFEST.to_owned());
         let mut desc = self.blobs.write_bytes(&manifest.to_bytes()?, &media_type)?;
+        // Make the blob renames durable before index.json can point at them.
+        for dir in [self.blobs.dir(), self.root.as_path()] {
+            if let Ok(d) = File::open(dir) {
+                let _ = d.sync_all();
+            }
+        }
         desc.set_ref_name(tag);
         self.tag_descriptor(desc.clone())?;
         Ok(desc)

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::env::{Env, Scope};
+use super::env::{Env, Scope, in_file_order};
 use super::layers_dir::{self, LayersDirError};
 use super::outcome::{self, BuildpackOutput, OutcomeError};
 use super::plan::Entry;
@@ -58,7 +58,9 @@ impl BuildError {
     pub fn is_buildpack_fault(&self) -> bool {
         !matches!(
             self,
-            Self::Io { .. } | Self::Runtime(RuntimeError::Engine(_) | RuntimeError::Sandbox { .. })
+            Self::Io { .. }
+                | Self::Runtime(RuntimeError::Engine(_) | RuntimeError::Sandbox { .. })
+                | Self::LayersDir(LayersDirError::Io { .. } | LayersDirError::Toml { .. })
         )
     }
 }
@@ -87,7 +89,21 @@ pub fn build(
     for &index in group {
         let bp = &buildpacks[index];
         let guest_root = guest_layers_dir(bp);
-        let host_root = inputs.layers_dir.join(bp.escaped_id());
+        let escaped = bp.escaped_id();
+        let single_component = matches!(
+            std::path::Path::new(&escaped)
+                .components()
+                .collect::<Vec<_>>()[..],
+            [std::path::Component::Normal(_)]
+        );
+        if !single_component {
+            return Err(BuildError::Io {
+                action: "use buildpack id as a directory name:",
+                path: PathBuf::from(escaped),
+                source: std::io::Error::other("not a single path component"),
+            });
+        }
+        let host_root = inputs.layers_dir.join(&escaped);
         std::fs::create_dir_all(&host_root).map_err(|source| BuildError::Io {
             action: "create",
             path: host_root.clone(),
@@ -188,7 +204,7 @@ fn add_build_layer_env(
         }
     }
     for scope in [Scope::All, Scope::Build] {
-        for m in mods.iter().filter(|m| m.scope == scope) {
+        for m in in_file_order(mods, &scope) {
             env.apply(m);
         }
     }

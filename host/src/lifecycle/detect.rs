@@ -141,7 +141,16 @@ fn run_one(runtime: &Runtime, bp: &Buildpack, inputs: &BuildInputs) -> Verdict {
     }
 }
 
+/// Most build plan alternatives one buildpack may return (resolution is exponential in them).
+pub const MAX_PLAN_ALTERNATIVES: usize = 64;
+
 fn options(alternatives: Vec<types::PlanAlternative>) -> Result<Vec<PlanOption>, String> {
+    if alternatives.len() > MAX_PLAN_ALTERNATIVES {
+        return Err(format!(
+            "returned {} build plan alternatives; at most {MAX_PLAN_ALTERNATIVES} are allowed",
+            alternatives.len()
+        ));
+    }
     let mut out = Vec::new();
     for alt in alternatives {
         let mut requires = Vec::new();

@@ -67,6 +67,14 @@ pub struct Modification {
     pub scope: Scope,
 }
 
+/// The modifications of `scope`, in the order CNB applies the files they are stored in
+/// (file-name order: `NAME.append` < `NAME.default` < `NAME.override` < `NAME.prepend`).
+pub fn in_file_order<'a>(mods: &'a [Modification], scope: &Scope) -> Vec<&'a Modification> {
+    let mut selected: Vec<&Modification> = mods.iter().filter(|m| &m.scope == scope).collect();
+    selected.sort_by_cached_key(|m| format!("{}.{}", m.name, m.action.suffix()));
+    selected
+}
+
 /// Why `name` cannot be an environment variable name, or `None` if it can.
 pub fn name_problem(name: &str) -> Option<&'static str> {
     if name.is_empty() {

@@ -6,7 +6,7 @@
 //! symlink is never followed.
 
 use std::io::Write;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
@@ -75,28 +75,29 @@ fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Layer
 }
 
 /// Walk `host_dir` (the buildpack's layers dir, seen by the guest at `guest_root`) without
-/// following symlinks. Reject escaping symlinks and special files.
+/// following symlinks. Reject special files, and symlinks that do not resolve inside the
+/// directory when followed physically (a `..` after a symlink goes to the link target's
+/// parent, so lexical checks are not enough).
 pub fn verify_tree(
     host_dir: &Path,
     guest_root: &str,
     buildpack: &str,
 ) -> Result<(), LayersDirError> {
-    let mut stack = vec![(
-        host_dir.to_path_buf(),
-        guest_root.trim_end_matches('/').to_owned(),
-    )];
-    while let Some((dir, guest_dir)) = stack.pop() {
+    let guest_root = guest_root.trim_end_matches('/');
+    let mut stack: Vec<(PathBuf, Vec<String>)> = vec![(host_dir.to_path_buf(), Vec::new())];
+    while let Some((dir, rel)) = stack.pop() {
         let entries = std::fs::read_dir(&dir).map_err(io("read directory", &dir))?;
         for entry in entries {
             let entry = entry.map_err(io("read directory", &dir))?;
             let path = entry.path();
-            let guest = format!("{guest_dir}/{}", entry.file_name().to_string_lossy());
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let guest = format!("{guest_root}/{}", join(&rel, &name));
             let meta = std::fs::symlink_metadata(&path).map_err(io("inspect", &path))?;
             let ft = meta.file_type();
             if ft.is_symlink() {
                 let target = std::fs::read_link(&path).map_err(io("read symlink", &path))?;
                 let target = target.to_string_lossy().into_owned();
-                if !link_stays_inside(&guest_dir, &target, guest_root) {
+                if !resolves_inside(host_dir, guest_root, rel.clone(), &target) {
                     return Err(LayersDirError::EscapingSymlink {
                         buildpack: buildpack.to_owned(),
                         path: guest,
@@ -104,7 +105,9 @@ pub fn verify_tree(
                     });
                 }
             } else if ft.is_dir() {
-                stack.push((path, guest));
+                let mut child = rel.clone();
+                child.push(name);
+                stack.push((path, child));
             } else if !ft.is_file() {
                 return Err(LayersDirError::SpecialFile {
                     buildpack: buildpack.to_owned(),
@@ -116,29 +119,90 @@ pub fn verify_tree(
     Ok(())
 }
 
-/// Whether a link in `link_dir` (guest path) with `target` resolves, lexically, inside `root`.
-pub fn link_stays_inside(link_dir: &str, target: &str, root: &str) -> bool {
-    let joined = if target.starts_with('/') {
-        PathBuf::from(target)
-    } else {
-        Path::new(link_dir).join(target)
-    };
-    let mut parts: Vec<String> = Vec::new();
-    for c in joined.components() {
-        match c {
-            Component::RootDir | Component::CurDir => {}
-            Component::ParentDir => {
-                if parts.pop().is_none() {
+fn join(rel: &[String], name: &str) -> String {
+    let mut parts: Vec<&str> = rel.iter().map(String::as_str).collect();
+    parts.push(name);
+    parts.join("/")
+}
+
+/// Most symlinks followed while resolving one link, as in Linux's `MAXSYMLINKS`.
+const MAX_SYMLINK_HOPS: usize = 40;
+
+/// Whether `target`, a symlink in the directory `link_dir` (components relative to the root),
+/// resolves inside the root (`host_root` on the host, `guest_root` in the guest), following
+/// every intermediate symlink physically. Every step must stay inside the root.
+pub fn resolves_inside(
+    host_root: &Path,
+    guest_root: &str,
+    link_dir: Vec<String>,
+    target: &str,
+) -> bool {
+    let mut stack = link_dir;
+    let mut pending: std::collections::VecDeque<String> = std::collections::VecDeque::new();
+    if !push_target(&mut stack, &mut pending, target, guest_root) {
+        return false;
+    }
+    let mut hops = 0;
+    while let Some(part) = pending.pop_front() {
+        match part.as_str() {
+            "" | "." => {}
+            ".." => {
+                if stack.pop().is_none() {
                     return false;
                 }
             }
-            Component::Normal(p) => parts.push(p.to_string_lossy().into_owned()),
-            Component::Prefix(_) => return false,
+            _ => {
+                stack.push(part);
+                let host: PathBuf = stack.iter().fold(host_root.to_path_buf(), |p, c| p.join(c));
+                let is_link =
+                    std::fs::symlink_metadata(&host).is_ok_and(|m| m.file_type().is_symlink());
+                if is_link {
+                    hops += 1;
+                    let Ok(next) = std::fs::read_link(&host) else {
+                        return false;
+                    };
+                    stack.pop();
+                    if hops > MAX_SYMLINK_HOPS
+                        || !push_target(
+                            &mut stack,
+                            &mut pending,
+                            &next.to_string_lossy(),
+                            guest_root,
+                        )
+                    {
+                        return false;
+                    }
+                }
+            }
         }
     }
-    let resolved = format!("/{}", parts.join("/"));
-    let root = root.trim_end_matches('/');
-    resolved == root || resolved.starts_with(&format!("{root}/"))
+    true
+}
+
+/// Queue the components of `target` in front of `pending`; an absolute target must lie under
+/// `guest_root` and restarts from the root.
+fn push_target(
+    stack: &mut Vec<String>,
+    pending: &mut std::collections::VecDeque<String>,
+    target: &str,
+    guest_root: &str,
+) -> bool {
+    let relative = if target.starts_with('/') {
+        let Some(rest) = target.strip_prefix(guest_root) else {
+            return false;
+        };
+        if !(rest.is_empty() || rest.starts_with('/')) {
+            return false;
+        }
+        stack.clear();
+        rest.to_owned()
+    } else {
+        target.to_owned()
+    };
+    for part in relative.split('/').rev() {
+        pending.push_front(part.to_owned());
+    }
+    true
 }
 
 /// Create or replace a regular file without following a symlink at `path`.
@@ -163,6 +227,21 @@ fn to_toml<T: Serialize>(value: &T, what: &str) -> Result<String, LayersDirError
         what: what.to_owned(),
         reason: e.to_string(),
     })
+}
+
+/// Remove any `*.toml` the guest left in its layers root: those files are the host's to write.
+fn remove_guest_bookkeeping(host_dir: &Path) -> Result<(), LayersDirError> {
+    let entries = std::fs::read_dir(host_dir).map_err(io("read directory", host_dir))?;
+    for entry in entries {
+        let entry = entry.map_err(io("read directory", host_dir))?;
+        let path = entry.path();
+        let is_toml = path.extension().is_some_and(|e| e == "toml");
+        let meta = std::fs::symlink_metadata(&path).map_err(io("inspect", &path))?;
+        if is_toml && !meta.is_dir() {
+            std::fs::remove_file(&path).map_err(io("remove", &path))?;
+        }
+    }
+    Ok(())
 }
 
 #[derive(Serialize)]
@@ -220,6 +299,7 @@ pub fn write_buildpack_files(
     buildpack: &str,
     output: &BuildpackOutput,
 ) -> Result<(), LayersDirError> {
+    remove_guest_bookkeeping(host_dir)?;
     for layer in &output.layers {
         write_layer(host_dir, guest_root, buildpack, layer)?;
     }
@@ -317,16 +397,36 @@ fn write_layer(
 mod tests {
     use super::*;
 
+    #[cfg(unix)]
     #[test]
-    fn symlink_containment() {
-        let root = "/layers/bp";
-        assert!(link_stays_inside("/layers/bp/l", "x", root));
-        assert!(link_stays_inside("/layers/bp/l/bin", "../lib/x", root));
-        assert!(link_stays_inside("/layers/bp/l", "/layers/bp/l/y", root));
-        assert!(!link_stays_inside("/layers/bp/l", "../../../../etc", root));
-        assert!(!link_stays_inside("/layers/bp/l", "/etc/passwd", root));
-        assert!(!link_stays_inside("/layers/bp/l", "../../bp2/x", root));
-        assert!(!link_stays_inside("/layers/bp", "../bpx", root));
+    fn symlink_containment_is_physical() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("l/d1/d2")).unwrap();
+        let inside = |rel: &[&str], target: &str| {
+            resolves_inside(
+                root,
+                "/layers/bp",
+                rel.iter().map(|s| (*s).to_owned()).collect(),
+                target,
+            )
+        };
+        assert!(inside(&["l"], "x"));
+        assert!(inside(&["l", "d1"], "../d1/d2"));
+        assert!(inside(&["l"], "/layers/bp/l/y"));
+        assert!(!inside(&["l"], "../../../../etc"));
+        assert!(!inside(&["l"], "/etc/passwd"));
+        assert!(!inside(&["l"], "../../bp2/x"));
+        assert!(!inside(&[], "../bpx"));
+        assert!(!inside(&["l"], "/layers/bpx/y"));
+        // `a -> ..` is inside, but `..` after it goes to the parent of the link's target.
+        symlink("..", root.join("l/a")).unwrap();
+        assert!(inside(&["l"], "a"));
+        assert!(!inside(&["l", "d1", "d2"], "../../a/../../x"));
+        // Loops end.
+        symlink("loop", root.join("l/loop")).unwrap();
+        assert!(!inside(&["l"], "loop"));
     }
 
     #[cfg(unix)]

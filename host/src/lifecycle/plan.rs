@@ -51,11 +51,14 @@ pub struct Resolution {
     pub entries: Vec<Entry>,
 }
 
+/// Most trials tried before giving up; bounds detection time whatever the buildpacks return.
+pub const MAX_TRIALS: usize = 100_000;
+
 /// Find the first trial (depth-first over options, first buildpack slowest) that is
 /// satisfiable. Returns `None` when no trial works.
 pub fn resolve(candidates: &[Candidate]) -> Option<Resolution> {
     let mut choice = vec![0usize; candidates.len()];
-    loop {
+    for _ in 0..MAX_TRIALS {
         if let Some(res) = run_trial(candidates, &choice) {
             return Some(res);
         }
@@ -73,6 +76,7 @@ pub fn resolve(candidates: &[Candidate]) -> Option<Resolution> {
             choice[i] = 0;
         }
     }
+    None
 }
 
 fn option_of(c: &Candidate, choice: usize) -> Option<&PlanOption> {

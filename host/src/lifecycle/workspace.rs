@@ -56,12 +56,15 @@ pub struct Workspace {
 }
 
 impl Workspace {
-    /// Copy `app_src` into a new temporary workspace, write the platform env files, and use
-    /// `layers` (must be empty or absent) or a temporary layers dir.
+    /// Copy `app_src` into a new temporary workspace (every file and directory stamped with
+    /// `epoch_seconds`, so guests cannot observe the source's mtimes or the copy time), write
+    /// the platform env files, and use `layers` (must be empty or absent) or a temporary
+    /// layers dir.
     pub fn create(
         app_src: &Path,
         platform_env: &Env,
         layers: Option<&Path>,
+        epoch_seconds: u64,
     ) -> Result<Self, WorkspaceError> {
         if !app_src.is_dir() {
             return Err(WorkspaceError::MissingApp(app_src.to_path_buf()));
@@ -72,7 +75,9 @@ impl Workspace {
             .map_err(io("create a temporary directory in", &std::env::temp_dir()))?;
         let app = temp.path().join("workspace");
         let mut hasher = Sha256::new();
-        copy_tree(app_src, &app, Path::new(""), &mut hasher)?;
+        let stamp =
+            std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(epoch_seconds);
+        copy_tree(app_src, &app, Path::new(""), &mut hasher, stamp)?;
         let platform = temp.path().join("platform");
         let env_dir = platform.join("env");
         std::fs::create_dir_all(&env_dir).map_err(io("create", &env_dir))?;
@@ -113,6 +118,7 @@ fn copy_tree(
     dst: &Path,
     rel: &Path,
     hasher: &mut Sha256,
+    stamp: std::time::SystemTime,
 ) -> Result<(), WorkspaceError> {
     std::fs::create_dir_all(dst).map_err(io("create", dst))?;
     let mut entries: Vec<_> = std::fs::read_dir(src)
@@ -134,16 +140,29 @@ fn copy_tree(
             symlink(&target, &to).map_err(io("create symlink", &to))?;
         } else if ft.is_dir() {
             hasher.update(b"d");
-            copy_tree(&from, &to, &rel, hasher)?;
+            copy_tree(&from, &to, &rel, hasher, stamp)?;
         } else if ft.is_file() {
             hasher.update(b"f");
             hasher.update(meta.len().to_le_bytes());
             std::fs::copy(&from, &to).map_err(io("copy", &from))?;
+            set_mtime(&to, stamp)?;
         } else {
             return Err(WorkspaceError::SpecialFile(from));
         }
     }
-    Ok(())
+    set_mtime(dst, stamp)
+}
+
+fn set_mtime(path: &Path, stamp: std::time::SystemTime) -> Result<(), WorkspaceError> {
+    let file = std::fs::File::options()
+        .write(true)
+        .open(path)
+        .or_else(|_| std::fs::File::open(path))
+        .map_err(io("open", path))?;
+    let times = std::fs::FileTimes::new()
+        .set_accessed(stamp)
+        .set_modified(stamp);
+    file.set_times(times).map_err(io("set the times of", path))
 }
 
 #[cfg(unix)]

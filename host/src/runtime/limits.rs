@@ -52,6 +52,8 @@ pub fn ticks(timeout: Duration) -> u64 {
 #[derive(Debug)]
 pub struct MemoryGuard {
     limit: usize,
+    /// Linear memory in use across all of the instance's memories.
+    total: usize,
     breached: bool,
 }
 
@@ -60,6 +62,7 @@ impl MemoryGuard {
     pub fn new(limit: usize) -> Self {
         Self {
             limit,
+            total: 0,
             breached: false,
         }
     }
@@ -73,14 +76,17 @@ impl MemoryGuard {
 impl wasmtime::ResourceLimiter for MemoryGuard {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.limit {
+        // The limit covers the sum of all memories, not each one.
+        let total = self.total.saturating_sub(current).saturating_add(desired);
+        if total > self.limit {
             self.breached = true;
             return Ok(false);
         }
+        self.total = total;
         Ok(true)
     }
 

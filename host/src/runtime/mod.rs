@@ -143,6 +143,8 @@ pub struct HostState {
     memory: MemoryGuard,
     buildpack: String,
     log: LogSink,
+    /// Bytes the guest may still send through the `log` import during this call.
+    log_budget: usize,
 }
 
 impl WasiView for HostState {
@@ -164,9 +166,20 @@ impl bindings::kiln::buildpack::log::Host for HostState {
             Level::Warn => LogLevel::Warn,
             Level::Error => LogLevel::Error,
         };
+        if self.log_budget == 0 {
+            return;
+        }
+        let mut spent = 0;
         for line in message.lines() {
+            if spent + line.len() > self.log_budget {
+                (self.log)(&self.buildpack, LogLevel::Warn, "[log output truncated]");
+                self.log_budget = 0;
+                return;
+            }
+            spent += line.len();
             (self.log)(&self.buildpack, level, line);
         }
+        self.log_budget -= spent;
     }
 }
 
@@ -319,6 +332,7 @@ impl Runtime {
             memory: MemoryGuard::new(self.limits.memory),
             buildpack: buildpack.to_owned(),
             log: self.log.clone(),
+            log_budget: self.limits.output,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.memory);
