@@ -7,17 +7,36 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kiln::buildpack::{self, EMBEDDED_BUILDPACKS};
 use kiln::lifecycle::env::Env;
 use kiln::lifecycle::workspace::Workspace;
 use kiln::lifecycle::{BuildInputs, OrderEntry, build, detect};
-use kiln::pipeline::{self, OutputTarget, Request, Silent};
+use kiln::pipeline::{self, OutputTarget, Reporter, Request, Silent};
 use kiln::runtime::{LogSink, Runtime};
+
+/// Records when each phase starts.
+#[derive(Default)]
+struct PhaseTimer {
+    marks: Mutex<Vec<(String, Instant)>>,
+}
+
+impl Reporter for PhaseTimer {
+    fn phase(&self, name: &str) {
+        self.marks
+            .lock()
+            .unwrap()
+            .push((name.to_owned(), Instant::now()));
+    }
+    fn info(&self, _: &str) {}
+    fn debug(&self, _: &str) {}
+    fn buildpack(&self, _: &str, _: kiln::runtime::LogLevel, _: &str) {}
+}
 
 fn median(mut samples: Vec<Duration>) -> Duration {
     samples.sort();
@@ -91,7 +110,14 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(15);
-    let work = tempfile::tempdir().unwrap();
+    // A lowercase path: podman (used by the peer baseline) rejects upper-case image names.
+    let work_dir = workspace_root().join(format!("target/kiln-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&work_dir).unwrap();
+    let work = tempfile::Builder::new()
+        .prefix("run")
+        .rand_bytes(0)
+        .tempdir_in(&work_dir)
+        .unwrap();
     let app = work.path().join("app");
     sample_app(&app);
     let procfile = EMBEDDED_BUILDPACKS[0].1;
@@ -157,6 +183,27 @@ fn main() {
         "end-to-end build, in process, scratch run image (Kiln overhead)".into(),
         measure(runs, || e2e(&request)),
     ));
+    // Where that time goes, from the phase boundaries the pipeline reports.
+    let mut phases: BTreeMap<String, Vec<Duration>> = BTreeMap::new();
+    for i in 0..runs {
+        let timer = PhaseTimer::default();
+        let out = OutputTarget::parse(&format!("oci:{}/phases{i}", work.path().display())).unwrap();
+        pipeline::build_with_runtime(&request, &out, &rt, &timer).unwrap();
+        let end = Instant::now();
+        let marks = timer.marks.into_inner().unwrap();
+        for (i, (name, at)) in marks.iter().enumerate() {
+            let next = marks.get(i + 1).map_or(end, |m| m.1);
+            phases.entry(name.clone()).or_default().push(next - *at);
+        }
+    }
+    for phase in ["ANALYZING", "DETECTING", "BUILDING", "EXPORTING"] {
+        if let Some(samples) = phases.remove(phase) {
+            rows.push((
+                format!("  of which {}", phase.to_lowercase()),
+                median(samples),
+            ));
+        }
+    }
     let busybox = busybox_run_image(work.path());
     if let Some(run_image) = &busybox {
         request.run_image.clone_from(run_image);
@@ -193,28 +240,19 @@ fn main() {
         && let (Some(tools), Some(_)) = (tools_dir(), &busybox)
     {
         let kiln_tools = work.path().join("kiln-tools");
-        let ok = Command::new("bash")
-            .arg(tools.join("build-peer.sh"))
-            .arg(tools.join("sample-app"))
-            .arg(work.path().join("peer"))
-            .env("KILN_TOOLS_DIR", &kiln_tools)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if ok {
-            let d = measure(runs.min(7), || {
-                let s = Command::new("bash")
-                    .arg(tools.join("build-peer.sh"))
-                    .arg(tools.join("sample-app"))
-                    .arg(work.path().join("peer"))
-                    .env("KILN_TOOLS_DIR", &kiln_tools)
-                    .stdout(std::process::Stdio::null())
-                    .stderr(std::process::Stdio::null())
-                    .status()
-                    .unwrap();
-                assert!(s.success());
-            });
+        let build_peer = || {
+            Command::new("bash")
+                .arg(tools.join("build-peer.sh"))
+                .arg(tools.join("sample-app"))
+                .arg(work.path().join("peer"))
+                .env("KILN_TOOLS_DIR", &kiln_tools)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        if build_peer() {
+            let d = measure(runs.min(7), || assert!(build_peer()));
             rows.push((
                 "peer baseline: buildah bud + push (build-peer.sh)".into(),
                 d,
@@ -223,6 +261,8 @@ fn main() {
         }
     }
 
+    drop(work);
+    let _ = std::fs::remove_dir_all(&work_dir);
     println!("\n| benchmark (median) | time | vs. peer |");
     println!("|---|---:|---:|");
     for (name, d) in &rows {

@@ -244,14 +244,18 @@ fn run_detect(
     Ok(out)
 }
 
-/// Detect only: returns the group.toml and plan.toml texts.
-pub fn detect_only(request: &Request, reporter: &Arc<dyn Reporter>) -> Result<(String, String)> {
-    let ws = Workspace::create(
+fn workspace(request: &Request) -> Result<Workspace> {
+    Ok(Workspace::create(
         &request.app,
         &request.env,
         request.layers_dir.as_deref(),
         request.epoch_seconds,
-    )?;
+    )?)
+}
+
+/// Detect only: returns the group.toml and plan.toml texts.
+pub fn detect_only(request: &Request, reporter: &Arc<dyn Reporter>) -> Result<(String, String)> {
+    let ws = workspace(request)?;
     let run_image = RunImage::open(&request.run_image)?;
     let rt = runtime(request, reporter.clone())?;
     let (buildpacks, order) = load_buildpacks(request, &rt)?;
@@ -290,12 +294,7 @@ pub fn build_with_runtime(
             d => format!(" ({d})"),
         }
     ));
-    let ws = Workspace::create(
-        &request.app,
-        &request.env,
-        request.layers_dir.as_deref(),
-        request.epoch_seconds,
-    )?;
+    let ws = workspace(request)?;
     let (buildpacks, order) = load_buildpacks(request, rt)?;
     check_targets(&buildpacks, &run_image)?;
     let inputs = inputs(request, &ws, &run_image);
