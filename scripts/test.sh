@@ -9,7 +9,10 @@ if [ -f "$TOOLS/install-deps.sh" ]; then
 else
   echo "note: $TOOLS/install-deps.sh not found; image-tool tests need skopeo, umoci, oci-image-tool, runc" >&2
 fi
-rustup toolchain install 1.95.0 --profile minimal --target wasm32-wasip2 --component rustfmt,clippy >/dev/null
+# The first cargo call installs the toolchain pinned in rust-toolchain.toml (with its targets);
+# the target add is a no-op then, and covers an older rustup that skipped the targets.
+cargo --version >/dev/null
+rustup target add wasm32-wasip2 >/dev/null
 export KILN_SHARED_TOOLS=$TOOLS
 export KILN_TOOLS_DIR=${KILN_TOOLS_DIR:-$PWD/target/kiln-tools}
 cargo test --workspace --locked

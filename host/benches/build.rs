@@ -232,7 +232,11 @@ fn main() {
             .unwrap();
         assert!(status.success());
     });
-    let base = if busybox.is_some() { "busybox" } else { "scratch" };
+    let base = if busybox.is_some() {
+        "busybox"
+    } else {
+        "scratch"
+    };
     rows.push((format!("`kiln build` process, {base} run image"), cli));
 
     // 6. Peer baseline: buildah bud of the same app on the same base.

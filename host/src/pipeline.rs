@@ -11,7 +11,7 @@ use crate::image::{ImageRef, LayerOwnership, OciLayout};
 use crate::lifecycle::detect::{self, DetectOutput, Verdict};
 use crate::lifecycle::env::Env;
 use crate::lifecycle::workspace::Workspace;
-use crate::lifecycle::{BuildInputs, OrderEntry, build, files};
+use crate::lifecycle::{BuildInputs, OrderEntry, build, files, order};
 use crate::runtime::{Limits, LogLevel, LogSink, Runtime};
 
 /// `SOURCE_DATE_EPOCH` default: 1980-01-01T00:00:01Z.
@@ -46,6 +46,8 @@ pub struct Request {
     pub app: PathBuf,
     /// Buildpack references; empty means the embedded buildpacks (each optional).
     pub buildpacks: Vec<String>,
+    /// An `order.toml` whose groups detection tries in order.
+    pub order: Option<PathBuf>,
     /// Run image reference (`scratch` or `oci:DIR[:TAG]`).
     pub run_image: String,
     /// User env.
@@ -70,6 +72,7 @@ impl Request {
         Self {
             app: app.into(),
             buildpacks: Vec::new(),
+            order: None,
             run_image: "scratch".into(),
             env: Env::new(),
             exec_env: "production".into(),
@@ -150,45 +153,90 @@ pub fn runtime(request: &Request, reporter: Arc<dyn Reporter>) -> Result<Runtime
         .map_err(|e| Error::Buildpack(e.into()))
 }
 
-/// Load the requested buildpacks and make the detection order.
+/// Load the requested buildpacks and make the detection order: the `--order` file's groups,
+/// else one group of the `--buildpack` refs, else one group of the embedded buildpacks (each
+/// optional).
 pub fn load_buildpacks(
     request: &Request,
     runtime: &Runtime,
 ) -> Result<(Vec<Buildpack>, Vec<Vec<OrderEntry>>)> {
-    let (refs, optional): (Vec<String>, bool) = if request.buildpacks.is_empty() {
-        (
-            buildpack::embedded_ids()
-                .into_iter()
-                .map(str::to_owned)
-                .collect(),
-            true,
-        )
-    } else {
-        (request.buildpacks.clone(), false)
-    };
     let mut loaded: Vec<Buildpack> = Vec::new();
-    for r in &refs {
-        let bp = buildpack::load(r, runtime)?;
-        if let Some(other) = loaded
-            .iter()
-            .find(|b| b.escaped_id().eq_ignore_ascii_case(&bp.escaped_id()))
-        {
-            return Err(buildpack::BuildpackError::Duplicate {
-                id: bp.descriptor.id.to_string(),
-                first: other.origin.clone(),
-                second: bp.origin.clone(),
-            }
-            .into());
-        }
-        loaded.push(bp);
+    let explicit = if request.buildpacks.is_empty() && request.order.is_none() {
+        buildpack::embedded_ids()
+            .into_iter()
+            .map(str::to_owned)
+            .collect()
+    } else {
+        request.buildpacks.clone()
+    };
+    for r in &explicit {
+        add_buildpack(&mut loaded, buildpack::load(r, runtime)?)?;
     }
-    let group = (0..loaded.len())
-        .map(|buildpack| OrderEntry {
-            buildpack,
-            optional,
-        })
-        .collect();
-    Ok((loaded, vec![group]))
+    let Some(path) = &request.order else {
+        let optional = request.buildpacks.is_empty();
+        let group = (0..loaded.len())
+            .map(|buildpack| OrderEntry {
+                buildpack,
+                optional,
+            })
+            .collect();
+        return Ok((loaded, vec![group]));
+    };
+    let groups = order::parse(path).map_err(|e| Error::InvalidInput(e.to_string()))?;
+    let mut order = Vec::new();
+    for (g, group) in groups.iter().enumerate() {
+        let mut entries = Vec::new();
+        for r in group {
+            let index = match loaded.iter().position(|b| b.descriptor.id.as_str() == r.id) {
+                Some(i) => i,
+                None if buildpack::embedded_ids().contains(&r.id.as_str()) => {
+                    add_buildpack(&mut loaded, buildpack::load(&r.id, runtime)?)?;
+                    loaded.len() - 1
+                }
+                None => {
+                    return Err(Error::InvalidInput(format!(
+                        "{}: group {} names buildpack {}, which is neither given with --buildpack nor embedded",
+                        path.display(),
+                        g + 1,
+                        r.id
+                    )));
+                }
+            };
+            let have = &loaded[index].descriptor.version;
+            if let Some(want) = &r.version
+                && want != have
+            {
+                return Err(Error::InvalidInput(format!(
+                    "{}: group {} wants {}@{want} but the buildpack is version {have}",
+                    path.display(),
+                    g + 1,
+                    r.id
+                )));
+            }
+            entries.push(OrderEntry {
+                buildpack: index,
+                optional: r.optional,
+            });
+        }
+        order.push(entries);
+    }
+    Ok((loaded, order))
+}
+
+fn add_buildpack(loaded: &mut Vec<Buildpack>, bp: Buildpack) -> Result<()> {
+    if let Some(other) = loaded
+        .iter()
+        .find(|b| b.escaped_id().eq_ignore_ascii_case(&bp.escaped_id()))
+    {
+        return Err(buildpack::BuildpackError::Duplicate {
+            id: bp.descriptor.id.to_string(),
+            first: other.origin.clone(),
+            second: bp.origin.clone(),
+        }
+        .into());
+    }
+    loaded.push(bp);
+    Ok(())
 }
 
 fn inputs(request: &Request, ws: &Workspace, run_image: &RunImage) -> BuildInputs {

@@ -148,6 +148,17 @@ impl BuildContext {
         Layer::create(&self.layers_dir, name, types)
     }
 
+    /// Delete a restored layer: its contents go, and since it is not returned in the build
+    /// result, its metadata is not kept either.
+    pub fn discard_layer(&self, name: &LayerName) -> Result<(), Error> {
+        let path = self.layers_dir.join(name.as_str());
+        match std::fs::remove_dir_all(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io("discard layer", &path, &e)),
+        }
+    }
+
     /// Keep a restored layer as it is when `keep(metadata)` says so; otherwise start it afresh.
     ///
     /// This is the usual caching pattern: store what the layer was built from (a version, a

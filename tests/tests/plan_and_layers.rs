@@ -311,3 +311,69 @@ fn requires_without_provider_fails_detection() {
         out.error_line()
     );
 }
+
+#[test]
+fn order_file_groups_are_tried_in_order() {
+    let work = tempfile::tempdir().unwrap();
+    let order = work.path().join("order.toml");
+    std::fs::write(
+        &order,
+        r#"
+[[order]]
+[[order.group]]
+id = "tests/consumer"
+
+[[order]]
+[[order.group]]
+id = "tests/provider"
+optional = true
+[[order.group]]
+id = "kiln/procfile"
+version = "0.1.0"
+"#,
+    )
+    .unwrap();
+    let detect = |order: &Path| {
+        kiln([
+            "detect",
+            "--path",
+            fixture("procfile-app").to_str().unwrap(),
+            "--buildpack",
+            test_buildpack("consumer").to_str().unwrap(),
+            "--buildpack",
+            test_buildpack("provider").to_str().unwrap(),
+            "--order",
+            order.to_str().unwrap(),
+        ])
+    };
+    // Group 1 fails (a require nobody provides); in group 2 the optional provider's provides
+    // are unmet, so it is dropped and the Procfile buildpack alone wins.
+    let out = detect(&order).success();
+    let group = out.stdout.split("# plan.toml").next().unwrap();
+    assert!(group.contains("kiln/procfile"), "{}", out.stdout);
+    assert!(!group.contains("tests/provider"), "{}", out.stdout);
+    assert!(!group.contains("tests/consumer"), "{}", out.stdout);
+
+    std::fs::write(
+        &order,
+        "[[order]]\n[[order.group]]\nid = \"acme/missing\"\n",
+    )
+    .unwrap();
+    let out = detect(&order);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(
+        out.error_line()
+            .contains("order.toml: group 1 names buildpack acme/missing"),
+        "{}",
+        out.error_line()
+    );
+
+    std::fs::write(&order, "[[order]]\nbogus = 1\n").unwrap();
+    let out = detect(&order);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(
+        out.error_line().contains("invalid order file"),
+        "{}",
+        out.error_line()
+    );
+}

@@ -61,6 +61,10 @@ pub struct CommonArgs {
     /// Repeat to form a group; without it, the embedded buildpacks are tried.
     #[arg(short, long = "buildpack", value_name = "REF")]
     pub buildpacks: Vec<String>,
+    /// A CNB order.toml (`[[order]]` of `[[order.group]]` id/version/optional): groups tried
+    /// in order; ids refer to --buildpack refs or embedded buildpacks.
+    #[arg(long, value_name = "FILE")]
+    pub order: Option<PathBuf>,
     /// Run image: `scratch` or `oci:DIR[:TAG]`.
     #[arg(long, default_value = "scratch", value_name = "REF")]
     pub run_image: String,
@@ -176,6 +180,7 @@ impl CommonArgs {
         let epoch = source_date_epoch()?;
         let mut request = Request::new(&self.path);
         request.buildpacks.clone_from(&self.buildpacks);
+        request.order.clone_from(&self.order);
         request.run_image.clone_from(&self.run_image);
         request.env = env;
         request.exec_env.clone_from(&self.exec_env);

@@ -8,6 +8,7 @@ pub mod detect;
 pub mod env;
 pub mod files;
 pub mod layers_dir;
+pub mod order;
 pub mod outcome;
 pub mod plan;
 pub mod workspace;
