@@ -201,3 +201,67 @@ fn buildpack_refs_by_directory_and_embedded_id() {
         out.error_line()
     );
 }
+
+#[test]
+fn a_layout_keeps_its_other_tags() {
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("image");
+    let app = fixture("procfile-app");
+    let first = digest_of(
+        &kiln([
+            "-q",
+            "build",
+            &format!("oci:{}:one", layout.display()),
+            "--path",
+            app.to_str().unwrap(),
+        ])
+        .success(),
+    );
+    let other_app = work.path().join("app2");
+    copy_dir(&app, &other_app);
+    std::fs::write(other_app.join("Procfile"), "web: echo second\n").unwrap();
+    let second = digest_of(
+        &kiln([
+            "-q",
+            "build",
+            &format!("oci:{}:two", layout.display()),
+            "--path",
+            other_app.to_str().unwrap(),
+        ])
+        .success(),
+    );
+    assert_ne!(first, second);
+    assert_eq!(
+        inspect_json(&layout, "one")["summary"]["manifest_digest"],
+        first.as_str()
+    );
+    assert_eq!(
+        inspect_json(&layout, "two")["summary"]["manifest_digest"],
+        second.as_str()
+    );
+    // Rebuilding a tag replaces it in place and leaves the other alone.
+    let again = digest_of(
+        &kiln([
+            "-q",
+            "build",
+            &format!("oci:{}:one", layout.display()),
+            "--path",
+            other_app.to_str().unwrap(),
+        ])
+        .success(),
+    );
+    assert_eq!(again, second);
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let tags: Vec<&str> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            m["annotations"]["org.opencontainers.image.ref.name"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(tags, ["one", "two"]);
+}
