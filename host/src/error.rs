@@ -28,6 +28,8 @@ pub mod exit {
     pub const BUILD_LIFECYCLE_ERROR: u8 = 52;
     /// Export failed.
     pub const EXPORT_ERROR: u8 = 62;
+    /// Rebase refused or failed.
+    pub const REBASE_ERROR: u8 = 72;
 }
 
 /// Anything that stops a Kiln command.
@@ -54,6 +56,9 @@ pub enum Error {
     /// Export failed.
     #[error("export failed: {0}")]
     Export(#[from] ExportError),
+    /// Rebase refused or failed.
+    #[error(transparent)]
+    Rebase(#[from] crate::rebase::RebaseError),
     /// Reading an image failed (inspect).
     #[error(transparent)]
     Image(#[from] ImageError),
@@ -77,6 +82,7 @@ impl Error {
             Self::Build(e) if e.is_buildpack_fault() => exit::BUILD_BUILDPACK_FAILED,
             Self::Build(_) => exit::BUILD_LIFECYCLE_ERROR,
             Self::Export(_) => exit::EXPORT_ERROR,
+            Self::Rebase(_) => exit::REBASE_ERROR,
         }
     }
 }

@@ -9,4 +9,5 @@ pub mod export;
 pub mod image;
 pub mod lifecycle;
 pub mod pipeline;
+pub mod rebase;
 pub mod runtime;

@@ -30,34 +30,52 @@ pub fn test_buildpack(name: &str) -> PathBuf {
 }
 
 /// The `kiln` binary of the same build as the running test: the test executable is
-/// `target/<profile>/deps/<test>`, the binary `target/<profile>/kiln`. The `KILN_BIN`
-/// environment variable overrides this.
+/// `target/<profile>/deps/<test>`, the binary `target/<profile>/kiln`. It is (re)built once
+/// per test process with `cargo build -p kiln`, because `cargo test` does not build another
+/// package's binaries and a stale binary would test old code. The `KILN_BIN` environment
+/// variable overrides all this.
 ///
 /// # Panics
 ///
-/// If the binary does not exist.
+/// If the binary cannot be built.
 pub fn kiln_bin() -> PathBuf {
-    if let Some(path) = std::env::var_os("KILN_BIN") {
-        return PathBuf::from(path);
-    }
-    let exe = std::env::current_exe().expect("path of the test executable");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| {
-            if deps.ends_with("deps") {
-                deps.parent()
-            } else {
-                Some(deps)
-            }
-        })
-        .expect("test executable has a parent directory");
-    let bin = profile_dir.join(format!("kiln{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.is_file(),
-        "the kiln binary is missing at {}; build it with `cargo build -p kiln`",
-        bin.display()
-    );
-    bin
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(path) = std::env::var_os("KILN_BIN") {
+            return PathBuf::from(path);
+        }
+        let exe = std::env::current_exe().expect("path of the test executable");
+        let profile_dir = exe
+            .parent()
+            .and_then(|deps| {
+                if deps.ends_with("deps") {
+                    deps.parent()
+                } else {
+                    Some(deps)
+                }
+            })
+            .expect("test executable has a parent directory");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut cmd = std::process::Command::new(cargo);
+        cmd.current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
+            .args(["build", "--quiet", "-p", "kiln", "--bin", "kiln"]);
+        if profile_dir.ends_with("release") {
+            cmd.arg("--release");
+        }
+        if let Some(target_dir) = profile_dir.parent() {
+            cmd.arg("--target-dir").arg(target_dir);
+        }
+        let status = cmd.status().expect("run cargo to build the kiln binary");
+        assert!(status.success(), "building the kiln binary failed");
+        let bin = profile_dir.join(format!("kiln{}", std::env::consts::EXE_SUFFIX));
+        assert!(
+            bin.is_file(),
+            "the kiln binary is missing at {}",
+            bin.display()
+        );
+        bin
+    })
+    .clone()
 }
 
 /// The fixtures directory, `tests/fixtures`.

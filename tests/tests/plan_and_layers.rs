@@ -206,7 +206,7 @@ fn plan_layers_env_and_labels() {
     );
 
     // The default process runs and sees the launch env.
-    let ran = run_image(&b.layout(), "latest", &[]);
+    let ran = run_image(&b.layout(), "latest", &[], &[]);
     assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
     assert_eq!(ran.stdout.trim(), "hello from kiln appended prepended dflt");
     let validation = validate_image(&b.layout(), "latest");

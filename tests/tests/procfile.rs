@@ -37,7 +37,7 @@ fn procfile_app_on_busybox_validates_and_runs() {
     );
     assert!(validation.stdout.contains(&digest), "{}", validation.stdout);
 
-    let ran = run_image(&layout, "app", &[]);
+    let ran = run_image(&layout, "app", &[], &[]);
     assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
     assert_eq!(ran.stdout.trim(), "hello from kiln");
 

@@ -49,6 +49,21 @@ pub enum Command {
     Detect(DetectArgs),
     /// Show an image's processes, buildpacks, layers and run image.
     Inspect(InspectArgs),
+    /// Put an image on a new run image without rebuilding (only manifest and config change).
+    Rebase(RebaseArgs),
+}
+
+/// `kiln rebase`.
+#[derive(Debug, Args)]
+pub struct RebaseArgs {
+    /// The app image: `oci:DIR[:TAG]`; it is rewritten in place.
+    pub image: String,
+    /// The new run image: `oci:DIR[:TAG]`.
+    #[arg(long, value_name = "REF")]
+    pub run_image: String,
+    /// Rebase even if the image is marked not rebasable or the platforms differ.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Options shared by `build` and `detect`.

@@ -54,6 +54,21 @@ fn run(cli: Cli) -> Result<(), Error> {
             Ok(())
         }
         Command::Inspect(i) => inspect::run(&i),
+        Command::Rebase(r) => {
+            reporter.phase("REBASING");
+            let run_image = crate::export::RunImage::open(&r.run_image)?;
+            let report = crate::rebase::rebase(&r.image, &run_image, r.force)?;
+            reporter.info(&format!(
+                "Rebased {} onto {} ({} app layers kept; top layer {} -> {})",
+                r.image,
+                r.run_image,
+                report.kept_layers,
+                short(&report.old_top_layer),
+                short(&report.new_top_layer)
+            ));
+            println!("{}", report.manifest_digest);
+            Ok(())
+        }
     }
 }
 
@@ -71,4 +86,9 @@ fn one_line(err: &Error) -> String {
         source = cause.source();
     }
     reporter::printable(&text.replace('\n', " "))
+}
+
+fn short(diff_id: &str) -> &str {
+    let hex = diff_id.strip_prefix("sha256:").unwrap_or(diff_id);
+    hex.get(..12).unwrap_or(hex)
 }

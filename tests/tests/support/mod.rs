@@ -134,12 +134,14 @@ pub fn validate_image(layout: &Path, tag: &str) -> Output {
     output(tool("validate-image.sh").arg(format!("{}:{tag}", layout.display())))
 }
 
-/// Run `layout:tag` with `run-image.sh`.
-pub fn run_image(layout: &Path, tag: &str, extra: &[&str]) -> Output {
+/// Run `layout:tag` with `run-image.sh`, passing `options` (e.g. `--entrypoint X`) before
+/// the image and `args` after it.
+pub fn run_image(layout: &Path, tag: &str, options: &[&str], args: &[&str]) -> Output {
     output(
         tool("run-image.sh")
-            .args(extra)
-            .arg(format!("{}:{tag}", layout.display())),
+            .args(options)
+            .arg(format!("{}:{tag}", layout.display()))
+            .args(args),
     )
 }
 
