@@ -166,7 +166,15 @@ fn main() {
                 app_fingerprint: ws.app_fingerprint,
             };
             let out = detect::detect(&rt, &buildpacks, &order, &inputs, |_, _| {}).unwrap();
-            build::build(&rt, &buildpacks, &out.group, &out.plan, &inputs).unwrap();
+            build::build(
+                &rt,
+                &buildpacks,
+                &out.group,
+                &out.plan,
+                &inputs,
+                &BTreeMap::new(),
+            )
+            .unwrap();
         }),
     ));
 

@@ -47,6 +47,9 @@ pub enum Error {
     /// The run image could not be used.
     #[error(transparent)]
     RunImage(#[from] RunImageError),
+    /// The previous image could not be read.
+    #[error(transparent)]
+    Analyze(#[from] crate::analyze::AnalyzeError),
     /// Detection failed.
     #[error(transparent)]
     Detect(#[from] DetectError),
@@ -76,7 +79,7 @@ impl Error {
                 exit::INVALID_INPUT
             }
             Self::Buildpack(_) => exit::BUILDPACK_INVALID,
-            Self::RunImage(_) => exit::ANALYZE_ERROR,
+            Self::RunImage(_) | Self::Analyze(_) => exit::ANALYZE_ERROR,
             Self::Detect(DetectError::NoMatch(_)) => exit::DETECT_NO_MATCH,
             Self::Detect(DetectError::Errored(_)) => exit::DETECT_ERROR,
             Self::Build(e) if e.is_buildpack_fault() => exit::BUILD_BUILDPACK_FAILED,

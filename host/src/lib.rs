@@ -2,7 +2,9 @@
 //!
 //! See `ARCHITECTURE.md` for the map of modules and the data flow from app dir to image.
 
+pub mod analyze;
 pub mod buildpack;
+pub mod cache;
 pub mod cli;
 pub mod error;
 pub mod export;
@@ -10,4 +12,5 @@ pub mod image;
 pub mod lifecycle;
 pub mod pipeline;
 pub mod rebase;
+pub mod restore;
 pub mod runtime;

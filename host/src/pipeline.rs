@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::analyze::PreviousImage;
 use crate::buildpack::{self, Buildpack};
+use crate::cache::{self, Cache, LayerToSave};
 use crate::error::{Error, Result};
 use crate::export::{self, ExportInputs, ExportReport, RunImage};
 use crate::image::{ImageRef, LayerOwnership, OciLayout};
@@ -12,6 +14,7 @@ use crate::lifecycle::detect::{self, DetectOutput, Verdict};
 use crate::lifecycle::env::Env;
 use crate::lifecycle::workspace::Workspace;
 use crate::lifecycle::{BuildInputs, OrderEntry, build, files, order};
+use crate::restore;
 use crate::runtime::{Limits, LogLevel, LogSink, Runtime};
 
 /// `SOURCE_DATE_EPOCH` default: 1980-01-01T00:00:01Z.
@@ -62,6 +65,10 @@ pub struct Request {
     pub ownership: LayerOwnership,
     /// Compile cache dir (`None`: no cache).
     pub compile_cache: Option<PathBuf>,
+    /// Layer cache dir (`None`: the default for the output image).
+    pub cache_dir: Option<PathBuf>,
+    /// Previous image (`None`: the output image, if it exists).
+    pub previous_image: Option<String>,
     /// Resource limits.
     pub limits: Limits,
 }
@@ -80,6 +87,8 @@ impl Request {
             layers_dir: None,
             ownership: LayerOwnership::new(1000, 1000),
             compile_cache: default_compile_cache(),
+            cache_dir: None,
+            previous_image: None,
             limits: Limits::default(),
         }
     }
@@ -106,6 +115,7 @@ pub struct BuildSummary {
 
 /// Where the output image goes, checked before any work is done.
 pub struct OutputTarget {
+    reference: String,
     dir: PathBuf,
     tag: String,
 }
@@ -124,7 +134,11 @@ impl OutputTarget {
                         )));
                     }
                 }
-                Ok(Self { dir, tag })
+                Ok(Self {
+                    reference: format!("oci:{}:{tag}", dir.display()),
+                    dir,
+                    tag,
+                })
             }
             Ok(ImageRef::Scratch) => Err(Error::InvalidInput(
                 "the output image cannot be `scratch`; use oci:DIR[:TAG]".into(),
@@ -133,6 +147,11 @@ impl OutputTarget {
                 "invalid output image {reference:?}: {e}; use oci:DIR[:TAG]"
             ))),
         }
+    }
+
+    /// The normalised reference, `oci:DIR:TAG`.
+    pub fn reference(&self) -> &str {
+        &self.reference
     }
 
     /// The tag.
@@ -292,6 +311,56 @@ fn run_detect(
     Ok(out)
 }
 
+/// Save the `cache=true` layers; a failure is a warning, never a failed build.
+fn save_cache(
+    cache: &Cache,
+    buildpacks: &[Buildpack],
+    built: &[build::BuiltBuildpack],
+    layers_dir: &Path,
+    request: &Request,
+    reporter: &dyn Reporter,
+) {
+    let mut to_save = Vec::new();
+    for b in built {
+        let bp = &buildpacks[b.index];
+        let esc = bp.escaped_id();
+        for layer in b
+            .output
+            .layers
+            .iter()
+            .filter(|l| l.cache && l.reuse.is_none())
+        {
+            let host_dir = layers_dir.join(&esc).join(layer.name.as_str());
+            if !host_dir.is_dir() {
+                continue;
+            }
+            to_save.push((bp, esc.clone(), layer, host_dir));
+        }
+    }
+    let entries: Vec<LayerToSave<'_>> = to_save
+        .iter()
+        .map(|(bp, esc, layer, host_dir)| LayerToSave {
+            buildpack: bp.descriptor.id.as_str(),
+            version: &bp.descriptor.version,
+            name: layer.name.as_str(),
+            host_dir,
+            dest: export::layer_dest(esc, layer.name.as_str()),
+            build: layer.build,
+            launch: layer.launch,
+            metadata: &layer.metadata,
+            executables: &layer.executables,
+        })
+        .collect();
+    match cache.save(&entries, request.ownership) {
+        Ok(written) => reporter.info(&format!(
+            "Saved cache: {} layers ({written} written) in {}",
+            entries.len(),
+            cache.dir().display()
+        )),
+        Err(e) => reporter.info(&format!("warning: could not save the cache: {e}")),
+    }
+}
+
 fn workspace(request: &Request) -> Result<Workspace> {
     Ok(Workspace::create(
         &request.app,
@@ -342,14 +411,65 @@ pub fn build_with_runtime(
             d => format!(" ({d})"),
         }
     ));
+    let previous_ref = request
+        .previous_image
+        .clone()
+        .unwrap_or_else(|| output.reference.clone());
+    let previous = PreviousImage::open(&previous_ref)?;
+    if previous.is_some() {
+        reporter.info(&format!("Previous image: {previous_ref}"));
+    }
     let ws = workspace(request)?;
     let (buildpacks, order) = load_buildpacks(request, rt)?;
     check_targets(&buildpacks, &run_image)?;
     let inputs = inputs(request, &ws, &run_image);
     let detected = run_detect(rt, &buildpacks, &order, &inputs, reporter)?;
 
+    reporter.phase("RESTORING");
+    let cache = request
+        .cache_dir
+        .clone()
+        .or_else(|| cache::default_dir(&output.reference))
+        .map(Cache::new);
+    let cache_meta = cache.as_ref().and_then(|c| match c.load() {
+        Ok(meta) => meta,
+        Err(e) => {
+            reporter.info(&format!("warning: {e}"));
+            None
+        }
+    });
+    let warn = |m: &str| reporter.info(&format!("warning: {m}"));
+    let restored = restore::restore(
+        cache.as_ref().zip(cache_meta.as_ref()),
+        previous.as_ref(),
+        &buildpacks,
+        &detected.group,
+        &ws.layers,
+        &warn,
+    );
+    for (i, r) in &restored {
+        for l in &r.layers {
+            let from = if l.has_contents {
+                "cache"
+            } else {
+                "previous image"
+            };
+            reporter.debug(&format!(
+                "Restored {}:{} metadata from the {from}",
+                buildpacks[*i].descriptor.id, l.name
+            ));
+        }
+    }
+
     reporter.phase("BUILDING");
-    let built = build::build(rt, &buildpacks, &detected.group, &detected.plan, &inputs)?;
+    let built = build::build(
+        rt,
+        &buildpacks,
+        &detected.group,
+        &detected.plan,
+        &inputs,
+        &restored,
+    )?;
     let launch = files::merge_launch(&buildpacks, &detected.group, &built);
     files::write_metadata(&ws.layers, &launch).map_err(|e| Error::Build(e.into()))?;
     if launch.default_process.is_none() {
@@ -369,18 +489,23 @@ pub fn build_with_runtime(
             ownership: request.ownership,
             epoch_seconds: request.epoch_seconds,
             exec_env: &request.exec_env,
+            previous: previous.as_ref(),
         },
         &layout,
         &output.tag,
     )?;
     for l in &report.layers {
-        reporter.info(&format!("Adding layer {} ({})", l.name, l.diff_id.short()));
+        let verb = if l.reused { "Reusing" } else { "Adding" };
+        reporter.info(&format!("{verb} layer {} ({})", l.name, l.diff_id.short()));
     }
     reporter.info(&format!(
         "Saved oci:{}:{}",
         output.dir.display(),
         output.tag
     ));
+    if let Some(cache) = &cache {
+        save_cache(cache, &buildpacks, &built, &ws.layers, request, reporter);
+    }
     Ok(BuildSummary {
         export: report,
         group: detected

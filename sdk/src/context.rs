@@ -174,8 +174,11 @@ impl BuildContext {
         F: FnOnce(&M) -> bool,
     {
         let restored = self.restored.get(name.as_str());
+        // A launch-only layer can be kept without contents: the host then reuses the
+        // previous image's layer.
+        let keepable = |r: &RestoredLayer| r.has_contents || (types.launch && !types.cache);
         match restored {
-            Some(r) if r.has_contents => match serde_json::from_value::<M>(r.metadata.clone()) {
+            Some(r) if keepable(r) => match serde_json::from_value::<M>(r.metadata.clone()) {
                 Ok(meta) if keep(&meta) => Ok((
                     Layer::keep(&self.layers_dir, name, types, r.metadata.clone()),
                     LayerState::Restored,

@@ -117,6 +117,13 @@ pub struct BuildArgs {
     /// Common options.
     #[command(flatten)]
     pub common: CommonArgs,
+    /// Layer cache directory (default: a per-image directory under the user cache dir).
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Image whose launch-layer metadata buildpacks see and whose layers are reused
+    /// (default: the output image, if it exists).
+    #[arg(long, value_name = "REF")]
+    pub previous_image: Option<String>,
     /// Owner uid of app and layer files in the image.
     #[arg(long, default_value_t = 1000)]
     pub uid: u64,
@@ -130,6 +137,8 @@ impl BuildArgs {
     pub fn request(&self) -> Result<Request, Error> {
         let mut r = self.common.request()?;
         r.ownership = LayerOwnership::new(self.uid, self.gid);
+        r.cache_dir.clone_from(&self.cache_dir);
+        r.previous_image.clone_from(&self.previous_image);
         Ok(r)
     }
 }

@@ -10,6 +10,7 @@ pub mod time;
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use crate::analyze::PreviousImage;
 use crate::buildpack::Buildpack;
 use crate::image::{
     Descriptor, Digest, HistoryEntry, ImageError, LayerBuilder, LayerOwnership, OciLayout,
@@ -43,6 +44,8 @@ pub struct ExportInputs<'a> {
     pub epoch_seconds: u64,
     /// The execution environment, recorded as the `io.buildpacks.exec-env` label.
     pub exec_env: &'a str,
+    /// The previous image, whose layers are reused when their diff_id matches.
+    pub previous: Option<&'a PreviousImage>,
 }
 
 /// One layer the exporter wrote.
@@ -54,6 +57,8 @@ pub struct ExportedLayer {
     pub diff_id: Digest,
     /// Compressed size.
     pub size: u64,
+    /// Taken from the previous image (same diff_id) instead of written.
+    pub reused: bool,
 }
 
 /// The result of an export.
@@ -65,6 +70,8 @@ pub struct ExportReport {
     pub config_digest: Digest,
     /// Layers added on top of the run image.
     pub layers: Vec<ExportedLayer>,
+    /// Blobs this export added to the layout (layers, config, manifest).
+    pub blobs_written: usize,
 }
 
 /// Export failed.
@@ -76,12 +83,30 @@ pub enum ExportError {
     /// A platform file could not be written.
     #[error(transparent)]
     Files(#[from] crate::lifecycle::layers_dir::LayersDirError),
+    /// A layer kept by metadata alone has nothing to reuse.
+    #[error(
+        "layer {layer} was kept without contents, but the previous image has no layer {sha} to reuse; rebuild it (delete its metadata)"
+    )]
+    NothingToReuse {
+        /// `<buildpack>:<layer>`.
+        layer: String,
+        /// The diff_id the metadata named.
+        sha: String,
+    },
+}
+
+/// Where a layer's bytes come from.
+enum Source {
+    /// Tar the files now (unless the previous image already has the same diff_id).
+    Build(LayerBuilder),
+    /// The previous image's layer with this diff_id.
+    Reuse(String),
 }
 
 struct PendingLayer {
     name: String,
     created_by: String,
-    builder: LayerBuilder,
+    source: Source,
 }
 
 /// Write the image into `layout` under `tag`.
@@ -97,21 +122,25 @@ pub fn export(
         let esc = bp.escaped_id();
         let mut layers = BTreeMap::new();
         for layer in b.output.layers.iter().filter(|l| l.launch) {
-            let host = inputs.layers_dir.join(&esc).join(layer.name.as_str());
-            let mut builder = LayerBuilder::new(inputs.ownership);
-            let executables = layer.executables.clone();
-            builder.add_dir_tree(
-                &host,
-                &format!("layers/{esc}/{}", layer.name),
-                &|rel: &str| rel.starts_with("bin/") || executables.iter().any(|e| e == rel),
-            )?;
+            let source = if let Some(sha) = &layer.reuse {
+                Source::Reuse(sha.clone())
+            } else {
+                let host = inputs.layers_dir.join(&esc).join(layer.name.as_str());
+                let mut builder = LayerBuilder::new(inputs.ownership);
+                builder.add_dir_tree(
+                    &host,
+                    &layer_dest(&esc, layer.name.as_str()),
+                    &|rel: &str| is_executable(&layer.executables, rel),
+                )?;
+                Source::Build(builder)
+            };
             pending.push(PendingLayer {
                 name: format!("{}:{}", bp.descriptor.id, layer.name),
                 created_by: format!(
                     "Layer: '{}', Created by buildpack: {}@{}",
                     layer.name, bp.descriptor.id, bp.descriptor.version
                 ),
-                builder,
+                source,
             });
             layers.insert(layer.name.to_string(), layer.clone());
         }
@@ -126,7 +155,7 @@ pub fn export(
     pending.push(PendingLayer {
         name: "app".into(),
         created_by: "Application Layer".into(),
-        builder: app,
+        source: Source::Build(app),
     });
     let mut config_layer = LayerBuilder::new(inputs.ownership);
     config_layer.add_file(
@@ -137,7 +166,7 @@ pub fn export(
     pending.push(PendingLayer {
         name: "config".into(),
         created_by: "Buildpacks Launcher Config".into(),
-        builder: config_layer,
+        source: Source::Build(config_layer),
     });
 
     inputs.run_image.copy_blobs_to(layout)?;
@@ -145,15 +174,20 @@ pub fn export(
     let mut diff_ids = inputs.run_image.config.diff_ids()?;
     let top_layer = diff_ids.last().map(ToString::to_string).unwrap_or_default();
     let mut written = Vec::new();
+    let mut blobs_written = 0;
     for p in &pending {
-        let w = p.builder.write_to(layout.blobs())?;
-        diff_ids.push(w.diff_id.clone());
+        let (diff_id, descriptor, reused) = place_layer(p, inputs.previous, layout)?;
+        if !reused {
+            blobs_written += 1;
+        }
+        diff_ids.push(diff_id.clone());
         written.push(ExportedLayer {
             name: p.name.clone(),
-            diff_id: w.diff_id.clone(),
-            size: w.descriptor.size,
+            diff_id,
+            size: descriptor.size,
+            reused,
         });
-        descriptors.push(w.descriptor);
+        descriptors.push(descriptor);
     }
 
     let diff_of = |name: &str| {
@@ -258,12 +292,71 @@ pub fn export(
         config.set_history(&[])?;
     }
     config.set_diff_ids(&diff_ids);
+    let blobs_before = count_blobs(layout);
     let image = layout.write_image(tag, &config, descriptors)?;
+    blobs_written += count_blobs(layout).saturating_sub(blobs_before);
     Ok(ExportReport {
         manifest_digest: image.manifest.digest.clone(),
         config_digest: image.config.digest.clone(),
         layers: written,
+        blobs_written,
     })
+}
+
+fn count_blobs(layout: &OciLayout) -> usize {
+    std::fs::read_dir(layout.blobs().dir()).map_or(0, |d| {
+        d.filter_map(Result::ok)
+            .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+            .count()
+    })
+}
+
+/// Path of a buildpack layer inside layer tars.
+pub fn layer_dest(escaped_id: &str, layer: &str) -> String {
+    format!("layers/{escaped_id}/{layer}")
+}
+
+/// Whether `rel` (a path inside a layer) is exported executable: files under `bin/` and the
+/// paths the buildpack listed.
+pub fn is_executable(executables: &[String], rel: &str) -> bool {
+    rel.starts_with("bin/") || executables.iter().any(|e| e == rel)
+}
+
+/// Put one layer into `layout`: reuse the previous image's blob when the diff_id matches
+/// (no compression, no write), otherwise tar, compress and write it.
+fn place_layer(
+    p: &PendingLayer,
+    previous: Option<&PreviousImage>,
+    layout: &OciLayout,
+) -> Result<(Digest, Descriptor, bool), ExportError> {
+    let reuse = |diff_id: &Digest| -> Result<Option<Descriptor>, ExportError> {
+        let Some(prev) = previous else {
+            return Ok(None);
+        };
+        let Some(desc) = prev.descriptor_for(diff_id) else {
+            return Ok(None);
+        };
+        layout.blobs().copy_from(prev.layout().blobs(), &desc)?;
+        Ok(Some(desc))
+    };
+    match &p.source {
+        Source::Reuse(sha) => {
+            let diff_id = Digest::parse(sha)?;
+            let desc = reuse(&diff_id)?.ok_or_else(|| ExportError::NothingToReuse {
+                layer: p.name.clone(),
+                sha: sha.clone(),
+            })?;
+            Ok((diff_id, desc, true))
+        }
+        Source::Build(builder) => {
+            let (diff_id, _) = builder.diff_id()?;
+            if let Some(desc) = reuse(&diff_id)? {
+                return Ok((diff_id, desc, true));
+            }
+            let w = builder.write_to(layout.blobs())?;
+            Ok((w.diff_id, w.descriptor, false))
+        }
+    }
 }
 
 /// The image `Env`: the run image's env, each launch layer's `bin`/`lib` and `env/` +

@@ -1,7 +1,5 @@
 //! The run image: the base the app layers go on top of (`scratch` or an OCI layout).
 
-use std::io::Write;
-
 use sha2::{Digest as _, Sha256};
 
 use crate::image::{
@@ -116,29 +114,7 @@ impl RunImage {
             return Ok(());
         };
         for layer in &resolved.manifest.layers {
-            if dest.blobs().has(&layer.digest) {
-                continue;
-            }
-            let mut src = layout.blobs().open(&layer.digest)?;
-            let mut writer = dest.blobs().writer()?;
-            std::io::copy(&mut src, &mut writer).map_err(|source| ImageError::Io {
-                action: "copy blob",
-                path: layout.blobs().path(&layer.digest),
-                source,
-            })?;
-            writer.flush().map_err(|source| ImageError::Io {
-                action: "write blob into",
-                path: dest.blobs().dir().to_path_buf(),
-                source,
-            })?;
-            let written = writer.finish(&layer.media_type)?;
-            if written.digest != layer.digest {
-                return Err(ImageError::DigestMismatch {
-                    path: layout.blobs().path(&layer.digest),
-                    expected: layer.digest.clone(),
-                    actual: written.digest,
-                });
-            }
+            dest.blobs().copy_from(layout.blobs(), layer)?;
         }
         Ok(())
     }

@@ -408,6 +408,14 @@ impl LayerBuilder {
         builder.into_inner().map_err(|e| tar_err(&[], e))
     }
 
+    /// The layer's diff_id (sha256 of the uncompressed tar) and uncompressed size, without
+    /// writing anything: lets callers skip compression when the layer already exists.
+    pub fn diff_id(&self) -> Result<(Digest, u64)> {
+        let hasher = self.write_tar(HashingWriter::new(std::io::sink()))?;
+        let (_, digest, size) = hasher.finish();
+        Ok((digest, size))
+    }
+
     /// Writes the layer as a gzip blob into `blobs` (atomically) and returns
     /// its diff_id and descriptor. Content is streamed in one pass:
     /// tar → sha256 (diff_id) → gzip → sha256 (digest) → temp file → rename.

@@ -98,6 +98,27 @@ impl BlobStore {
         Ok(data)
     }
 
+    /// Copies the blob `desc` from `source` into this store, verifying its digest while
+    /// streaming. Returns false (and copies nothing) if it is already here.
+    pub fn copy_from(&self, source: &BlobStore, desc: &Descriptor) -> Result<bool> {
+        if self.has(&desc.digest) {
+            return Ok(false);
+        }
+        let mut src = source.open(&desc.digest)?;
+        let mut writer = self.writer()?;
+        io::copy(&mut src, &mut writer).map_err(io_err("copy blob", source.path(&desc.digest)))?;
+        let written = writer.finish(&desc.media_type)?;
+        if written.digest != desc.digest {
+            let _ = fs::remove_file(self.path(&written.digest));
+            return Err(ImageError::DigestMismatch {
+                path: source.path(&desc.digest),
+                expected: desc.digest.clone(),
+                actual: written.digest,
+            });
+        }
+        Ok(true)
+    }
+
     /// Writes `bytes` as a blob (atomically; a no-op if already present) and
     /// returns its descriptor.
     pub fn write_bytes(&self, bytes: &[u8], media_type: &str) -> Result<Descriptor> {

@@ -7,7 +7,7 @@ use super::env::{Env, Scope, in_file_order};
 use super::layers_dir::{self, LayersDirError};
 use super::outcome::{self, BuildpackOutput, OutcomeError};
 use super::plan::Entry;
-use super::{BuildInputs, base_context, guest_env, seed};
+use super::{BuildInputs, Restored, base_context, guest_env, seed};
 use crate::buildpack::Buildpack;
 use crate::runtime::bindings::types;
 use crate::runtime::{Grants, Phase, Runtime, RuntimeError};
@@ -77,6 +77,7 @@ pub fn build(
     group: &[usize],
     plan: &[Entry],
     inputs: &BuildInputs,
+    restored: &std::collections::BTreeMap<usize, Restored>,
 ) -> Result<Vec<BuiltBuildpack>, BuildError> {
     // Remaining providers per plan entry; the first remaining provider gets the entry.
     let mut entries: Vec<(Entry, Vec<usize>)> = plan
@@ -127,7 +128,10 @@ pub fn build(
                     })
                 })
                 .collect(),
-            restored_layers: Vec::new(),
+            restored_layers: restored
+                .get(&index)
+                .map(|r| r.layers.clone())
+                .unwrap_or_default(),
             build_layers: build_layers.iter().map(|(_, g)| g.clone()).collect(),
         };
         let mut grants = Grants {
@@ -154,7 +158,10 @@ pub fn build(
                     },
                 })?;
         layers_dir::verify_tree(&host_root, &guest_root, bp.descriptor.id.as_str())?;
-        let output = outcome::validate(outcome, bp.descriptor.id.as_str(), &plan_names)?;
+        let mut output = outcome::validate(outcome, bp.descriptor.id.as_str(), &plan_names)?;
+        if let Some(r) = restored.get(&index) {
+            mark_reused(&mut output, &host_root, &r.reusable);
+        }
         layers_dir::write_buildpack_files(
             &host_root,
             &guest_root,
@@ -182,6 +189,24 @@ pub fn build(
         results.push(BuiltBuildpack { index, output });
     }
     Ok(results)
+}
+
+/// A launch layer returned without contents that the previous image has is reused from it.
+fn mark_reused(
+    output: &mut BuildpackOutput,
+    host_root: &std::path::Path,
+    reusable: &std::collections::BTreeMap<String, String>,
+) {
+    for layer in &mut output.layers {
+        let present = std::fs::symlink_metadata(host_root.join(layer.name.as_str())).is_ok();
+        if !present
+            && layer.launch
+            && !layer.cache
+            && let Some(sha) = reusable.get(layer.name.as_str())
+        {
+            layer.reuse = Some(sha.clone());
+        }
+    }
 }
 
 /// Root-dir injection then `env/` then `env.build/`, as later buildpacks see a build layer.

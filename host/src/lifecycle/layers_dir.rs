@@ -244,6 +244,20 @@ fn remove_guest_bookkeeping(host_dir: &Path) -> Result<(), LayersDirError> {
     Ok(())
 }
 
+fn write_layer_toml(host_dir: &Path, layer: &LayerRecord) -> Result<(), LayersDirError> {
+    let name = layer.name.as_str();
+    let toml = LayerToml {
+        types: LayerTypes {
+            launch: layer.launch,
+            build: layer.build,
+            cache: layer.cache,
+        },
+        metadata: &layer.metadata,
+    };
+    let text = to_toml(&toml, &format!("{name}.toml"))?;
+    write_new_file(&host_dir.join(format!("{name}.toml")), text.as_bytes())
+}
+
 #[derive(Serialize)]
 struct LayerToml<'a> {
     types: LayerTypes,
@@ -345,6 +359,10 @@ fn write_layer(
 ) -> Result<(), LayersDirError> {
     let name = layer.name.as_str();
     let dir = host_dir.join(name);
+    if layer.reuse.is_some() {
+        // Kept by metadata: no contents here; the previous image's layer is reused.
+        return write_layer_toml(host_dir, layer);
+    }
     match std::fs::symlink_metadata(&dir) {
         Ok(m) if m.is_dir() => {}
         Ok(_) => {
@@ -374,16 +392,7 @@ fn write_layer(
             write_new_file(&env_dir.join(format!("{}.delim", m.name)), d.as_bytes())?;
         }
     }
-    let toml = LayerToml {
-        types: LayerTypes {
-            launch: layer.launch,
-            build: layer.build,
-            cache: layer.cache,
-        },
-        metadata: &layer.metadata,
-    };
-    let text = to_toml(&toml, &format!("{name}.toml"))?;
-    write_new_file(&host_dir.join(format!("{name}.toml")), text.as_bytes())?;
+    write_layer_toml(host_dir, layer)?;
     if !(layer.launch || layer.build || layer.cache) {
         // CNB: a layer with no types is ignored and renamed after the buildpack's build.
         let ignored = host_dir.join(format!("{name}.ignore"));

@@ -22,6 +22,15 @@ use crate::runtime::Phase;
 use crate::runtime::bindings::types;
 use env::Env;
 
+/// What the restore phase found for one buildpack.
+#[derive(Debug, Clone, Default)]
+pub struct Restored {
+    /// Layers whose metadata (and, from the cache, contents) were restored, in name order.
+    pub layers: Vec<types::RestoredLayer>,
+    /// Launch layers of the previous image that can be kept by metadata alone: name → diff_id.
+    pub reusable: std::collections::BTreeMap<String, String>,
+}
+
 /// One entry of a detection group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OrderEntry {

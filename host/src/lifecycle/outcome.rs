@@ -26,6 +26,9 @@ pub struct LayerRecord {
     pub metadata: serde_json::Map<String, serde_json::Value>,
     /// Layer-relative paths to mark executable.
     pub executables: Vec<String>,
+    /// Set when the buildpack kept a launch layer by its metadata alone (no contents): the
+    /// diff_id of the previous image's layer to reuse.
+    pub reuse: Option<String>,
 }
 
 /// A validated process.
@@ -120,6 +123,7 @@ pub fn validate(
             env,
             metadata,
             executables: l.executables,
+            reuse: None,
         });
     }
     layers.sort_by(|a, b| a.name.cmp(&b.name));
