@@ -1,4 +1,5 @@
-//! Compiles the buildpacks embedded in the `kiln` binary and generates `embedded.rs`.
+//! Compiles the buildpacks and launchers embedded in the `kiln` binary and generates
+//! `embedded.rs`.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -25,6 +26,20 @@ fn main() {
         writeln!(
             code,
             "    ({id:?}, include_bytes!({:?})),",
+            copy.display().to_string()
+        )
+        .expect("write");
+    }
+    code.push_str("];\n");
+    code.push_str(
+        "/// Launchers compiled into this binary: (OCI architecture, static Linux executable).\npub const EMBEDDED_LAUNCHERS: &[(&str, &[u8])] = &[\n",
+    );
+    for (arch, path) in kiln_build_support::build_launchers(&manifest_dir) {
+        let copy = out_dir.join(format!("launcher-{arch}"));
+        std::fs::copy(&path, &copy).expect("copy launcher");
+        writeln!(
+            code,
+            "    ({arch:?}, include_bytes!({:?})),",
             copy.display().to_string()
         )
         .expect("write");

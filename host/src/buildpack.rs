@@ -9,10 +9,7 @@ use serde::Deserialize;
 use crate::runtime::bindings::types;
 use crate::runtime::{LoadedComponent, Runtime, RuntimeError};
 
-mod embedded {
-    include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
-}
-pub use embedded::EMBEDDED_BUILDPACKS;
+pub use crate::embedded::EMBEDDED_BUILDPACKS;
 
 /// The component file a buildpack directory holds when `buildpack.toml` names none.
 pub const DEFAULT_COMPONENT_FILE: &str = "buildpack.wasm";

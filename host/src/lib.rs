@@ -6,6 +6,7 @@ pub mod analyze;
 pub mod buildpack;
 pub mod cache;
 pub mod cli;
+pub mod embedded;
 pub mod error;
 pub mod export;
 pub mod image;

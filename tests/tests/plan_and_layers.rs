@@ -147,7 +147,9 @@ fn plan_layers_env_and_labels() {
             "Layer: 'runtime', Created by buildpack: tests/provider@0.1.0",
             "Layer: 'seen', Created by buildpack: tests/consumer@0.1.0",
             "Application Layer",
+            "Buildpacks Application Launcher",
             "Buildpacks Launcher Config",
+            "Buildpacks Process Types",
         ]
     );
     let lifecycle = &info["lifecycle"];
@@ -164,7 +166,9 @@ fn plan_layers_env_and_labels() {
     assert_eq!(lifecycle["runImage"]["topLayer"], diff_ids[0]);
     assert_eq!(provider_layers["runtime"]["sha"], diff_ids[1]);
     assert_eq!(lifecycle["app"][0]["sha"], diff_ids[3]);
-    assert_eq!(lifecycle["config"]["sha"], diff_ids[4]);
+    assert_eq!(lifecycle["launcher"]["sha"], diff_ids[4]);
+    assert_eq!(lifecycle["config"]["sha"], diff_ids[5]);
+    assert_eq!(lifecycle["process-types"]["sha"], diff_ids[6]);
     assert_eq!(info["build"]["buildpacks"][0]["id"], "tests/provider");
     assert_eq!(info["build"]["buildpacks"][1]["id"], "tests/consumer");
     let labels = &info["summary"]["labels"];
@@ -180,30 +184,63 @@ fn plan_layers_env_and_labels() {
             (k.to_owned(), v.to_owned())
         })
         .collect();
-    assert_eq!(env["GREETING"], "kiln");
-    assert_eq!(env["DEFAULT_VAR"], "dflt");
-    assert_eq!(env["APPEND_VAR"], "appended");
-    assert_eq!(env["PREPEND_VAR"], "prepended");
-    assert_eq!(env["NODELIM_VAR"], "x");
+    // The image Env is the run image's plus the CNB contract; buildpack env is applied by
+    // the launcher, per process.
     assert_eq!(env["CNB_LAYERS_DIR"], "/layers");
     assert_eq!(env["CNB_APP_DIR"], "/workspace");
     assert!(
-        env["PATH"].starts_with("/layers/tests_provider/runtime/bin:"),
+        env["PATH"].starts_with("/cnb/process:/cnb/lifecycle:"),
         "{}",
         env["PATH"]
     );
     assert!(
-        !env.contains_key("WORKER_ONLY"),
-        "process-specific env must not be global"
-    );
-    assert!(
-        !env.contains_key("TOOL_HOME"),
-        "build-only layers are not exported"
+        !env.contains_key("GREETING"),
+        "launch env belongs to the launcher"
     );
     assert_eq!(
         info["summary"]["entrypoint"],
-        serde_json::json!(["/layers/tests_provider/runtime/bin/hello"])
+        serde_json::json!(["/cnb/process/web"])
     );
+    assert!(info["summary"]["cmd"].is_null());
+    assert_eq!(info["summary"]["working_dir"], "/workspace");
+
+    // What a process sees at run time.
+    let launched = run_image(
+        &b.layout(),
+        "latest",
+        &["--entrypoint", "/cnb/lifecycle/launcher"],
+        &["--", "env"],
+    );
+    assert_eq!(launched.code, 0, "{}", launched.stderr);
+    let runtime_env: BTreeMap<&str, &str> = launched
+        .stdout
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .collect();
+    assert_eq!(runtime_env["GREETING"], "kiln");
+    assert_eq!(runtime_env["DEFAULT_VAR"], "dflt");
+    assert_eq!(runtime_env["APPEND_VAR"], "appended");
+    assert_eq!(runtime_env["PREPEND_VAR"], "prepended");
+    assert_eq!(runtime_env["NODELIM_VAR"], "x");
+    assert!(
+        runtime_env["PATH"].starts_with("/layers/tests_provider/runtime/bin:"),
+        "{}",
+        runtime_env["PATH"]
+    );
+    assert!(
+        !runtime_env["PATH"].contains("/cnb/process"),
+        "{}",
+        runtime_env["PATH"]
+    );
+    assert!(
+        !runtime_env.contains_key("WORKER_ONLY"),
+        "process env must not leak to others"
+    );
+    assert!(
+        !runtime_env.contains_key("TOOL_HOME"),
+        "build-only layers are not exported"
+    );
+    assert!(!runtime_env.contains_key("CNB_LAYERS_DIR"));
 
     // The default process runs and sees the launch env.
     let ran = run_image(&b.layout(), "latest", &[], &[]);
@@ -273,7 +310,12 @@ fn layer_tars_follow_the_conventions_and_honour_uid_gid() {
         app.contains_key("workspace/README.txt") || app.keys().any(|k| k.starts_with("workspace/")),
         "{app:?}"
     );
-    let config = tar_entries(&b.layout(), &info, 4);
+    let launcher = tar_entries(&b.layout(), &info, 4);
+    assert_eq!(
+        launcher["cnb/lifecycle/launcher"],
+        (0o755, 0, 0, 315_532_801)
+    );
+    let config = tar_entries(&b.layout(), &info, 5);
     assert!(
         config.contains_key("layers/config/metadata.toml"),
         "{config:?}"

@@ -68,6 +68,11 @@ pub struct LifecycleMetadata {
     pub app: Vec<Sha>,
     /// Config layer.
     pub config: Sha,
+    /// Launcher layer.
+    pub launcher: Sha,
+    /// Process-types layer, when there are processes.
+    #[serde(rename = "process-types", skip_serializing_if = "Option::is_none")]
+    pub process_types: Option<Sha>,
     /// Buildpacks and their launch layers.
     pub buildpacks: Vec<BuildpackLayers>,
     /// The run image.
@@ -130,12 +135,30 @@ pub struct BuildMetadata {
     pub processes: Vec<BuildProcess>,
     /// The group.
     pub buildpacks: Vec<BuildBuildpack>,
+    /// The launcher Kiln put in the image.
+    pub launcher: LauncherInfo,
     /// Default process type.
     #[serde(
         rename = "buildpack-default-process-type",
         skip_serializing_if = "Option::is_none"
     )]
     pub default_process: Option<String>,
+}
+
+/// `launcher` in the build label.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct LauncherInfo {
+    /// Version of the launcher (Kiln's version).
+    pub version: String,
+    /// Where it comes from.
+    pub source: LauncherSource,
+}
+
+/// `launcher.source`.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct LauncherSource {
+    /// Always `kiln-launcher`.
+    pub name: String,
 }
 
 impl BuildMetadata {
@@ -163,6 +186,12 @@ impl BuildMetadata {
                     homepage: b.homepage.clone(),
                 })
                 .collect(),
+            launcher: LauncherInfo {
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+                source: LauncherSource {
+                    name: "kiln-launcher".to_owned(),
+                },
+            },
             default_process: launch.default_process.clone(),
         }
     }

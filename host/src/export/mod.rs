@@ -16,7 +16,7 @@ use crate::image::{
     Descriptor, Digest, HistoryEntry, ImageError, LayerBuilder, LayerOwnership, OciLayout,
 };
 use crate::lifecycle::build::BuiltBuildpack;
-use crate::lifecycle::env::{Env, Scope, in_file_order};
+use crate::lifecycle::env::Env;
 use crate::lifecycle::files::{self, LaunchMetadata};
 use labels::{
     BuildMetadata, BuildpackLayers, LayerMetadata, LifecycleMetadata, RunImageMetadata, Sha,
@@ -83,6 +83,14 @@ pub enum ExportError {
     /// A platform file could not be written.
     #[error(transparent)]
     Files(#[from] crate::lifecycle::layers_dir::LayersDirError),
+    /// Kiln has no launcher for the run image's architecture.
+    #[error(
+        "the run image is for architecture {arch}, but Kiln only embeds launchers for amd64 and arm64"
+    )]
+    NoLauncher {
+        /// The run image's architecture.
+        arch: String,
+    },
     /// A layer kept by metadata alone has nothing to reuse.
     #[error(
         "layer {layer} was kept without contents, but the previous image has no layer {sha} to reuse; rebuild it (delete its metadata)"
@@ -94,6 +102,9 @@ pub enum ExportError {
         sha: String,
     },
 }
+
+/// Path of the launcher in the image (without the leading `/`).
+pub const LAUNCHER_PATH: &str = "cnb/lifecycle/launcher";
 
 /// Where a layer's bytes come from.
 enum Source {
@@ -157,6 +168,18 @@ pub fn export(
         created_by: "Application Layer".into(),
         source: Source::Build(app),
     });
+    let (_, arch) = inputs.run_image.target();
+    let launcher = crate::embedded::launcher_for(&arch)
+        .ok_or_else(|| ExportError::NoLauncher { arch: arch.clone() })?;
+    let mut launcher_layer = LayerBuilder::new(LayerOwnership::ROOT);
+    launcher_layer.add_dir("cnb")?;
+    launcher_layer.add_dir("cnb/lifecycle")?;
+    launcher_layer.add_file(LAUNCHER_PATH, launcher.to_vec(), 0o755)?;
+    pending.push(PendingLayer {
+        name: "launcher".into(),
+        created_by: "Buildpacks Application Launcher".into(),
+        source: Source::Build(launcher_layer),
+    });
     let mut config_layer = LayerBuilder::new(inputs.ownership);
     config_layer.add_file(
         "layers/config/metadata.toml",
@@ -168,6 +191,22 @@ pub fn export(
         created_by: "Buildpacks Launcher Config".into(),
         source: Source::Build(config_layer),
     });
+    if !inputs.launch.processes.is_empty() {
+        let mut types = LayerBuilder::new(LayerOwnership::ROOT);
+        types.add_dir("cnb")?;
+        types.add_dir("cnb/process")?;
+        for p in &inputs.launch.processes {
+            types.add_symlink(
+                &format!("cnb/process/{}", p.process_type),
+                &format!("/{LAUNCHER_PATH}"),
+            )?;
+        }
+        pending.push(PendingLayer {
+            name: "process-types".into(),
+            created_by: "Buildpacks Process Types".into(),
+            source: Source::Build(types),
+        });
+    }
 
     inputs.run_image.copy_blobs_to(layout)?;
     let mut descriptors: Vec<Descriptor> = inputs.run_image.layers();
@@ -204,6 +243,15 @@ pub fn export(
         config: Sha {
             sha: diff_of("config"),
         },
+        launcher: Sha {
+            sha: diff_of("launcher"),
+        },
+        process_types: written
+            .iter()
+            .any(|w| w.name == "process-types")
+            .then(|| Sha {
+                sha: diff_of("process-types"),
+            }),
         buildpacks: label_buildpacks
             .into_iter()
             .map(|(key, version, layers)| BuildpackLayers {
@@ -250,22 +298,12 @@ pub fn export(
     image_labels.insert(labels::PROJECT_METADATA.into(), "{}".into());
     image_labels.insert(labels::EXEC_ENV.into(), inputs.exec_env.to_owned());
     config.set_labels(&image_labels);
-    config.set_env(launch_env(inputs).to_strings());
-    let default = inputs.launch.default_process.as_ref().and_then(|t| {
-        inputs
-            .launch
-            .processes
-            .iter()
-            .find(|p| &p.process_type == t)
-    });
-    config.set_working_dir(Some(
-        default.map_or(kiln_spec::APP_DIR, |p| p.working_dir.as_str()),
-    ));
-    config.set_entrypoint(default.map(|p| {
-        let mut argv = p.command.clone();
-        argv.extend(p.args.iter().cloned());
-        argv
-    }));
+    config.set_env(image_env(inputs).to_strings());
+    config.set_working_dir(Some(kiln_spec::APP_DIR));
+    config.set_entrypoint(Some(vec![match &inputs.launch.default_process {
+        Some(t) => format!("/cnb/process/{t}"),
+        None => format!("/{LAUNCHER_PATH}"),
+    }]));
     config.set_cmd(None);
     let created = time::rfc3339(inputs.epoch_seconds);
     config.set_created(Some(&created));
@@ -359,35 +397,19 @@ fn place_layer(
     }
 }
 
-/// The image `Env`: the run image's env, each launch layer's `bin`/`lib` and `env/` +
-/// `env.launch/` changes (buildpack order, layer name order), and the CNB directories.
-pub fn launch_env(inputs: &ExportInputs<'_>) -> Env {
+/// The image `Env`: the run image's env plus the CNB directories and `/cnb/process` and
+/// `/cnb/lifecycle` in front of `PATH`. Buildpack env changes are applied by the launcher at
+/// run time, so each process gets its own.
+pub fn image_env(inputs: &ExportInputs<'_>) -> Env {
     let env_strings = inputs.run_image.config.env();
     let mut env = Env::from_pairs(env_strings.iter().map(String::as_str));
-    for b in inputs.built {
-        let bp = &inputs.buildpacks[b.index];
-        let esc = bp.escaped_id();
-        let launch_layers: Vec<_> = b.output.layers.iter().filter(|l| l.launch).collect();
-        // As the CNB launcher does: root dirs of all the buildpack's layers, then env files.
-        for layer in &launch_layers {
-            let host = inputs.layers_dir.join(&esc).join(layer.name.as_str());
-            let guest = format!("{}/{esc}/{}", kiln_spec::LAYERS_DIR, layer.name);
-            if host.join("bin").is_dir() {
-                env.prepend_path("PATH", &format!("{guest}/bin"));
-            }
-            if host.join("lib").is_dir() {
-                env.prepend_path("LD_LIBRARY_PATH", &format!("{guest}/lib"));
-            }
-        }
-        for layer in &launch_layers {
-            for scope in [Scope::All, Scope::Launch] {
-                for m in in_file_order(&layer.env, &scope) {
-                    env.apply(m);
-                }
-            }
-        }
-    }
+    let path = match env.get("PATH") {
+        Some(p) if !p.is_empty() => format!("/cnb/process:/cnb/lifecycle:{p}"),
+        _ => "/cnb/process:/cnb/lifecycle".to_owned(),
+    };
+    env.set("PATH", path);
     env.set("CNB_LAYERS_DIR", kiln_spec::LAYERS_DIR);
     env.set("CNB_APP_DIR", kiln_spec::APP_DIR);
+    env.set("CNB_PLATFORM_API", kiln_spec::PLATFORM_API);
     env
 }

@@ -10,10 +10,13 @@
 //! - [`layer_tar`]: [`LayerBuilder`], which writes one reproducible tar+gzip layer.
 //! - [`layout`]: [`OciLayout`] and [`BlobStore`] for an OCI image layout directory.
 //! - [`inspect`]: [`ImageSummary`], a flat view of one image.
+//! - [`docker_archive`]: writing and reading `docker load` tarballs ([`write_docker_archive`],
+//!   [`read_docker_archive`], [`DockerArchiveRef`]).
 //!
 //! Image references on the command line are parsed by [`ImageRef`].
 
 pub mod digest;
+pub mod docker_archive;
 pub mod inspect;
 pub mod layer_tar;
 pub mod layout;
@@ -25,6 +28,11 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 pub use digest::{Digest, HashingWriter};
+pub use docker_archive::{
+    ArchiveImage, ArchiveLayer, DockerArchiveRef, LayerCompression, RepoTag, WrittenArchive,
+    read_docker_archive, write_docker_archive, write_docker_archive_from_resolved,
+    write_docker_archive_raw,
+};
 pub use inspect::{ImageSummary, LayerSummary};
 pub use layer_tar::{LayerBuilder, LayerOwnership, WrittenLayer};
 pub use layout::{BlobStore, BlobWriter, OciLayout, ResolvedImage, WrittenImage};
@@ -200,6 +208,29 @@ pub enum ImageError {
         /// What is wrong.
         reason: String,
     },
+    /// A docker-archive tarball is malformed or lacks what was asked for.
+    #[error("docker-archive {}{}: {reason}", archive.display(), in_entry(entry.as_deref()))]
+    DockerArchive {
+        /// The archive file.
+        archive: PathBuf,
+        /// The entry inside it, if one is involved.
+        entry: Option<String>,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Reading or writing (an entry of) a docker-archive tarball failed.
+    #[error("cannot {action} docker-archive {}{}", archive.display(), in_entry(entry.as_deref()))]
+    DockerArchiveIo {
+        /// What was being done, e.g. "read".
+        action: &'static str,
+        /// The archive file.
+        archive: PathBuf,
+        /// The entry inside it, if one is involved.
+        entry: Option<String>,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
 }
 
 /// Shorthand result type for this module.
@@ -211,6 +242,10 @@ fn list_or_none(items: &[String]) -> String {
     } else {
         items.join(", ")
     }
+}
+
+fn in_entry(entry: Option<&str>) -> String {
+    entry.map(|e| format!(" (entry {e:?})")).unwrap_or_default()
 }
 
 /// Builds a closure mapping an `io::Error` to [`ImageError::Io`].
