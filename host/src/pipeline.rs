@@ -9,6 +9,7 @@ use crate::buildpack::{self, Buildpack};
 use crate::cache::{self, Cache, LayerToSave};
 use crate::error::{Error, Result};
 use crate::export::{self, ExportInputs, ExportReport, RunImage};
+use crate::image::docker_archive::{self, DockerArchiveRef};
 use crate::image::{ImageRef, LayerOwnership, OciLayout};
 use crate::lifecycle::detect::{self, DetectOutput, Verdict};
 use crate::lifecycle::env::Env;
@@ -16,6 +17,7 @@ use crate::lifecycle::workspace::Workspace;
 use crate::lifecycle::{BuildInputs, OrderEntry, build, files, order};
 use crate::restore;
 use crate::runtime::{Limits, LogLevel, LogSink, Runtime};
+use sha2::Digest as _;
 
 /// `SOURCE_DATE_EPOCH` default: 1980-01-01T00:00:01Z.
 pub const DEFAULT_EPOCH: u64 = 315_532_801;
@@ -118,11 +120,42 @@ pub struct OutputTarget {
     reference: String,
     dir: PathBuf,
     tag: String,
+    /// For `docker-archive:` outputs: the archive file and its `RepoTags`. The image is
+    /// first exported into `dir`, a staging layout kept per archive (so rebuilds reuse it).
+    archive: Option<(PathBuf, Vec<String>)>,
 }
 
 impl OutputTarget {
-    /// Parse `oci:DIR[:TAG]` and check that DIR is absent, empty or an OCI layout.
+    /// Parse `oci:DIR[:TAG]` (DIR must be absent, empty or an OCI layout) or
+    /// `docker-archive:FILE[:NAME:TAG]` (FILE must not be a directory).
     pub fn parse(reference: &str) -> Result<Self> {
+        if reference.starts_with(docker_archive::TRANSPORT) {
+            let parsed = DockerArchiveRef::parse(reference).map_err(|e| {
+                Error::InvalidInput(format!(
+                    "invalid output image {reference:?}: {e}; use docker-archive:FILE[:NAME:TAG]"
+                ))
+            })?;
+            if parsed.file.is_dir() {
+                return Err(Error::InvalidInput(format!(
+                    "output {} is a directory; a docker-archive output is a file",
+                    parsed.file.display()
+                )));
+            }
+            let absolute =
+                std::path::absolute(&parsed.file).unwrap_or_else(|_| parsed.file.clone());
+            let key = hex::encode(sha2::Sha256::digest(absolute.to_string_lossy().as_bytes()));
+            let base = std::env::var_os("KILN_CACHE_DIR")
+                .map(PathBuf::from)
+                .or_else(|| dirs::cache_dir().map(|d| d.join("kiln")))
+                .unwrap_or_else(std::env::temp_dir);
+            let dir = base.join("archive-layouts").join(&key[..16]);
+            return Ok(Self {
+                reference: format!("oci:{}:latest", dir.display()),
+                dir,
+                tag: "latest".into(),
+                archive: Some((parsed.file.clone(), parsed.repo_tags())),
+            });
+        }
         match ImageRef::parse(reference) {
             Ok(ImageRef::Layout { dir, tag }) => {
                 if dir.exists() {
@@ -138,13 +171,14 @@ impl OutputTarget {
                     reference: format!("oci:{}:{tag}", dir.display()),
                     dir,
                     tag,
+                    archive: None,
                 })
             }
             Ok(ImageRef::Scratch) => Err(Error::InvalidInput(
                 "the output image cannot be `scratch`; use oci:DIR[:TAG]".into(),
             )),
             Err(e) => Err(Error::InvalidInput(format!(
-                "invalid output image {reference:?}: {e}; use oci:DIR[:TAG]"
+                "invalid output image {reference:?}: {e}; use oci:DIR[:TAG] or docker-archive:FILE[:NAME:TAG]"
             ))),
         }
     }
@@ -498,11 +532,31 @@ pub fn build_with_runtime(
         let verb = if l.reused { "Reusing" } else { "Adding" };
         reporter.info(&format!("{verb} layer {} ({})", l.name, l.diff_id.short()));
     }
-    reporter.info(&format!(
-        "Saved oci:{}:{}",
-        output.dir.display(),
-        output.tag
-    ));
+    let mut report = report;
+    if let Some((file, tags)) = &output.archive {
+        let resolved = layout
+            .resolve(Some(&output.tag))
+            .map_err(|e| Error::Export(e.into()))?;
+        let written = docker_archive::write_docker_archive_from_resolved(
+            file,
+            tags,
+            &resolved,
+            layout.blobs(),
+        )
+        .map_err(|e| Error::Export(e.into()))?;
+        reporter.info(&format!(
+            "Saved docker-archive:{} (image ID {})",
+            file.display(),
+            written.image_id
+        ));
+        report.archive_image_id = Some(written.image_id);
+    } else {
+        reporter.info(&format!(
+            "Saved oci:{}:{}",
+            output.dir.display(),
+            output.tag
+        ));
+    }
     if let Some(cache) = &cache {
         save_cache(cache, &buildpacks, &built, &ws.layers, request, reporter);
     }

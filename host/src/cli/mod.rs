@@ -44,7 +44,11 @@ fn run(cli: Cli) -> Result<(), Error> {
             let output = OutputTarget::parse(&b.image)?;
             let request = b.request()?;
             let summary = pipeline::build(&request, &output, &reporter)?;
-            println!("{}", summary.export.manifest_digest);
+            // A docker-archive is identified by its image ID (what `docker load` shows).
+            match &summary.export.archive_image_id {
+                Some(id) => println!("{id}"),
+                None => println!("{}", summary.export.manifest_digest),
+            }
             Ok(())
         }
         Command::Detect(d) => {

@@ -72,6 +72,8 @@ pub struct ExportReport {
     pub layers: Vec<ExportedLayer>,
     /// Blobs this export added to the layout (layers, config, manifest).
     pub blobs_written: usize,
+    /// For a `docker-archive:` output, the image ID (config digest) `docker load` reports.
+    pub archive_image_id: Option<Digest>,
 }
 
 /// Export failed.
@@ -338,6 +340,7 @@ pub fn export(
         config_digest: image.config.digest.clone(),
         layers: written,
         blobs_written,
+        archive_image_id: None,
     })
 }
 

@@ -2,6 +2,7 @@
 
 use sha2::{Digest as _, Sha256};
 
+use crate::image::docker_archive::{self, DockerArchiveRef};
 use crate::image::{
     Descriptor, Digest, ImageConfig, ImageError, ImageRef, OciLayout, ResolvedImage, platform_arch,
 };
@@ -14,6 +15,8 @@ pub struct RunImage {
     pub source: Option<(OciLayout, ResolvedImage)>,
     /// Its config (a fresh one for `scratch`).
     pub config: ImageConfig,
+    /// Holds the layout a `docker-archive:` run image was imported into.
+    _imported: Option<tempfile::TempDir>,
 }
 
 /// The run image could not be used.
@@ -36,11 +39,15 @@ impl RunImage {
             reference: reference.to_owned(),
             source,
         };
+        if reference.starts_with(docker_archive::TRANSPORT) {
+            return Self::open_archive(reference).map_err(wrap);
+        }
         match ImageRef::parse(reference).map_err(wrap)? {
             ImageRef::Scratch => Ok(Self {
                 reference: reference.to_owned(),
                 source: None,
                 config: ImageConfig::new("linux", platform_arch()),
+                _imported: None,
             }),
             ImageRef::Layout { dir, tag } => {
                 let layout = OciLayout::open(&dir).map_err(wrap)?;
@@ -61,9 +68,37 @@ impl RunImage {
                     reference: reference.to_owned(),
                     source: Some((layout, resolved)),
                     config,
+                    _imported: None,
                 })
             }
         }
+    }
+
+    /// Import a `docker-archive:FILE[:NAME:TAG]` into a private OCI layout (layers stay
+    /// uncompressed, so their digests are their diff_ids and nothing is recompressed).
+    fn open_archive(reference: &str) -> Result<Self, ImageError> {
+        let parsed = DockerArchiveRef::parse(reference)?;
+        let archive =
+            docker_archive::read_docker_archive(&parsed.file, parsed.name_tag().as_deref())?;
+        let temp = tempfile::Builder::new()
+            .prefix("kiln-run-image-")
+            .tempdir()
+            .map_err(|source| ImageError::Io {
+                action: "create a temporary directory in",
+                path: std::env::temp_dir(),
+                source,
+            })?;
+        let layout = OciLayout::create_or_open(temp.path().join("layout"))?;
+        let layers = archive.import_into(layout.blobs())?;
+        layout.write_image("latest", &archive.config, layers)?;
+        let resolved = layout.resolve(Some("latest"))?;
+        let config = resolved.config.clone();
+        Ok(Self {
+            reference: reference.to_owned(),
+            source: Some((layout, resolved)),
+            config,
+            _imported: Some(temp),
+        })
     }
 
     /// The run image's layer descriptors (bottom first).
@@ -75,8 +110,16 @@ impl RunImage {
     }
 
     /// A name for labels that does not depend on where the layout sits on disk:
-    /// `<layout dir name>:<tag>`, or `scratch`.
+    /// `<layout dir name>:<tag>`, the archive's `NAME:TAG` (else its file name), or `scratch`.
     pub fn name(&self) -> String {
+        if let Ok(archive) = DockerArchiveRef::parse(&self.reference) {
+            return archive.name_tag().unwrap_or_else(|| {
+                archive.file.file_name().map_or_else(
+                    || "archive".to_owned(),
+                    |n| n.to_string_lossy().into_owned(),
+                )
+            });
+        }
         match ImageRef::parse(&self.reference) {
             Ok(ImageRef::Layout { dir, tag }) => {
                 let base = dir
