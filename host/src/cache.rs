@@ -194,6 +194,8 @@ impl Cache {
         std::io::copy(&mut file, &mut hasher).map_err(|e| err(&tar_path, e))?;
         let actual = Digest::from_sha256(hasher.finalize().into());
         if actual.as_str() != layer.sha {
+            // Never let a later save link the bad file back in.
+            let _ = std::fs::remove_file(&tar_path);
             return Err(err(
                 &tar_path,
                 format!(

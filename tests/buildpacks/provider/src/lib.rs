@@ -56,22 +56,33 @@ impl Buildpack for Provider {
         tool.add_env(EnvChange::set("TOOL_HOME", TOOL_HOME));
         tool.add_env(EnvChange::set("BUILD_ONLY_VAR", "yes").build_only());
 
-        let mut runtime = ctx.create_layer(layer_name!("runtime"), LayerTypes::none().launch())?;
-        runtime.write_executable("bin/hello", HELLO_SCRIPT)?;
         let plan: Vec<serde_json::Value> = ctx
             .plan
             .iter()
             .map(|e| serde_json::json!({ "name": e.name, "metadata": e.metadata }))
             .collect();
         let plan_json = serde_json::to_string_pretty(&plan)?;
-        runtime.write_file("plan.json", plan_json)?;
+        // Launch-only: kept by metadata alone when the previous image has the same version
+        // and plan, so the host reuses the previous image's layer without its contents.
+        let wanted = serde_json::json!({ "version": "1.0", "plan": plan_json });
+        let (mut runtime, state) = ctx.cached_layer::<serde_json::Value, _>(
+            layer_name!("runtime"),
+            LayerTypes::none().launch(),
+            |old| *old == wanted,
+        )?;
+        if state == LayerState::Restored {
+            kiln_sdk::log::info("runtime layer kept");
+        } else {
+            runtime.write_executable("bin/hello", HELLO_SCRIPT)?;
+            runtime.write_file("plan.json", &plan_json)?;
+        }
         runtime.add_env(EnvChange::set("GREETING", "kiln").launch_only());
         runtime.add_env(EnvChange::default_value("DEFAULT_VAR", "dflt"));
         runtime.add_env(EnvChange::append("APPEND_VAR", "appended").delimiter(":"));
         runtime.add_env(EnvChange::prepend("PREPEND_VAR", "prepended").delimiter(":"));
         runtime.add_env(EnvChange::append("NODELIM_VAR", "x"));
         runtime.add_env(EnvChange::set("WORKER_ONLY", "1").for_process(process_type!("worker")));
-        runtime.set_metadata(&serde_json::json!({ "version": "1.0" }))?;
+        runtime.set_metadata(&wanted)?;
 
         let mut scratchpad = ctx.create_layer(layer_name!("scratchpad"), LayerTypes::none())?;
         scratchpad.write_file("scratch.txt", "ignored after build\n")?;
