@@ -136,6 +136,7 @@ impl Cache {
     /// Read the committed metadata. A missing cache gives `Ok(None)`; a damaged one is
     /// discarded and reported in the `Err`, which callers print as a warning.
     pub fn load(&self) -> Result<Option<CacheMetadata>, CacheError> {
+        self.remove_stale_staging();
         let committed = self.committed();
         if !committed.exists() && self.previous().is_dir() {
             // A crash between the two commit renames: the previous state is complete.
@@ -171,6 +172,19 @@ impl Cache {
                     &path,
                     format!("is not valid cache metadata ({e}); the cache was discarded"),
                 ))
+            }
+        }
+    }
+
+    /// Remove `staging-*` directories left by a save that crashed before committing (one
+    /// cache directory serves one build at a time).
+    fn remove_stale_staging(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        for e in entries.filter_map(Result::ok) {
+            if e.file_name().to_string_lossy().starts_with("staging-") {
+                let _ = std::fs::remove_dir_all(e.path());
             }
         }
     }
@@ -320,6 +334,7 @@ impl Cache {
         if let Ok(d) = std::fs::File::open(&staging_layers) {
             let _ = d.sync_all();
         }
+        crate::fault::point("cache-before-commit");
         self.commit(&staging.keep())?;
         Ok(written)
     }
@@ -331,6 +346,7 @@ impl Cache {
         if committed.exists() {
             std::fs::rename(&committed, &previous).map_err(|e| err(&committed, e))?;
         }
+        crate::fault::point("cache-between-renames");
         std::fs::rename(staging, &committed).map_err(|e| err(&committed, e))?;
         if let Ok(d) = std::fs::File::open(&self.dir) {
             let _ = d.sync_all();

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod embedded;
 pub mod error;
 pub mod export;
+pub mod fault;
 pub mod image;
 pub mod lifecycle;
 pub mod pipeline;

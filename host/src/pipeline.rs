@@ -557,6 +557,7 @@ pub fn build_with_runtime(
             output.tag
         ));
     }
+    crate::fault::point("export-done");
     if let Some(cache) = &cache {
         save_cache(cache, &buildpacks, &built, &ws.layers, request, reporter);
     }
