@@ -16,3 +16,4 @@ pub mod pipeline;
 pub mod rebase;
 pub mod restore;
 pub mod runtime;
+pub mod sbom;

@@ -116,6 +116,7 @@ fn outcome(result: BuildResult) -> wit::BuildOutcome {
                     .collect(),
                 metadata: l.metadata.to_string(),
                 executables: l.executables,
+                sbom: l.sbom,
             })
             .collect(),
         processes: result

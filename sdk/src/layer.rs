@@ -150,6 +150,7 @@ pub struct Layer {
     pub(crate) env: Vec<EnvChange>,
     pub(crate) metadata: serde_json::Value,
     pub(crate) executables: Vec<String>,
+    pub(crate) sbom: Option<String>,
 }
 
 impl Layer {
@@ -172,6 +173,7 @@ impl Layer {
             env: Vec::new(),
             metadata: serde_json::Value::Object(serde_json::Map::new()),
             executables: Vec::new(),
+            sbom: None,
         })
     }
 
@@ -188,6 +190,7 @@ impl Layer {
             env: Vec::new(),
             metadata,
             executables: Vec::new(),
+            sbom: None,
         }
     }
 
@@ -245,6 +248,11 @@ impl Layer {
     pub fn with_env(mut self, change: EnvChange) -> Self {
         self.add_env(change);
         self
+    }
+
+    /// Attach a CycloneDX JSON SBOM describing the layer's contents (see [`crate::Sbom`]).
+    pub fn set_sbom(&mut self, sbom: &crate::Sbom) {
+        self.sbom = Some(sbom.to_json());
     }
 
     /// Store metadata (must serialise to a JSON object) for the next build to compare.

@@ -56,6 +56,7 @@ mod error;
 pub mod glue;
 mod layer;
 pub mod log;
+mod sbom;
 
 pub use build::{BuildResult, Process};
 pub use context::{BuildContext, DetectContext, LayerState, PlanEntry, RestoredLayer, Target};
@@ -63,6 +64,7 @@ pub use detect::{DetectResult, Plan};
 pub use error::Error;
 pub use kiln_spec::{BuildpackId, LayerName, NameError, ProcessType};
 pub use layer::{EnvAction, EnvChange, EnvScope, Layer, LayerTypes};
+pub use sbom::Sbom;
 
 /// Re-exports used by macros; not part of the public API.
 #[doc(hidden)]

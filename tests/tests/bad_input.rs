@@ -227,6 +227,21 @@ fn bad_input_is_reported_in_one_line_and_leaves_the_output_alone() {
             &["process web", "declared twice"],
         ),
         case(
+            "SBOM that is not CycloneDX",
+            &[
+                "build",
+                &target,
+                "--path",
+                &procfile_app,
+                "--buildpack",
+                &raw,
+                "--env",
+                "KILN_TEST_MODE=bad-sbom",
+            ],
+            51,
+            &["layer badsbom", "not CycloneDX"],
+        ),
+        case(
             "invalid env name",
             &[
                 "build",

@@ -146,6 +146,7 @@ fn plan_layers_env_and_labels() {
         [
             "Layer: 'runtime', Created by buildpack: tests/provider@0.1.0",
             "Layer: 'seen', Created by buildpack: tests/consumer@0.1.0",
+            "Software Bill-of-Materials",
             "Application Layer",
             "Buildpacks Application Launcher",
             "Buildpacks Launcher Config",
@@ -165,10 +166,11 @@ fn plan_layers_env_and_labels() {
         .collect();
     assert_eq!(lifecycle["runImage"]["topLayer"], diff_ids[0]);
     assert_eq!(provider_layers["runtime"]["sha"], diff_ids[1]);
-    assert_eq!(lifecycle["app"][0]["sha"], diff_ids[3]);
-    assert_eq!(lifecycle["launcher"]["sha"], diff_ids[4]);
-    assert_eq!(lifecycle["config"]["sha"], diff_ids[5]);
-    assert_eq!(lifecycle["process-types"]["sha"], diff_ids[6]);
+    assert_eq!(lifecycle["sbom"]["sha"], diff_ids[3]);
+    assert_eq!(lifecycle["app"][0]["sha"], diff_ids[4]);
+    assert_eq!(lifecycle["launcher"]["sha"], diff_ids[5]);
+    assert_eq!(lifecycle["config"]["sha"], diff_ids[6]);
+    assert_eq!(lifecycle["process-types"]["sha"], diff_ids[7]);
     assert_eq!(info["build"]["buildpacks"][0]["id"], "tests/provider");
     assert_eq!(info["build"]["buildpacks"][1]["id"], "tests/consumer");
     let labels = &info["summary"]["labels"];
@@ -305,17 +307,22 @@ fn layer_tars_follow_the_conventions_and_honour_uid_gid() {
     for (path, (_, uid, gid, mtime)) in &runtime {
         assert_eq!((*uid, *gid, *mtime), (2000, 3000, 315_532_801), "{path}");
     }
-    let app = tar_entries(&b.layout(), &info, 3);
+    let sbom = tar_entries(&b.layout(), &info, 3);
+    assert!(
+        sbom.contains_key("layers/sbom/launch/tests_provider/runtime/sbom.cdx.json"),
+        "{sbom:?}"
+    );
+    let app = tar_entries(&b.layout(), &info, 4);
     assert!(
         app.contains_key("workspace/README.txt") || app.keys().any(|k| k.starts_with("workspace/")),
         "{app:?}"
     );
-    let launcher = tar_entries(&b.layout(), &info, 4);
+    let launcher = tar_entries(&b.layout(), &info, 5);
     assert_eq!(
         launcher["cnb/lifecycle/launcher"],
         (0o755, 0, 0, 315_532_801)
     );
-    let config = tar_entries(&b.layout(), &info, 5);
+    let config = tar_entries(&b.layout(), &info, 6);
     assert!(
         config.contains_key("layers/config/metadata.toml"),
         "{config:?}"
@@ -417,5 +424,55 @@ version = "0.1.0"
         out.error_line().contains("invalid order file"),
         "{}",
         out.error_line()
+    );
+}
+
+#[test]
+fn sbom_is_exported_and_extracted() {
+    let b = built(&[]);
+    let sbom_file = b.layers().join("tests_provider/runtime.sbom.cdx.json");
+    let written: serde_json::Value = serde_json::from_str(&read(&sbom_file)).unwrap();
+    assert_eq!(written["bomFormat"], "CycloneDX");
+    let out = b.work.path().join("sbom-out");
+    let listed = kiln([
+        "sbom",
+        &format!("oci:{}", b.layout().display()),
+        "--output-dir",
+        out.to_str().unwrap(),
+    ])
+    .success();
+    let extracted = out.join("launch/tests_provider/runtime/sbom.cdx.json");
+    assert!(
+        listed
+            .stdout
+            .contains("launch/tests_provider/runtime/sbom.cdx.json"),
+        "{}",
+        listed.stdout
+    );
+    let doc: serde_json::Value = serde_json::from_str(&read(&extracted)).unwrap();
+    assert_eq!(doc, written);
+    assert_eq!(doc["components"][0]["purl"], "pkg:generic/hello-script@1.0");
+
+    // An image without SBOMs says so.
+    let plain = b.work.path().join("plain");
+    kiln([
+        "-q",
+        "build",
+        &format!("oci:{}", plain.display()),
+        "--path",
+        fixture("procfile-app").to_str().unwrap(),
+    ])
+    .success();
+    let none = kiln([
+        "sbom",
+        &format!("oci:{}", plain.display()),
+        "--output-dir",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(none.code, 3, "{}", none.stderr);
+    assert!(
+        none.error_line().contains("has no SBOM layer"),
+        "{}",
+        none.error_line()
     );
 }

@@ -89,6 +89,7 @@ fn noop_rebuild_reuses_everything_and_writes_no_blob() {
     for layer in [
         "tests/provider:runtime",
         "tests/consumer:seen",
+        "sbom",
         "app",
         "config",
         "launcher",
@@ -115,7 +116,7 @@ fn changing_one_app_file_changes_only_the_app_layer() {
     let changed: Vec<usize> = (0..before.len())
         .filter(|&i| before[i] != after[i])
         .collect();
-    let app_index = 3; // run image, runtime, seen, app, launcher, config, process types
+    let app_index = 4; // run image, runtime, seen, sbom, app, launcher, config, process types
     assert_eq!(
         changed,
         [app_index],

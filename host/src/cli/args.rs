@@ -51,6 +51,18 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Put an image on a new run image without rebuilding (only manifest and config change).
     Rebase(RebaseArgs),
+    /// Extract an image's SBOM files (CycloneDX JSON per launch layer).
+    Sbom(SbomArgs),
+}
+
+/// `kiln sbom`.
+#[derive(Debug, Args)]
+pub struct SbomArgs {
+    /// The image: `oci:DIR[:TAG]`.
+    pub image: String,
+    /// Where to write the files (`launch/<buildpack>/<layer>/sbom.cdx.json`).
+    #[arg(long, value_name = "DIR", default_value = "sbom")]
+    pub output_dir: std::path::PathBuf,
 }
 
 /// `kiln rebase`.

@@ -58,6 +58,12 @@ fn run(cli: Cli) -> Result<(), Error> {
             Ok(())
         }
         Command::Inspect(i) => inspect::run(&i),
+        Command::Sbom(s) => {
+            for path in crate::sbom::extract(&s.image, &s.output_dir)? {
+                println!("{}", path.display());
+            }
+            Ok(())
+        }
         Command::Rebase(r) => {
             reporter.phase("REBASING");
             let run_image = crate::export::RunImage::open(&r.run_image)?;

@@ -70,6 +70,9 @@ pub struct LifecycleMetadata {
     pub config: Sha,
     /// Launcher layer.
     pub launcher: Sha,
+    /// SBOM layer, when a launch layer has an SBOM.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sbom: Option<Sha>,
     /// Process-types layer, when there are processes.
     #[serde(rename = "process-types", skip_serializing_if = "Option::is_none")]
     pub process_types: Option<Sha>,

@@ -163,6 +163,26 @@ pub fn export(
             layers,
         ));
     }
+    let mut sbom = LayerBuilder::new(inputs.ownership);
+    for b in inputs.built {
+        let esc = inputs.buildpacks[b.index].escaped_id();
+        for layer in b.output.layers.iter().filter(|l| l.launch) {
+            if let Some(doc) = &layer.sbom {
+                sbom.add_file(
+                    &format!("layers/sbom/launch/{esc}/{}/sbom.cdx.json", layer.name),
+                    doc.clone().into_bytes(),
+                    0o644,
+                )?;
+            }
+        }
+    }
+    if !sbom.is_empty() {
+        pending.push(PendingLayer {
+            name: "sbom".into(),
+            created_by: "Software Bill-of-Materials".into(),
+            source: Source::Build(sbom),
+        });
+    }
     let mut app = LayerBuilder::new(inputs.ownership);
     app.add_dir_tree(inputs.app_dir, kiln_spec::APP_DIR, &|_: &str| false)?;
     pending.push(PendingLayer {
@@ -248,6 +268,9 @@ pub fn export(
         launcher: Sha {
             sha: diff_of("launcher"),
         },
+        sbom: written.iter().any(|w| w.name == "sbom").then(|| Sha {
+            sha: diff_of("sbom"),
+        }),
         process_types: written
             .iter()
             .any(|w| w.name == "process-types")

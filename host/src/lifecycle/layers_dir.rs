@@ -229,13 +229,15 @@ fn to_toml<T: Serialize>(value: &T, what: &str) -> Result<String, LayersDirError
     })
 }
 
-/// Remove any `*.toml` the guest left in its layers root: those files are the host's to write.
+/// Remove any `*.toml` or `*.sbom.*` the guest left in its layers root: those files are the
+/// host's to write.
 fn remove_guest_bookkeeping(host_dir: &Path) -> Result<(), LayersDirError> {
     let entries = std::fs::read_dir(host_dir).map_err(io("read directory", host_dir))?;
     for entry in entries {
         let entry = entry.map_err(io("read directory", host_dir))?;
         let path = entry.path();
-        let is_toml = path.extension().is_some_and(|e| e == "toml");
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let is_toml = path.extension().is_some_and(|e| e == "toml") || name.contains(".sbom.");
         let meta = std::fs::symlink_metadata(&path).map_err(io("inspect", &path))?;
         if is_toml && !meta.is_dir() {
             std::fs::remove_file(&path).map_err(io("remove", &path))?;
@@ -246,6 +248,12 @@ fn remove_guest_bookkeeping(host_dir: &Path) -> Result<(), LayersDirError> {
 
 fn write_layer_toml(host_dir: &Path, layer: &LayerRecord) -> Result<(), LayersDirError> {
     let name = layer.name.as_str();
+    if let Some(sbom) = &layer.sbom {
+        write_new_file(
+            &host_dir.join(format!("{name}.sbom.cdx.json")),
+            sbom.as_bytes(),
+        )?;
+    }
     let toml = LayerToml {
         types: LayerTypes {
             launch: layer.launch,

@@ -26,6 +26,8 @@ pub struct LayerRecord {
     pub metadata: serde_json::Map<String, serde_json::Value>,
     /// Layer-relative paths to mark executable.
     pub executables: Vec<String>,
+    /// CycloneDX JSON SBOM of the layer, if the buildpack attached one.
+    pub sbom: Option<String>,
     /// Set when the buildpack kept a launch layer by its metadata alone (no contents): the
     /// diff_id of the previous image's layer to reuse.
     pub reuse: Option<String>,
@@ -115,6 +117,10 @@ pub fn validate(
                 ));
             }
         }
+        let sbom = match l.sbom {
+            Some(text) => Some(check_sbom(text).map_err(|reason| err(what(), reason))?),
+            None => None,
+        };
         layers.push(LayerRecord {
             name,
             launch: l.launch,
@@ -123,6 +129,7 @@ pub fn validate(
             env,
             metadata,
             executables: l.executables,
+            sbom,
             reuse: None,
         });
     }
@@ -253,6 +260,25 @@ fn check_env_files(env: &[Modification]) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Most bytes one layer's SBOM may have.
+const MAX_SBOM_BYTES: usize = 16 << 20;
+
+/// An SBOM must be a CycloneDX JSON document.
+fn check_sbom(text: String) -> Result<String, String> {
+    if text.len() > MAX_SBOM_BYTES {
+        return Err(format!(
+            "its SBOM is larger than {} MiB",
+            MAX_SBOM_BYTES >> 20
+        ));
+    }
+    let doc: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("its SBOM is not JSON: {e}"))?;
+    if doc.get("bomFormat").and_then(serde_json::Value::as_str) != Some("CycloneDX") {
+        return Err("its SBOM is not CycloneDX JSON (bomFormat must be \"CycloneDX\")".into());
+    }
+    Ok(text)
 }
 
 /// True for a non-empty relative path without `..`, root or prefix components.

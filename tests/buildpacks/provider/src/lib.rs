@@ -11,7 +11,7 @@
 
 use kiln_sdk::{
     BuildContext, BuildResult, Buildpack, BuildpackInfo, DetectContext, DetectResult, EnvChange,
-    Error, LayerState, LayerTypes, Plan, buildpack_id, layer_name, process_type,
+    Error, LayerState, LayerTypes, Plan, Sbom, buildpack_id, layer_name, process_type,
 };
 
 /// Guest path of the `tool` layer, as later buildpacks see it.
@@ -83,6 +83,11 @@ impl Buildpack for Provider {
         runtime.add_env(EnvChange::append("NODELIM_VAR", "x"));
         runtime.add_env(EnvChange::set("WORKER_ONLY", "1").for_process(process_type!("worker")));
         runtime.set_metadata(&wanted)?;
+        runtime.set_sbom(&Sbom::new().component(
+            "hello-script",
+            "1.0",
+            "pkg:generic/hello-script@1.0",
+        ));
 
         let mut scratchpad = ctx.create_layer(layer_name!("scratchpad"), LayerTypes::none())?;
         scratchpad.write_file("scratch.txt", "ignored after build\n")?;

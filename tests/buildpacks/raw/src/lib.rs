@@ -7,6 +7,7 @@
 //! - `bad-layer-slash`: a layer named `/`;
 //! - `dup-process`: two processes of type `web`;
 //! - `bad-env-name`: an environment change of variable `A=B`;
+//! - `bad-sbom`: a launch layer whose SBOM is JSON but not CycloneDX;
 //! - `ok` or no mode: a valid launch layer `fine` with one file and a `web` process `/bin/true`.
 //!
 //! An unknown mode is an error.
@@ -53,6 +54,7 @@ fn layer(name: &str, launch: bool) -> Layer {
         env: Vec::new(),
         metadata: "{}".to_owned(),
         executables: Vec::new(),
+        sbom: None,
     }
 }
 
@@ -104,6 +106,11 @@ impl bindings::Guest for Raw {
                 Vec::new(),
                 vec![web("/bin/true"), web("/bin/false")],
             )),
+            "bad-sbom" => {
+                let mut bad = layer("badsbom", true);
+                bad.sbom = Some("{\"not\": \"cyclonedx\"}".to_owned());
+                Ok(outcome(vec![bad], Vec::new()))
+            }
             "bad-env-name" => {
                 let mut bad = layer("badenv", true);
                 bad.env.push(EnvModification {

@@ -1,0 +1,91 @@
+//! `kiln sbom`: extract the SBOM layer (`/layers/sbom/…`) of an image into a directory.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use crate::error::Error;
+use crate::export::labels::LIFECYCLE_METADATA;
+use crate::image::{ImageError, ImageRef, OciLayout};
+
+/// Where SBOM files live inside images.
+const SBOM_PREFIX: &str = "layers/sbom/";
+
+/// Extract the SBOM files of `image` (`oci:DIR[:TAG]`) into `out`, keeping their paths below
+/// `/layers/sbom` (e.g. `launch/<buildpack>/<layer>/sbom.cdx.json`). Returns the files written.
+pub fn extract(image: &str, out: &Path) -> Result<Vec<PathBuf>, Error> {
+    let ImageRef::Layout { dir, tag } = ImageRef::parse(image)
+        .map_err(|e| Error::InvalidInput(format!("invalid image {image:?}: {e}")))?
+    else {
+        return Err(Error::InvalidInput("`scratch` has no SBOM".into()));
+    };
+    let layout = OciLayout::open(&dir)?;
+    let resolved = layout.resolve(Some(&tag))?;
+    let sha = resolved
+        .config
+        .label(LIFECYCLE_METADATA)
+        .and_then(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .and_then(|v| v["sbom"]["sha"].as_str().map(str::to_owned))
+        .ok_or_else(|| {
+            Error::InvalidInput(format!(
+                "image {image} has no SBOM layer (none of its buildpacks attached an SBOM to a launch layer)"
+            ))
+        })?;
+    let diff_ids = resolved.config.diff_ids()?;
+    let index = diff_ids
+        .iter()
+        .position(|d| d.as_str() == sha)
+        .ok_or_else(|| {
+            Error::InvalidInput(format!(
+                "image {image}: its SBOM layer {sha} is not among its layers"
+            ))
+        })?;
+    let desc = &resolved.manifest.layers[index];
+    let file = layout.blobs().open(&desc.digest)?;
+    let reader: Box<dyn Read> = if desc.media_type.ends_with("gzip") {
+        Box::new(flate2::read::GzDecoder::new(file))
+    } else {
+        Box::new(file)
+    };
+    let blob_path = layout.blobs().path(&desc.digest);
+    let io = |source: std::io::Error| {
+        Error::Image(ImageError::Io {
+            action: "read SBOM layer",
+            path: blob_path.clone(),
+            source,
+        })
+    };
+    let mut archive = tar::Archive::new(reader);
+    let mut written = Vec::new();
+    for entry in archive.entries().map_err(io)? {
+        let mut entry = entry.map_err(io)?;
+        if entry.header().entry_type() != tar::EntryType::Regular {
+            continue;
+        }
+        let path = entry.path().map_err(io)?.to_string_lossy().into_owned();
+        let Some(rel) = path
+            .trim_start_matches('/')
+            .strip_prefix(SBOM_PREFIX)
+            .map(str::to_owned)
+        else {
+            continue;
+        };
+        if !crate::lifecycle::outcome::is_relative_inside(&rel) {
+            continue;
+        }
+        let target = out.join(&rel);
+        let parent = target.parent().unwrap_or(out);
+        let write_err = |source| {
+            Error::Image(ImageError::Io {
+                action: "write",
+                path: target.clone(),
+                source,
+            })
+        };
+        std::fs::create_dir_all(parent).map_err(write_err)?;
+        let mut bytes = Vec::new();
+        entry.read_to_end(&mut bytes).map_err(io)?;
+        std::fs::write(&target, bytes).map_err(write_err)?;
+        written.push(target);
+    }
+    Ok(written)
+}
