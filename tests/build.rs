@@ -8,6 +8,14 @@ use std::path::PathBuf;
 const NAMES: [&str; 5] = ["provider", "consumer", "hostile", "raw", "not-buildpack"];
 
 fn main() {
+    // The compiler of this build, so `kiln_bin()` can build the kiln binary with the same one
+    // (a `cargo` found another way may belong to another toolchain and rebuild everything).
+    if let Some(rustc) = std::env::var_os("RUSTC") {
+        println!(
+            "cargo:rustc-env=KILN_TESTS_RUSTC={}",
+            rustc.to_string_lossy()
+        );
+    }
     let manifest_dir =
         PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));

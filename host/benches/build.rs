@@ -92,17 +92,49 @@ fn sample_app(dir: &Path) {
 }
 
 fn busybox_run_image(work: &Path) -> Option<String> {
+    busybox_variant(work, None)
+}
+
+/// `make-busybox-base.sh`, optionally a `--variant` (a different top layer, same behaviour).
+fn busybox_variant(work: &Path, variant: Option<&str>) -> Option<String> {
     let tools = tools_dir()?;
     let kiln_tools = work.join("kiln-tools");
-    let status = Command::new("bash")
-        .arg(tools.join("make-busybox-base.sh"))
+    let name = variant.unwrap_or("busybox");
+    let dir = kiln_tools.join("images").join(name);
+    let mut cmd = Command::new("bash");
+    cmd.arg(tools.join("make-busybox-base.sh"))
+        .arg(&dir)
+        .arg("latest")
         .env("KILN_TOOLS_DIR", &kiln_tools)
-        .stdout(std::process::Stdio::null())
-        .status()
-        .ok()?;
+        .stdout(std::process::Stdio::null());
+    if let Some(v) = variant {
+        cmd.args(["--variant", v]);
+    }
+    let status = cmd.status().ok()?;
     status
         .success()
-        .then(|| format!("oci:{}/images/busybox:latest", kiln_tools.display()))
+        .then(|| format!("oci:{}:latest", dir.display()))
+}
+
+fn count_blobs(layout: &Path) -> usize {
+    std::fs::read_dir(layout.join("blobs/sha256")).map_or(0, Iterator::count)
+}
+
+/// Median time and the blobs each run added (the last run's count).
+fn measure_blobs(runs: usize, layout: &Path, mut f: impl FnMut(usize)) -> (Duration, usize) {
+    f(usize::MAX); // warm-up
+    let mut blobs = 0;
+    let samples = (0..runs)
+        .map(|i| {
+            let before = count_blobs(layout);
+            let t = Instant::now();
+            f(i);
+            let d = t.elapsed();
+            blobs = count_blobs(layout) - before;
+            d
+        })
+        .collect();
+    (median(samples), blobs)
 }
 
 fn main() {
@@ -246,6 +278,71 @@ fn main() {
         "scratch"
     };
     rows.push((format!("`kiln build` process, {base} run image"), cli));
+
+    // 5b. Rebuilds into the same layout (the previous image), and rebase.
+    if let Some(run_image) = &busybox {
+        let mut rebuild = request.clone();
+        rebuild.run_image.clone_from(run_image);
+        rebuild.cache_dir = Some(work.path().join("rebuild-cache"));
+        let layout = work.path().join("rebuild");
+        let out = OutputTarget::parse(&format!("oci:{}", layout.display())).unwrap();
+        let (noop, noop_blobs) = measure_blobs(runs, &layout, |_| {
+            pipeline::build_with_runtime(&rebuild, &out, &rt, &Silent).unwrap();
+        });
+        rows.push((
+            format!("no-op rebuild (previous image = output; {noop_blobs} blobs written)"),
+            noop,
+        ));
+        let data = app.join("data.txt");
+        let (change, change_blobs) = measure_blobs(runs, &layout, |i| {
+            std::fs::write(&data, format!("change {i}\n")).unwrap();
+            pipeline::build_with_runtime(&rebuild, &out, &rt, &Silent).unwrap();
+        });
+        rows.push((
+            format!("one-file-change rebuild ({change_blobs} blobs written)"),
+            change,
+        ));
+
+        if let Some(v2) = busybox_variant(work.path(), Some("v2")) {
+            let bases = [
+                kiln::export::RunImage::open(run_image).unwrap(),
+                kiln::export::RunImage::open(&v2).unwrap(),
+            ];
+            let big_app = work.path().join("big-app");
+            sample_app(&big_app);
+            // 64 MiB of incompressible bytes: the app layer of the "large" image.
+            let mut state = 0x2545_f491_4f6c_dd1d_u64;
+            let bytes: Vec<u8> = (0..64 << 20)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    state.to_le_bytes()[0]
+                })
+                .collect();
+            std::fs::write(big_app.join("big.bin"), bytes).unwrap();
+            for (label, src) in [("small", &app), ("large (64 MiB app layer)", &big_app)] {
+                let layout = work.path().join(format!("rebase-{}", label.len()));
+                let image = format!("oci:{}", layout.display());
+                let mut r = rebuild.clone();
+                r.app.clone_from(src);
+                r.cache_dir = None;
+                pipeline::build_with_runtime(
+                    &r,
+                    &OutputTarget::parse(&image).unwrap(),
+                    &rt,
+                    &Silent,
+                )
+                .unwrap();
+                let mut flip = 0;
+                let (d, blobs) = measure_blobs(runs, &layout, |_| {
+                    flip ^= 1;
+                    kiln::rebase::rebase(&image, &bases[flip], false).unwrap();
+                });
+                rows.push((format!("rebase, {label} image ({blobs} blobs written)"), d));
+            }
+        }
+    }
 
     // 6. Peer baseline: buildah bud of the same app on the same base.
     let mut peer = None;

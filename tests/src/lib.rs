@@ -57,6 +57,9 @@ pub fn kiln_bin() -> PathBuf {
             .expect("test executable has a parent directory");
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut cmd = std::process::Command::new(cargo);
+        if let Some(rustc) = option_env!("KILN_TESTS_RUSTC") {
+            cmd.env("RUSTC", rustc);
+        }
         cmd.current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
             .args(["build", "--quiet", "-p", "kiln", "--bin", "kiln"]);
         if profile_dir.ends_with("release") {
