@@ -34,6 +34,23 @@ pub fn workspace_root(manifest_dir: &Path) -> PathBuf {
         .to_path_buf()
 }
 
+/// A nested `cargo build --quiet --locked` in `root` with its own `target_dir`, without the
+/// outer build's flags and wrappers.
+fn nested_cargo_build(root: &Path, target_dir: &Path) -> Command {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(root)
+        .arg("build")
+        .arg("--quiet")
+        .arg("--locked")
+        .arg("--target-dir")
+        .arg(target_dir);
+    for var in SCRUBBED_ENV {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
 /// Compile `packages` (cargo package names) and return the path of each `.wasm`, in order.
 ///
 /// Prints `cargo:rerun-if-changed` lines for `watch` (directories relative to the workspace).
@@ -49,23 +66,13 @@ pub fn build_components(manifest_dir: &Path, packages: &[&str], watch: &[&str]) 
     );
     let target_dir = std::env::var_os("KILN_WASM_TARGET_DIR")
         .map_or_else(|| root.join("target").join("wasm-guests"), PathBuf::from);
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(&root)
-        .arg("build")
-        .arg("--quiet")
-        .arg("--locked")
-        .arg("--target")
+    let mut cmd = nested_cargo_build(&root, &target_dir);
+    cmd.arg("--target")
         .arg(TARGET)
         .arg("--profile")
-        .arg(PROFILE)
-        .arg("--target-dir")
-        .arg(&target_dir);
+        .arg(PROFILE);
     for p in packages {
         cmd.arg("-p").arg(p);
-    }
-    for var in SCRUBBED_ENV {
-        cmd.env_remove(var);
     }
     let status = cmd.status();
     match status {
@@ -115,25 +122,17 @@ pub fn build_launchers(manifest_dir: &Path) -> Vec<(String, PathBuf)> {
     }
     let target_dir = std::env::var_os("KILN_LAUNCHER_TARGET_DIR")
         .map_or_else(|| root.join("target").join("launcher-build"), PathBuf::from);
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(&root)
-        .arg("build")
-        .arg("--quiet")
-        .arg("--locked")
-        .arg("-p")
-        .arg(LAUNCHER_PACKAGE)
-        .arg("--bin")
-        .arg("launcher")
-        .arg("--profile")
-        .arg(LAUNCHER_PROFILE)
-        .arg("--target-dir")
-        .arg(&target_dir);
+    let mut cmd = nested_cargo_build(&root, &target_dir);
+    cmd.args([
+        "-p",
+        LAUNCHER_PACKAGE,
+        "--bin",
+        "launcher",
+        "--profile",
+        LAUNCHER_PROFILE,
+    ]);
     for (_, target) in LAUNCHER_TARGETS {
         cmd.arg("--target").arg(target);
-    }
-    for var in SCRUBBED_ENV {
-        cmd.env_remove(var);
     }
     let targets = LAUNCHER_TARGETS.map(|(_, t)| t);
     match cmd.status() {

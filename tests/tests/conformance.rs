@@ -6,7 +6,7 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::Value;
 use support::*;
@@ -15,23 +15,12 @@ const MTIME: u64 = 315_532_801;
 
 /// A busybox run image with base labels and a non-root user, as run images should have.
 fn labelled_base(dir: &Path, distro: &str) -> String {
-    let src = PathBuf::from(
-        busybox()
-            .trim_start_matches("oci:")
-            .trim_end_matches(":latest"),
-    );
-    copy_dir(&src, dir);
-    let layout = kiln::image::OciLayout::open(dir).unwrap();
-    let base = layout.resolve(Some("latest")).unwrap();
-    let mut config = base.config.clone();
-    config.set_label("io.buildpacks.base.id", "org.kiln.busybox");
-    config.set_label("io.buildpacks.base.distro.name", distro);
-    config.set_label("io.buildpacks.base.distro.version", "1.35");
-    config.set_user(Some("2000:2000"));
-    layout
-        .write_image("labelled", &config, base.manifest.layers.clone())
-        .unwrap();
-    format!("oci:{}:labelled", dir.display())
+    edited_busybox(dir, "labelled", |config| {
+        config.set_label("io.buildpacks.base.id", "org.kiln.busybox");
+        config.set_label("io.buildpacks.base.distro.name", distro);
+        config.set_label("io.buildpacks.base.distro.version", "1.35");
+        config.set_user(Some("2000:2000"));
+    })
 }
 
 struct Entry {

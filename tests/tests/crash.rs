@@ -10,18 +10,8 @@ use std::path::Path;
 use support::*;
 
 fn build(app: &Path, layout: &Path, cache: &Path, fault: Option<&str>) -> Output {
-    let mut cmd = kiln_command();
-    cmd.arg("build")
-        .arg(format!("oci:{}", layout.display()))
-        .arg("--path")
-        .arg(app)
-        .arg("--buildpack")
-        .arg(test_buildpack("provider"))
-        .arg("--buildpack")
-        .arg(test_buildpack("consumer"))
-        .args(["--run-image", &busybox()])
-        .arg("--cache-dir")
-        .arg(cache);
+    let cache = format!("--cache-dir={}", cache.display());
+    let mut cmd = build_pair_command(app, layout, &[&cache]);
     if let Some(point) = fault {
         cmd.env("KILN_FAULT_INJECT", point);
     }

@@ -12,20 +12,7 @@ use support::*;
 fn image() -> (tempfile::TempDir, PathBuf) {
     let work = tempfile::tempdir().unwrap();
     let layout = work.path().join("image");
-    kiln([
-        "-q",
-        "build",
-        &format!("oci:{}", layout.display()),
-        "--path",
-        fixture("plan-app").to_str().unwrap(),
-        "--buildpack",
-        test_buildpack("provider").to_str().unwrap(),
-        "--buildpack",
-        test_buildpack("consumer").to_str().unwrap(),
-        "--run-image",
-        &busybox(),
-    ])
-    .success();
+    build_pair(&fixture("plan-app"), &layout, &["-q"]).success();
     (work, layout)
 }
 

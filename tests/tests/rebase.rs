@@ -42,20 +42,9 @@ fn blob_names(layout: &Path) -> Vec<PathBuf> {
 
 /// A copy of the busybox run image labelled `io.buildpacks.rebasable=false`.
 fn non_rebasable_base(dir: &Path) -> String {
-    let src = PathBuf::from(
-        busybox()
-            .trim_start_matches("oci:")
-            .trim_end_matches(":latest"),
-    );
-    copy_dir(&src, dir);
-    let layout = kiln::image::OciLayout::open(dir).unwrap();
-    let base = layout.resolve(Some("latest")).unwrap();
-    let mut config = base.config.clone();
-    config.set_label("io.buildpacks.rebasable", "false");
-    layout
-        .write_image("locked", &config, base.manifest.layers.clone())
-        .unwrap();
-    format!("oci:{}:locked", dir.display())
+    edited_busybox(dir, "locked", |config| {
+        config.set_label("io.buildpacks.rebasable", "false");
+    })
 }
 
 #[test]

@@ -30,21 +30,8 @@ impl Project {
     }
 
     fn build(&self) -> Output {
-        kiln([
-            "build",
-            &format!("oci:{}", self.layout().display()),
-            "--path",
-            self.app.to_str().unwrap(),
-            "--buildpack",
-            test_buildpack("provider").to_str().unwrap(),
-            "--buildpack",
-            test_buildpack("consumer").to_str().unwrap(),
-            "--run-image",
-            &busybox(),
-            "--cache-dir",
-            self.cache().to_str().unwrap(),
-        ])
-        .success()
+        let cache = format!("--cache-dir={}", self.cache().display());
+        build_pair(&self.app, &self.layout(), &[&cache]).success()
     }
 
     fn diff_ids(&self) -> Vec<String> {

@@ -198,3 +198,47 @@ pub fn digest_of(out: &Output) -> String {
     );
     line.to_owned()
 }
+
+/// A copy of the busybox run image in `dir`, tagged `tag`, with its config changed by `edit`.
+pub fn edited_busybox(
+    dir: &Path,
+    tag: &str,
+    edit: impl FnOnce(&mut kiln::image::ImageConfig),
+) -> String {
+    let src = PathBuf::from(
+        busybox()
+            .trim_start_matches("oci:")
+            .trim_end_matches(":latest"),
+    );
+    copy_dir(&src, dir);
+    let layout = kiln::image::OciLayout::open(dir).unwrap();
+    let base = layout.resolve(Some("latest")).unwrap();
+    let mut config = base.config.clone();
+    edit(&mut config);
+    layout
+        .write_image(tag, &config, base.manifest.layers.clone())
+        .unwrap();
+    format!("oci:{}:{tag}", dir.display())
+}
+
+/// `kiln build` of `app` with the provider and consumer test buildpacks on busybox into
+/// `layout`, plus `extra` arguments.
+pub fn build_pair(app: &Path, layout: &Path, extra: &[&str]) -> Output {
+    run(&mut build_pair_command(app, layout, extra))
+}
+
+/// The command [`build_pair`] runs.
+pub fn build_pair_command(app: &Path, layout: &Path, extra: &[&str]) -> Command {
+    let mut cmd = kiln_command();
+    cmd.arg("build")
+        .arg(format!("oci:{}", layout.display()))
+        .arg("--path")
+        .arg(app)
+        .arg("--buildpack")
+        .arg(test_buildpack("provider"))
+        .arg("--buildpack")
+        .arg(test_buildpack("consumer"))
+        .args(["--run-image", &busybox()])
+        .args(extra);
+    cmd
+}
