@@ -219,9 +219,11 @@ impl Cache {
             ));
         }
         let file = std::fs::File::open(&tar_path).map_err(|e| err(&tar_path, e))?;
-        let staging = target.with_extension("restoring");
-        let _ = std::fs::remove_dir_all(&staging);
-        std::fs::create_dir_all(&staging).map_err(|e| err(&staging, e))?;
+        // Unpack under a scratch root with `unpack_in`, which refuses entries that would land
+        // outside it (`..`, or through a symlink), then move the layer into place.
+        let scratch = target.with_extension("restoring");
+        let _ = std::fs::remove_dir_all(&scratch);
+        std::fs::create_dir_all(&scratch).map_err(|e| err(&scratch, e))?;
         let mut archive = tar::Archive::new(file);
         archive.set_preserve_permissions(true);
         archive.set_overwrite(false);
@@ -233,23 +235,27 @@ impl Cache {
                 .map_err(|e| err(&tar_path, e))?
                 .to_string_lossy()
                 .into_owned();
-            let Some(rel) = path.strip_prefix(&prefix) else {
-                continue; // the layer's parent directories
-            };
-            let rel = rel.trim_end_matches('/');
-            if rel.is_empty() {
-                continue;
+            if !path.trim_start_matches('/').starts_with(&prefix)
+                && !prefix.starts_with(path.trim_start_matches('/'))
+            {
+                return Err(err(
+                    &tar_path,
+                    format!("entry {path} is not part of layer {dest}"),
+                ));
             }
-            if !crate::lifecycle::outcome::is_relative_inside(rel) {
+            let inside = entry.unpack_in(&scratch).map_err(|e| err(&scratch, e))?;
+            if !inside {
                 return Err(err(&tar_path, format!("entry {path} leaves the layer")));
             }
-            let out = staging.join(rel);
-            if let Some(parent) = out.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| err(parent, e))?;
-            }
-            entry.unpack(&out).map_err(|e| err(&out, e))?;
         }
-        std::fs::rename(&staging, target).map_err(|e| err(target, e))
+        let unpacked = scratch.join(dest.trim_matches('/'));
+        let result = if unpacked.is_dir() {
+            std::fs::rename(&unpacked, target).map_err(|e| err(target, e))
+        } else {
+            std::fs::create_dir_all(target).map_err(|e| err(target, e))
+        };
+        let _ = std::fs::remove_dir_all(&scratch);
+        result
     }
 
     /// Save `layers` as the new committed state. Tars whose digest is already committed are
@@ -358,9 +364,7 @@ impl Cache {
 
 /// The default cache dir for an output image reference: `<user cache>/kiln/build-cache/<hash>`.
 pub fn default_dir(image: &str) -> Option<PathBuf> {
-    let base = std::env::var_os("KILN_CACHE_DIR")
-        .map(PathBuf::from)
-        .or_else(|| dirs::cache_dir().map(|d| d.join("kiln")))?;
+    let base = crate::pipeline::cache_base()?;
     let hash = hex::encode(Sha256::digest(image.as_bytes()));
     Some(base.join("build-cache").join(&hash[..16]))
 }

@@ -9,6 +9,7 @@ use crate::buildpack::{self, Buildpack};
 use crate::cache::{self, Cache, LayerToSave};
 use crate::error::{Error, Result};
 use crate::export::{self, ExportInputs, ExportReport, RunImage};
+use crate::image::blob_cache::BlobCache;
 use crate::image::docker_archive::{self, DockerArchiveRef};
 use crate::image::{ImageRef, LayerOwnership, OciLayout};
 use crate::lifecycle::detect::{self, DetectOutput, Verdict};
@@ -96,12 +97,16 @@ impl Request {
     }
 }
 
-/// `$KILN_CACHE_DIR/components`, else the user's cache dir `kiln/components`.
-pub fn default_compile_cache() -> Option<PathBuf> {
+/// `$KILN_CACHE_DIR`, else the user's cache dir `kiln`: where Kiln keeps its caches.
+pub fn cache_base() -> Option<PathBuf> {
     std::env::var_os("KILN_CACHE_DIR")
         .map(PathBuf::from)
         .or_else(|| dirs::cache_dir().map(|d| d.join("kiln")))
-        .map(|d| d.join("components"))
+}
+
+/// `<cache base>/components`: precompiled components.
+pub fn default_compile_cache() -> Option<PathBuf> {
+    cache_base().map(|d| d.join("components"))
 }
 
 /// A finished build.
@@ -144,10 +149,7 @@ impl OutputTarget {
             let absolute =
                 std::path::absolute(&parsed.file).unwrap_or_else(|_| parsed.file.clone());
             let key = hex::encode(sha2::Sha256::digest(absolute.to_string_lossy().as_bytes()));
-            let base = std::env::var_os("KILN_CACHE_DIR")
-                .map(PathBuf::from)
-                .or_else(|| dirs::cache_dir().map(|d| d.join("kiln")))
-                .unwrap_or_else(std::env::temp_dir);
+            let base = cache_base().unwrap_or_else(std::env::temp_dir);
             let dir = base.join("archive-layouts").join(&key[..16]);
             return Ok(Self {
                 reference: format!("oci:{}:latest", dir.display()),
@@ -511,6 +513,7 @@ pub fn build_with_runtime(
     }
 
     reporter.phase("EXPORTING");
+    let blob_cache = cache_base().map(|b| BlobCache::new(b.join("layer-blobs")));
     let layout = OciLayout::create_or_open(&output.dir).map_err(|e| Error::Export(e.into()))?;
     let report = export::export(
         &ExportInputs {
@@ -524,6 +527,7 @@ pub fn build_with_runtime(
             epoch_seconds: request.epoch_seconds,
             exec_env: &request.exec_env,
             previous: previous.as_ref(),
+            blob_cache: blob_cache.as_ref(),
         },
         &layout,
         &output.tag,

@@ -12,6 +12,7 @@ use std::path::Path;
 
 use crate::analyze::PreviousImage;
 use crate::buildpack::Buildpack;
+use crate::image::blob_cache::BlobCache;
 use crate::image::{
     Descriptor, Digest, HistoryEntry, ImageError, LayerBuilder, LayerOwnership, OciLayout,
 };
@@ -46,6 +47,8 @@ pub struct ExportInputs<'a> {
     pub exec_env: &'a str,
     /// The previous image, whose layers are reused when their diff_id matches.
     pub previous: Option<&'a PreviousImage>,
+    /// Compressed blobs of layers seen before, by diff_id.
+    pub blob_cache: Option<&'a BlobCache>,
 }
 
 /// One layer the exporter wrote.
@@ -237,7 +240,8 @@ pub fn export(
     let mut written = Vec::new();
     let mut blobs_written = 0;
     for p in &pending {
-        let (diff_id, descriptor, reused) = place_layer(p, inputs.previous, layout)?;
+        let (diff_id, descriptor, reused) =
+            place_layer(p, inputs.previous, inputs.blob_cache, layout)?;
         if !reused {
             blobs_written += 1;
         }
@@ -392,6 +396,7 @@ pub fn is_executable(executables: &[String], rel: &str) -> bool {
 fn place_layer(
     p: &PendingLayer,
     previous: Option<&PreviousImage>,
+    blob_cache: Option<&BlobCache>,
     layout: &OciLayout,
 ) -> Result<(Digest, Descriptor, bool), ExportError> {
     let reuse = |diff_id: &Digest| -> Result<Option<Descriptor>, ExportError> {
@@ -418,7 +423,13 @@ fn place_layer(
             if let Some(desc) = reuse(&diff_id)? {
                 return Ok((diff_id, desc, true));
             }
+            if let Some(desc) = blob_cache.and_then(|c| c.fetch(&diff_id, layout.blobs())) {
+                return Ok((diff_id, desc, false));
+            }
             let w = builder.write_to(layout.blobs())?;
+            if let Some(c) = blob_cache {
+                c.put(&w.diff_id, layout.blobs(), &w.descriptor);
+            }
             Ok((w.diff_id, w.descriptor, false))
         }
     }

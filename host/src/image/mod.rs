@@ -15,6 +15,7 @@
 //!
 //! Image references on the command line are parsed by [`ImageRef`].
 
+pub mod blob_cache;
 pub mod digest;
 pub mod docker_archive;
 pub mod inspect;

@@ -1,0 +1,89 @@
+//! A user-wide cache of compressed layer blobs keyed by diff_id. A layer Kiln compressed
+//! before (the launcher, an unchanged app built into another output) is copied from here
+//! instead of being compressed again. Entries are checked against their diff_id when used.
+
+use std::io;
+use std::path::PathBuf;
+
+use flate2::read::GzDecoder;
+
+use super::spec::MEDIA_TYPE_OCI_LAYER_GZIP;
+use super::{BlobStore, Descriptor, Digest, HashingWriter};
+
+/// Larger blobs are not cached (they are read into memory when used).
+const MAX_CACHED_BLOB: u64 = 32 << 20;
+
+/// The cache directory.
+#[derive(Debug, Clone)]
+pub struct BlobCache {
+    dir: PathBuf,
+}
+
+impl BlobCache {
+    /// A cache in `dir`.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    fn path(&self, diff_id: &Digest) -> PathBuf {
+        self.dir.join(format!("{}.tar.gz", diff_id.hex()))
+    }
+
+    /// Put the cached blob of `diff_id` into `store`, if the cache has a good one.
+    pub fn fetch(&self, diff_id: &Digest, store: &BlobStore) -> Option<Descriptor> {
+        let path = self.path(diff_id);
+        let bytes = std::fs::read(&path).ok()?;
+        let mut hashing = HashingWriter::new(io::sink());
+        let verified = io::copy(&mut GzDecoder::new(&bytes[..]), &mut hashing).is_ok()
+            && hashing.finish().1 == *diff_id;
+        if !verified {
+            let _ = std::fs::remove_file(&path);
+            return None;
+        }
+        store.write_bytes(&bytes, MEDIA_TYPE_OCI_LAYER_GZIP).ok()
+    }
+
+    /// Remember the blob `desc` (in `store`) as the compressed form of `diff_id`. Failures
+    /// are ignored: the cache only saves time.
+    pub fn put(&self, diff_id: &Digest, store: &BlobStore, desc: &Descriptor) {
+        let target = self.path(diff_id);
+        if desc.size > MAX_CACHED_BLOB || target.exists() {
+            return;
+        }
+        let _ = std::fs::create_dir_all(&self.dir);
+        let Ok(tmp) = tempfile::NamedTempFile::new_in(&self.dir) else {
+            return;
+        };
+        if std::fs::copy(store.path(&desc.digest), tmp.path()).is_ok() {
+            let _ = tmp.persist(&target);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::{LayerBuilder, LayerOwnership, OciLayout};
+
+    #[test]
+    fn fetch_returns_the_same_blob_and_rejects_a_corrupt_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = OciLayout::create_or_open(dir.path().join("a")).unwrap();
+        let b = OciLayout::create_or_open(dir.path().join("b")).unwrap();
+        let mut layer = LayerBuilder::new(LayerOwnership::ROOT);
+        layer.add_file("x/y", b"hello".to_vec(), 0o644).unwrap();
+        let written = layer.write_to(a.blobs()).unwrap();
+        let cache = BlobCache::new(dir.path().join("cache"));
+        assert!(cache.fetch(&written.diff_id, b.blobs()).is_none());
+        cache.put(&written.diff_id, a.blobs(), &written.descriptor);
+        let fetched = cache.fetch(&written.diff_id, b.blobs()).unwrap();
+        assert_eq!(fetched.digest, written.descriptor.digest);
+        assert!(b.blobs().has(&fetched.digest));
+
+        let entry = cache.path(&written.diff_id);
+        std::fs::write(&entry, b"not gzip").unwrap();
+        let c = OciLayout::create_or_open(dir.path().join("c")).unwrap();
+        assert!(cache.fetch(&written.diff_id, c.blobs()).is_none());
+        assert!(!entry.exists(), "a corrupt entry is removed");
+    }
+}
