@@ -388,6 +388,7 @@ fn save_cache(
         })
         .collect();
     match cache.save(&entries, request.ownership) {
+        Ok(_) if entries.is_empty() => {}
         Ok(written) => reporter.info(&format!(
             "Saved cache: {} layers ({written} written) in {}",
             entries.len(),

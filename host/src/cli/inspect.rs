@@ -38,10 +38,15 @@ pub fn run(args: &InspectArgs) -> Result<(), Error> {
         summary.os.as_deref().unwrap_or("?"),
         summary.architecture.as_deref().unwrap_or("?")
     );
+    let top = lifecycle["runImage"]["topLayer"].as_str().unwrap_or("");
     println!(
-        "Run image:  {} (top layer {})",
+        "Run image:  {}{}",
         lifecycle["runImage"]["image"].as_str().unwrap_or("-"),
-        lifecycle["runImage"]["topLayer"].as_str().unwrap_or("-")
+        if top.is_empty() {
+            " (no layers)".to_owned()
+        } else {
+            format!(" (top layer {top})")
+        }
     );
     println!("\nBuildpacks:");
     for bp in build["buildpacks"].as_array().into_iter().flatten() {
