@@ -30,10 +30,10 @@ pub fn test_buildpack(name: &str) -> PathBuf {
 }
 
 /// The `kiln` binary of the same build as the running test: the test executable is
-/// `target/<profile>/deps/<test>`, the binary `target/<profile>/kiln`. It is (re)built once
-/// per test process with `cargo build -p kiln`, because `cargo test` does not build another
-/// package's binaries and a stale binary would test old code. The `KILN_BIN` environment
-/// variable overrides all this.
+/// `target/<profile>/deps/<test>`, the binary `target/<profile>/kiln`. `cargo test
+/// --workspace` builds it (the `kiln` package has integration tests); when it is missing, or
+/// older than a source it is built from (after `cargo test -p kiln-tests` alone), it is
+/// rebuilt once per test process with `cargo build -p kiln`. `KILN_BIN` overrides all this.
 ///
 /// # Panics
 ///
@@ -55,22 +55,25 @@ pub fn kiln_bin() -> PathBuf {
                 }
             })
             .expect("test executable has a parent directory");
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut cmd = std::process::Command::new(cargo);
-        if let Some(rustc) = option_env!("KILN_TESTS_RUSTC") {
-            cmd.env("RUSTC", rustc);
-        }
-        cmd.current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
-            .args(["build", "--quiet", "-p", "kiln", "--bin", "kiln"]);
-        if profile_dir.ends_with("release") {
-            cmd.arg("--release");
-        }
-        if let Some(target_dir) = profile_dir.parent() {
-            cmd.arg("--target-dir").arg(target_dir);
-        }
-        let status = cmd.status().expect("run cargo to build the kiln binary");
-        assert!(status.success(), "building the kiln binary failed");
         let bin = profile_dir.join(format!("kiln{}", std::env::consts::EXE_SUFFIX));
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        if !is_fresh(&bin, &root) {
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let mut cmd = std::process::Command::new(cargo);
+            if let Some(rustc) = option_env!("KILN_TESTS_RUSTC") {
+                cmd.env("RUSTC", rustc);
+            }
+            cmd.current_dir(&root)
+                .args(["build", "--quiet", "-p", "kiln", "--bin", "kiln"]);
+            if profile_dir.ends_with("release") {
+                cmd.arg("--release");
+            }
+            if let Some(target_dir) = profile_dir.parent() {
+                cmd.arg("--target-dir").arg(target_dir);
+            }
+            let status = cmd.status().expect("run cargo to build the kiln binary");
+            assert!(status.success(), "building the kiln binary failed");
+        }
         assert!(
             bin.is_file(),
             "the kiln binary is missing at {}",
@@ -79,6 +82,39 @@ pub fn kiln_bin() -> PathBuf {
         bin
     })
     .clone()
+}
+
+/// True when `bin` exists and is newer than every source file it is built from.
+fn is_fresh(bin: &Path, root: &Path) -> bool {
+    let Ok(built) = std::fs::metadata(bin).and_then(|m| m.modified()) else {
+        return false;
+    };
+    let mut stack: Vec<PathBuf> = [
+        "host/src",
+        "host/build.rs",
+        "launcher/src",
+        "sdk/src",
+        "spec/src",
+        "wit",
+        "buildpacks-wasm",
+        "build-support/src",
+    ]
+    .iter()
+    .map(|d| root.join(d))
+    .collect();
+    while let Some(path) = stack.pop() {
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if meta.is_dir() {
+            if let Ok(entries) = std::fs::read_dir(&path) {
+                stack.extend(entries.filter_map(Result::ok).map(|e| e.path()));
+            }
+        } else if meta.modified().is_ok_and(|m| m > built) {
+            return false;
+        }
+    }
+    true
 }
 
 /// The fixtures directory, `tests/fixtures`.
