@@ -8,20 +8,6 @@ use std::path::{Path, PathBuf};
 
 use support::*;
 
-fn busybox_variant(name: &str) -> String {
-    let dir = tools_work_dir().join("images").join(name);
-    if !dir.join("index.json").is_file() {
-        run(std::process::Command::new("bash")
-            .arg(tools().join("make-busybox-base.sh"))
-            .arg(&dir)
-            .arg("latest")
-            .args(["--variant", name])
-            .env("KILN_TOOLS_DIR", tools_work_dir()))
-        .success();
-    }
-    format!("oci:{}:latest", dir.display())
-}
-
 fn diff_ids(layout: &Path, tag: &str) -> Vec<String> {
     inspect_json(layout, tag)["summary"]["layers"]
         .as_array()

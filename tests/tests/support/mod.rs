@@ -129,6 +129,26 @@ pub fn busybox() -> String {
         .clone()
 }
 
+/// `oci:` reference of a busybox run image made with `--variant NAME` (a different top layer,
+/// same behaviour), built once; concurrent tests wait for the first to finish making it.
+pub fn busybox_variant(name: &str) -> String {
+    static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = MAKING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let dir = tools_work_dir().join("images").join(name);
+    if !dir.join("index.json").is_file() {
+        output(
+            tool("make-busybox-base.sh")
+                .arg(&dir)
+                .arg("latest")
+                .args(["--variant", name]),
+        )
+        .success();
+    }
+    format!("oci:{}:latest", dir.display())
+}
+
 /// Validate `layout:tag` with `validate-image.sh`.
 pub fn validate_image(layout: &Path, tag: &str) -> Output {
     output(tool("validate-image.sh").arg(format!("{}:{tag}", layout.display())))
