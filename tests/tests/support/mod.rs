@@ -157,6 +157,12 @@ pub fn validate_image(layout: &Path, tag: &str) -> Output {
 /// Run `layout:tag` with `run-image.sh`, passing `options` (e.g. `--entrypoint X`) before
 /// the image and `args` after it.
 pub fn run_image(layout: &Path, tag: &str, options: &[&str], args: &[&str]) -> Output {
+    // run-image.sh probes for a runtime on first use and caches the answer; two probes at
+    // once disturb each other (and may settle on a worse runtime), so probe once, alone.
+    static PROBED: OnceLock<()> = OnceLock::new();
+    PROBED.get_or_init(|| {
+        output(tool("run-image.sh").arg(busybox()).arg("true"));
+    });
     output(
         tool("run-image.sh")
             .args(options)
