@@ -59,13 +59,23 @@ pub struct AnalyzeError {
 }
 
 impl PreviousImage {
-    /// Open `reference` (`oci:DIR[:TAG]`). A layout or tag that does not exist is not an
+    /// Open `reference` (`oci:DIR[:TAG]` or a registry reference, which is pulled into the
+    /// local store). A registry image, layout or tag that does not exist is not an
     /// error (there is simply no previous image); a damaged one is.
     pub fn open(reference: &str) -> Result<Option<Self>, AnalyzeError> {
         let wrap = |source| AnalyzeError {
             reference: reference.to_owned(),
             source,
         };
+        if crate::registry::is_registry_ref(reference) {
+            let options = crate::registry::PullOptions { layers: true };
+            return match crate::registry::localize(reference, options)
+                .map_err(|e| wrap(e.into()))?
+            {
+                Some(local) => Self::open(&local.local),
+                None => Ok(None),
+            };
+        }
         let ImageRef::Layout { dir, tag } = ImageRef::parse(reference).map_err(wrap)? else {
             return Ok(None);
         };

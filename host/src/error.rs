@@ -28,6 +28,8 @@ pub mod exit {
     pub const BUILD_LIFECYCLE_ERROR: u8 = 52;
     /// Export failed.
     pub const EXPORT_ERROR: u8 = 62;
+    /// A registry refused a push or could not be reached (push, package).
+    pub const REGISTRY_ERROR: u8 = 63;
     /// Rebase refused or failed.
     pub const REBASE_ERROR: u8 = 72;
 }
@@ -65,6 +67,9 @@ pub enum Error {
     /// Reading an image failed (inspect).
     #[error(transparent)]
     Image(#[from] ImageError),
+    /// A registry operation failed.
+    #[error(transparent)]
+    Registry(#[from] crate::registry::RegistryError),
 }
 
 impl Error {
@@ -75,6 +80,7 @@ impl Error {
             Self::InvalidInput(_)
             | Self::Workspace(_)
             | Self::Image(_)
+            | Self::Registry(crate::registry::RegistryError::InvalidReference { .. })
             | Self::Buildpack(BuildpackError::Unknown { .. } | BuildpackError::Read { .. }) => {
                 exit::INVALID_INPUT
             }
@@ -86,6 +92,7 @@ impl Error {
             Self::Build(_) => exit::BUILD_LIFECYCLE_ERROR,
             Self::Export(_) => exit::EXPORT_ERROR,
             Self::Rebase(_) => exit::REBASE_ERROR,
+            Self::Registry(_) => exit::REGISTRY_ERROR,
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod image;
 pub mod lifecycle;
 pub mod pipeline;
 pub mod rebase;
+pub mod registry;
 pub mod restore;
 pub mod runtime;
 pub mod sbom;

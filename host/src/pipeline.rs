@@ -16,6 +16,7 @@ use crate::lifecycle::detect::{self, DetectOutput, Verdict};
 use crate::lifecycle::env::Env;
 use crate::lifecycle::workspace::Workspace;
 use crate::lifecycle::{BuildInputs, OrderEntry, build, files, order};
+use crate::registry::{self, RegistryRef};
 use crate::restore;
 use crate::runtime::{Limits, LogLevel, LogSink, Runtime};
 use sha2::Digest as _;
@@ -128,12 +129,33 @@ pub struct OutputTarget {
     /// For `docker-archive:` outputs: the archive file and its `RepoTags`. The image is
     /// first exported into `dir`, a staging layout kept per archive (so rebuilds reuse it).
     archive: Option<(PathBuf, Vec<String>)>,
+    /// For registry outputs: where to push. The image is first exported into the local
+    /// registry store (`dir`), tagged with the full reference.
+    push: Option<RegistryRef>,
+    /// More tags: full references (registry outputs) or tag names (`oci:` outputs).
+    extra_tags: Vec<String>,
 }
 
 impl OutputTarget {
     /// Parse `oci:DIR[:TAG]` (DIR must be absent, empty or an OCI layout) or
     /// `docker-archive:FILE[:NAME:TAG]` (FILE must not be a directory).
     pub fn parse(reference: &str) -> Result<Self> {
+        if registry::is_registry_ref(reference) {
+            let dest = RegistryRef::parse(reference)?;
+            if dest.digest().is_some() {
+                return Err(Error::InvalidInput(format!(
+                    "output image {reference:?} names a digest; push to a tag (REPOSITORY:TAG)"
+                )));
+            }
+            return Ok(Self {
+                reference: dest.whole(),
+                dir: registry::store::dir(),
+                tag: registry::store::tag_for(&dest),
+                archive: None,
+                push: Some(dest),
+                extra_tags: Vec::new(),
+            });
+        }
         if reference.starts_with(docker_archive::TRANSPORT) {
             let parsed = DockerArchiveRef::parse(reference).map_err(|e| {
                 Error::InvalidInput(format!(
@@ -156,6 +178,8 @@ impl OutputTarget {
                 dir,
                 tag: "latest".into(),
                 archive: Some((parsed.file.clone(), parsed.repo_tags())),
+                push: None,
+                extra_tags: Vec::new(),
             });
         }
         match ImageRef::parse(reference) {
@@ -174,6 +198,8 @@ impl OutputTarget {
                     dir,
                     tag,
                     archive: None,
+                    push: None,
+                    extra_tags: Vec::new(),
                 })
             }
             Ok(ImageRef::Scratch) => Err(Error::InvalidInput(
@@ -183,6 +209,41 @@ impl OutputTarget {
                 "invalid output image {reference:?}: {e}; use oci:DIR[:TAG] or docker-archive:FILE[:NAME:TAG]"
             ))),
         }
+    }
+
+    /// Add tags (`--tag`): for a registry output, references in the same registry (a bare
+    /// tag means the output's repository); for an `oci:` output, tag names.
+    pub fn with_tags(mut self, tags: &[String]) -> Result<Self> {
+        for t in tags {
+            match &self.push {
+                Some(dest) => {
+                    let full = if t.contains('/') {
+                        RegistryRef::parse(t)?
+                    } else {
+                        dest.with_tag(t)?
+                    };
+                    if full.registry() != dest.registry() {
+                        return Err(Error::InvalidInput(format!(
+                            "--tag {t}: registry {} differs from the output's {}; tags must be in the same registry",
+                            full.registry(),
+                            dest.registry()
+                        )));
+                    }
+                    self.extra_tags.push(full.whole());
+                }
+                None if self.archive.is_some() => {
+                    return Err(Error::InvalidInput(format!(
+                        "--tag {t}: a docker-archive output is tagged with FILE:NAME:TAG; --tag applies to registry and oci: outputs"
+                    )));
+                }
+                None => {
+                    crate::image::validate_tag(t)
+                        .map_err(|e| Error::InvalidInput(format!("--tag {t}: {e}")))?;
+                    self.extra_tags.push(t.clone());
+                }
+            }
+        }
+        Ok(self)
     }
 
     /// The normalised reference, `oci:DIR:TAG`.
@@ -199,6 +260,33 @@ impl OutputTarget {
     pub fn dir(&self) -> &Path {
         &self.dir
     }
+}
+
+/// Push the exported image to its registry and to every extra tag.
+fn push_output(
+    output: &OutputTarget,
+    dest: &RegistryRef,
+    layout: &OciLayout,
+    run_image: &RunImage,
+    reporter: &dyn Reporter,
+) -> Result<()> {
+    reporter.phase("PUSHING");
+    let extra = output
+        .extra_tags
+        .iter()
+        .map(|t| RegistryRef::parse(t))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mount_from: Vec<RegistryRef> = run_image.registry.iter().cloned().collect();
+    let report = registry::push(layout, &output.tag, dest, &extra, &mount_from)?;
+    reporter.info(&format!(
+        "Pushed {}: {} blobs uploaded ({}), {} mounted, {} already present",
+        report.references.join(", "),
+        report.uploaded,
+        registry::human_bytes(report.uploaded_bytes),
+        report.mounted,
+        report.present
+    ));
+    Ok(())
 }
 
 /// Start a runtime whose buildpack output goes to `reporter`.
@@ -448,6 +536,13 @@ pub fn build_with_runtime(
             d => format!(" ({d})"),
         }
     ));
+    if run_image.registry.is_some() {
+        let (blobs, bytes) = run_image.downloaded;
+        reporter.info(&format!(
+            "Pulled run image: {blobs} blobs downloaded ({})",
+            registry::human_bytes(bytes)
+        ));
+    }
     let previous_ref = request
         .previous_image
         .clone()
@@ -555,11 +650,26 @@ pub fn build_with_runtime(
             written.image_id
         ));
         report.archive_image_id = Some(written.image_id);
+    } else if let Some(dest) = &output.push {
+        push_output(output, dest, &layout, &run_image, reporter)?;
     } else {
+        for extra in &output.extra_tags {
+            let mut desc = layout
+                .resolve(Some(&output.tag))
+                .map_err(|e| Error::Export(e.into()))?
+                .manifest_descriptor;
+            desc.set_ref_name(extra);
+            layout
+                .tag_descriptor(desc)
+                .map_err(|e| Error::Export(e.into()))?;
+        }
         reporter.info(&format!(
             "Saved oci:{}:{}",
             output.dir.display(),
-            output.tag
+            std::iter::once(output.tag.as_str())
+                .chain(output.extra_tags.iter().map(String::as_str))
+                .collect::<Vec<_>>()
+                .join(",")
         ));
     }
     crate::fault::point("export-done");

@@ -69,6 +69,43 @@ pub struct RebaseReport {
     pub kept_layers: usize,
 }
 
+/// Rebase `image` wherever it is: an `oci:DIR[:TAG]` layout is rewritten in place; a registry
+/// image is pulled into the local store (blobs it already has are not downloaded), rebased
+/// there, and pushed back. The push uploads only the new config and manifest: every app layer
+/// is already in the repository, and the new run image's layers are mounted from its
+/// repository when the registry allows it.
+pub fn rebase_anywhere(
+    image: &str,
+    run_image: &RunImage,
+    force: bool,
+) -> Result<(RebaseReport, Option<crate::registry::PushReport>), RebaseError> {
+    use crate::registry::{self, PullOptions};
+    let img_err = |source: ImageError| RebaseError::Image {
+        image: image.to_owned(),
+        source,
+    };
+    let local = registry::localize_existing(image, PullOptions { layers: true })
+        .map_err(|e| img_err(e.into()))?;
+    let report = rebase(&local.local, run_image, force).map_err(|e| match e {
+        RebaseError::Image { source, .. } => img_err(source),
+        other => other,
+    })?;
+    let Some(dest) = &local.registry else {
+        return Ok((report, None));
+    };
+    let mount_from: Vec<_> = run_image.registry.iter().cloned().collect();
+    let layout = OciLayout::open(registry::store::dir()).map_err(img_err)?;
+    let pushed = registry::push(
+        &layout,
+        &registry::store::tag_for(dest),
+        dest,
+        &[],
+        &mount_from,
+    )
+    .map_err(|e| img_err(e.into()))?;
+    Ok((report, Some(pushed)))
+}
+
 /// Rebase `image` (an `oci:DIR[:TAG]` reference) onto `run_image`, in place.
 pub fn rebase(image: &str, run_image: &RunImage, force: bool) -> Result<RebaseReport, RebaseError> {
     let img_err = |source| RebaseError::Image {

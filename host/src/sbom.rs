@@ -10,10 +10,12 @@ use crate::image::{ImageError, ImageRef, OciLayout};
 /// Where SBOM files live inside images.
 const SBOM_PREFIX: &str = "layers/sbom/";
 
-/// Extract the SBOM files of `image` (`oci:DIR[:TAG]`) into `out`, keeping their paths below
+/// Extract the SBOM files of `image` (`oci:DIR[:TAG]` or a registry reference) into `out`, keeping their paths below
 /// `/layers/sbom` (e.g. `launch/<buildpack>/<layer>/sbom.cdx.json`). Returns the files written.
 pub fn extract(image: &str, out: &Path) -> Result<Vec<PathBuf>, Error> {
-    let ImageRef::Layout { dir, tag } = ImageRef::parse(image)
+    let local =
+        crate::registry::localize_existing(image, crate::registry::PullOptions { layers: true })?;
+    let ImageRef::Layout { dir, tag } = ImageRef::parse(&local.local)
         .map_err(|e| Error::InvalidInput(format!("invalid image {image:?}: {e}")))?
     else {
         return Err(Error::InvalidInput("`scratch` has no SBOM".into()));

@@ -22,12 +22,33 @@ pub struct Cli {
     /// Print debug output (detect results, buildpack debug lines).
     #[arg(short, long, global = true)]
     pub verbose: bool,
+    /// Reach this registry (`HOST` or `HOST:PORT`) over plain HTTP; `localhost` and
+    /// `127.0.0.1` always are (repeatable).
+    #[arg(long = "insecure-registry", global = true, value_name = "HOST")]
+    pub insecure_registries: Vec<String>,
+    /// Platform that multi-platform images resolve to: `linux/amd64`, `linux/arm64`
+    /// (default: the host's).
+    #[arg(long, global = true, value_name = "OS/ARCH")]
+    pub platform: Option<String>,
     /// The command.
     #[command(subcommand)]
     pub command: Command,
 }
 
 impl Cli {
+    /// The registry settings the flags select.
+    pub fn registry_settings(&self) -> Result<crate::registry::RegistrySettings, Error> {
+        let mut settings = crate::registry::RegistrySettings {
+            insecure: self.insecure_registries.clone(),
+            ..Default::default()
+        };
+        if let Some(p) = &self.platform {
+            settings.platform = crate::registry::TargetPlatform::parse(p)
+                .map_err(|e| Error::InvalidInput(format!("--platform: {e}")))?;
+        }
+        Ok(settings)
+    }
+
     /// The verbosity selected by `-q`/`-v`.
     pub fn verbosity(&self) -> Verbosity {
         if self.quiet {
@@ -58,7 +79,7 @@ pub enum Command {
 /// `kiln sbom`.
 #[derive(Debug, Args)]
 pub struct SbomArgs {
-    /// The image: `oci:DIR[:TAG]`.
+    /// The image: `oci:DIR[:TAG]` or a registry reference.
     pub image: String,
     /// Where to write the files (`launch/<buildpack>/<layer>/sbom.cdx.json`).
     #[arg(long, value_name = "DIR", default_value = "sbom")]
@@ -68,9 +89,10 @@ pub struct SbomArgs {
 /// `kiln rebase`.
 #[derive(Debug, Args)]
 pub struct RebaseArgs {
-    /// The app image: `oci:DIR[:TAG]`; it is rewritten in place.
+    /// The app image: `oci:DIR[:TAG]` (rewritten in place) or a registry reference (the new
+    /// manifest is pushed to it).
     pub image: String,
-    /// The new run image: `oci:DIR[:TAG]`.
+    /// The new run image: `oci:DIR[:TAG]`, `docker-archive:FILE` or a registry reference.
     #[arg(long, value_name = "REF")]
     pub run_image: String,
     /// Rebase even if the image is marked not rebasable or the platforms differ.
@@ -92,7 +114,8 @@ pub struct CommonArgs {
     /// in order; ids refer to --buildpack refs or embedded buildpacks.
     #[arg(long, value_name = "FILE")]
     pub order: Option<PathBuf>,
-    /// Run image: `scratch` or `oci:DIR[:TAG]`.
+    /// Run image: `scratch`, `oci:DIR[:TAG]`, `docker-archive:FILE[:NAME:TAG]` or a registry
+    /// reference (`HOST/REPO[:TAG|@DIGEST]`).
     #[arg(long, default_value = "scratch", value_name = "REF")]
     pub run_image: String,
     /// Set a build-time environment variable for buildpacks (repeatable).
@@ -124,8 +147,15 @@ pub struct CommonArgs {
 /// `kiln build`.
 #[derive(Debug, Args)]
 pub struct BuildArgs {
-    /// Output image: `oci:DIR[:TAG]`.
+    /// Output image: `oci:DIR[:TAG]`, `docker-archive:FILE[:NAME:TAG]`, or a registry
+    /// reference `HOST/REPO[:TAG]` (built, then pushed).
     pub image: String,
+    /// Another tag for the image (repeatable): a reference in the same registry or a bare tag.
+    #[arg(short, long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Keep the layer cache in this registry image instead of a directory.
+    #[arg(long, value_name = "REF", conflicts_with = "cache_dir")]
+    pub cache_image: Option<String>,
     /// Common options.
     #[command(flatten)]
     pub common: CommonArgs,
@@ -173,7 +203,7 @@ impl DetectArgs {
 /// `kiln inspect`.
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// The image: `oci:DIR[:TAG]`.
+    /// The image: `oci:DIR[:TAG]` or a registry reference.
     pub image: String,
     /// Print JSON instead of text.
     #[arg(long)]

@@ -9,7 +9,11 @@ use crate::image::{ImageRef, ImageSummary, OciLayout};
 
 /// Run `kiln inspect`.
 pub fn run(args: &InspectArgs) -> Result<(), Error> {
-    let ImageRef::Layout { dir, tag } = ImageRef::parse(&args.image)
+    let local = crate::registry::localize_existing(
+        &args.image,
+        crate::registry::PullOptions { layers: false },
+    )?;
+    let ImageRef::Layout { dir, tag } = ImageRef::parse(&local.local)
         .map_err(|e| Error::InvalidInput(format!("invalid image {:?}: {e}", args.image)))?
     else {
         return Err(Error::InvalidInput(

@@ -39,9 +39,10 @@ pub fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<(), Error> {
     let reporter: Arc<dyn pipeline::Reporter> = Arc::new(ConsoleReporter::new(cli.verbosity()));
+    crate::registry::configure(cli.registry_settings()?);
     match cli.command {
         Command::Build(b) => {
-            let output = OutputTarget::parse(&b.image)?;
+            let output = OutputTarget::parse(&b.image)?.with_tags(&b.tags)?;
             let request = b.request()?;
             let summary = pipeline::build(&request, &output, &reporter)?;
             // A docker-archive is identified by its image ID (what `docker load` shows).
@@ -67,7 +68,17 @@ fn run(cli: Cli) -> Result<(), Error> {
         Command::Rebase(r) => {
             reporter.phase("REBASING");
             let run_image = crate::export::RunImage::open(&r.run_image)?;
-            let report = crate::rebase::rebase(&r.image, &run_image, r.force)?;
+            let (report, pushed) = crate::rebase::rebase_anywhere(&r.image, &run_image, r.force)?;
+            if let Some(p) = pushed {
+                reporter.info(&format!(
+                    "Pushed {}: {} blobs uploaded ({}), {} mounted, {} already present",
+                    p.references.join(", "),
+                    p.uploaded,
+                    crate::registry::human_bytes(p.uploaded_bytes),
+                    p.mounted,
+                    p.present
+                ));
+            }
             reporter.info(&format!(
                 "Rebased {} onto {} ({} app layers kept; top layer {} -> {})",
                 r.image,

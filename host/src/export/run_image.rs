@@ -15,6 +15,10 @@ pub struct RunImage {
     pub source: Option<(OciLayout, ResolvedImage)>,
     /// Its config (a fresh one for `scratch`).
     pub config: ImageConfig,
+    /// The registry reference, for a run image pulled from a registry.
+    pub registry: Option<crate::registry::RegistryRef>,
+    /// Blobs and bytes downloaded to pull it.
+    pub downloaded: (usize, u64),
     /// Holds the layout a `docker-archive:` run image was imported into.
     _imported: Option<tempfile::TempDir>,
 }
@@ -42,11 +46,25 @@ impl RunImage {
         if reference.starts_with(docker_archive::TRANSPORT) {
             return Self::open_archive(reference).map_err(wrap);
         }
+        if crate::registry::is_registry_ref(reference) {
+            let pulled = crate::registry::localize_existing(
+                reference,
+                crate::registry::PullOptions { layers: true },
+            )
+            .map_err(|e| wrap(e.into()))?;
+            let mut image = Self::open(&pulled.local)?;
+            reference.clone_into(&mut image.reference);
+            image.registry = pulled.registry;
+            image.downloaded = pulled.downloaded;
+            return Ok(image);
+        }
         match ImageRef::parse(reference).map_err(wrap)? {
             ImageRef::Scratch => Ok(Self {
                 reference: reference.to_owned(),
                 source: None,
                 config: ImageConfig::new("linux", platform_arch()),
+                registry: None,
+                downloaded: (0, 0),
                 _imported: None,
             }),
             ImageRef::Layout { dir, tag } => {
@@ -68,6 +86,8 @@ impl RunImage {
                     reference: reference.to_owned(),
                     source: Some((layout, resolved)),
                     config,
+                    registry: None,
+                    downloaded: (0, 0),
                     _imported: None,
                 })
             }
@@ -97,6 +117,8 @@ impl RunImage {
             reference: reference.to_owned(),
             source: Some((layout, resolved)),
             config,
+            registry: None,
+            downloaded: (0, 0),
             _imported: Some(temp),
         })
     }
@@ -110,8 +132,11 @@ impl RunImage {
     }
 
     /// A name for labels that does not depend on where the layout sits on disk:
-    /// `<layout dir name>:<tag>`, the archive's `NAME:TAG` (else its file name), or `scratch`.
+    /// the registry reference, `<layout dir name>:<tag>`, the archive's `NAME:TAG` (else its file name), or `scratch`.
     pub fn name(&self) -> String {
+        if let Some(r) = &self.registry {
+            return r.whole();
+        }
         if let Ok(archive) = DockerArchiveRef::parse(&self.reference) {
             return archive.name_tag().unwrap_or_else(|| {
                 archive.file.file_name().map_or_else(

@@ -117,6 +117,9 @@ pub enum ImageError {
         /// The tags present in `index.json`.
         available: Vec<String>,
     },
+    /// A registry operation failed (pulling into or pushing from the local store).
+    #[error(transparent)]
+    Registry(Box<crate::registry::RegistryError>),
     /// No tag was given and the layout holds several images, none tagged `latest`.
     #[error("{} holds {count} images and none is tagged \"latest\"; pick one of the tags: {}", layout.display(), list_or_none(available))]
     AmbiguousImage {
@@ -371,6 +374,12 @@ pub fn oci_arch_name(rust_arch: &'static str) -> &'static str {
         "mips64" if cfg!(target_endian = "little") => "mips64le",
         "mips" if cfg!(target_endian = "little") => "mipsle",
         other => other,
+    }
+}
+
+impl From<crate::registry::RegistryError> for ImageError {
+    fn from(e: crate::registry::RegistryError) -> Self {
+        Self::Registry(Box::new(e))
     }
 }
 

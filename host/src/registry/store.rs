@@ -1,0 +1,54 @@
+//! Kiln's local content-addressed image store: one OCI layout under
+//! `<cache>/registry-store` whose blobs every pulled, built and pushed registry image shares.
+//! Images in it are tagged with their fully qualified reference.
+
+use std::path::PathBuf;
+
+use crate::image::{ImageError, OciLayout};
+
+use super::{RegistryError, RegistryRef};
+
+/// The store's directory: `$KILN_CACHE_DIR/registry-store` (or the user cache dir).
+pub fn dir() -> PathBuf {
+    crate::pipeline::cache_base()
+        .unwrap_or_else(|| std::env::temp_dir().join("kiln"))
+        .join("registry-store")
+}
+
+/// Open the store, creating it atomically if needed (several Kiln processes may race here).
+pub fn open() -> Result<OciLayout, RegistryError> {
+    let dir = dir();
+    if !dir.join("oci-layout").exists() {
+        let parent = dir.parent().map(PathBuf::from).unwrap_or_default();
+        std::fs::create_dir_all(&parent).map_err(|source| ImageError::Io {
+            action: "create directory",
+            path: parent.clone(),
+            source,
+        })?;
+        let staging = tempfile::Builder::new()
+            .prefix(".registry-store-")
+            .tempdir_in(&parent)
+            .map_err(|source| ImageError::Io {
+                action: "create a temporary directory in",
+                path: parent.clone(),
+                source,
+            })?;
+        OciLayout::create_or_open(staging.path())?;
+        // Losing the race is fine: the winner's store is used.
+        let _ = std::fs::rename(staging.path(), &dir);
+    }
+    Ok(OciLayout::open(&dir)?)
+}
+
+/// The tag an image has in the store: derived from its fully qualified reference (a hash, so
+/// the tag has no `:` or `/` and `oci:DIR:TAG` stays unambiguous).
+pub fn tag_for(reference: &RegistryRef) -> String {
+    use sha2::Digest as _;
+    let hash = sha2::Sha256::digest(reference.whole().as_bytes());
+    format!("ref-{}", &hex::encode(hash)[..32])
+}
+
+/// The `oci:DIR:TAG` reference of a registry image in the store.
+pub fn layout_reference(layout: &OciLayout, reference: &RegistryRef) -> String {
+    format!("oci:{}:{}", layout.root().display(), tag_for(reference))
+}
