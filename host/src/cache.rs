@@ -345,6 +345,45 @@ impl Cache {
         Ok(written)
     }
 
+    /// The committed tar of the layer with diff_id `sha`.
+    pub fn layer_tar(&self, sha: &str) -> PathBuf {
+        Self::tar_path(&self.committed(), sha)
+    }
+
+    /// Replace the committed state with `metadata` and its tars, taken from `tar_for(sha)`
+    /// (hard-linked when possible, else copied). Used to mirror a cache image locally.
+    pub fn import(
+        &self,
+        metadata: &CacheMetadata,
+        tar_for: &dyn Fn(&str) -> PathBuf,
+    ) -> Result<(), CacheError> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| err(&self.dir, e))?;
+        let staging = tempfile::Builder::new()
+            .prefix("staging-")
+            .tempdir_in(&self.dir)
+            .map_err(|e| err(&self.dir, e))?;
+        let staging_layers = staging.path().join("layers");
+        std::fs::create_dir_all(&staging_layers).map_err(|e| err(&staging_layers, e))?;
+        for layer in metadata.buildpacks.iter().flat_map(|b| b.layers.values()) {
+            let source = tar_for(&layer.sha);
+            let target = Self::tar_path(staging.path(), &layer.sha);
+            if target.exists() {
+                continue;
+            }
+            if std::fs::hard_link(&source, &target).is_err() {
+                std::fs::copy(&source, &target).map_err(|e| err(&source, e))?;
+            }
+        }
+        let meta_path = staging.path().join(METADATA);
+        let json = serde_json::to_vec(&CacheMetadata {
+            format: FORMAT,
+            buildpacks: metadata.buildpacks.clone(),
+        })
+        .map_err(|e| err(&meta_path, e))?;
+        std::fs::write(&meta_path, json).map_err(|e| err(&meta_path, e))?;
+        self.commit(&staging.keep())
+    }
+
     fn commit(&self, staging: &Path) -> Result<(), CacheError> {
         let committed = self.committed();
         let previous = self.previous();

@@ -5,6 +5,7 @@
 pub mod analyze;
 pub mod buildpack;
 pub mod cache;
+pub mod cache_image;
 pub mod cli;
 pub mod embedded;
 pub mod error;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::analyze::PreviousImage;
 use crate::buildpack::{self, Buildpack};
 use crate::cache::{self, Cache, LayerToSave};
+use crate::cache_image::CacheImage;
 use crate::error::{Error, Result};
 use crate::export::{self, ExportInputs, ExportReport, RunImage};
 use crate::image::blob_cache::BlobCache;
@@ -71,6 +72,8 @@ pub struct Request {
     pub compile_cache: Option<PathBuf>,
     /// Layer cache dir (`None`: the default for the output image).
     pub cache_dir: Option<PathBuf>,
+    /// Keep the layer cache in this registry image (`--cache-image`) instead of a directory.
+    pub cache_image: Option<String>,
     /// Previous image (`None`: the output image, if it exists).
     pub previous_image: Option<String>,
     /// Resource limits.
@@ -92,6 +95,7 @@ impl Request {
             ownership: LayerOwnership::new(1000, 1000),
             compile_cache: default_compile_cache(),
             cache_dir: None,
+            cache_image: None,
             previous_image: None,
             limits: Limits::default(),
         }
@@ -558,11 +562,30 @@ pub fn build_with_runtime(
     let detected = run_detect(rt, &buildpacks, &order, &inputs, reporter)?;
 
     reporter.phase("RESTORING");
-    let cache = request
-        .cache_dir
-        .clone()
-        .or_else(|| cache::default_dir(&output.reference))
-        .map(Cache::new);
+    let cache_image = request
+        .cache_image
+        .as_deref()
+        .map(CacheImage::new)
+        .transpose()?;
+    if let Some(image) = &cache_image {
+        match image.restore() {
+            Ok(n) => reporter.info(&format!(
+                "Cache image {}: {n} cached layers",
+                image.reference()
+            )),
+            Err(e) => reporter.info(&format!(
+                "warning: could not restore the cache image (building without a cache): {e}"
+            )),
+        }
+    }
+    let cache = match &cache_image {
+        Some(image) => Some(image.cache().clone()),
+        None => request
+            .cache_dir
+            .clone()
+            .or_else(|| cache::default_dir(&output.reference))
+            .map(Cache::new),
+    };
     let cache_meta = cache.as_ref().and_then(|c| match c.load() {
         Ok(meta) => meta,
         Err(e) => {
@@ -675,6 +698,18 @@ pub fn build_with_runtime(
     crate::fault::point("export-done");
     if let Some(cache) = &cache {
         save_cache(cache, &buildpacks, &built, &ws.layers, request, reporter);
+    }
+    if let Some(image) = &cache_image {
+        match image.publish() {
+            Ok(p) => reporter.info(&format!(
+                "Saved cache image {}: {} blobs uploaded ({}), {} already present",
+                image.reference(),
+                p.uploaded,
+                registry::human_bytes(p.uploaded_bytes),
+                p.present
+            )),
+            Err(e) => reporter.info(&format!("warning: could not save the cache image: {e}")),
+        }
     }
     Ok(BuildSummary {
         export: report,

@@ -180,6 +180,7 @@ impl BuildArgs {
         let mut r = self.common.request()?;
         r.ownership = LayerOwnership::new(self.uid, self.gid);
         r.cache_dir.clone_from(&self.cache_dir);
+        r.cache_image.clone_from(&self.cache_image);
         r.previous_image.clone_from(&self.previous_image);
         Ok(r)
     }
