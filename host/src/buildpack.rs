@@ -64,6 +64,14 @@ pub enum BuildpackError {
     /// Loading or calling the component failed.
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
+    /// A buildpack artifact could not be fetched or is not a Kiln buildpack.
+    #[error("buildpack {reference}: {reason}")]
+    Artifact {
+        /// The reference as given.
+        reference: String,
+        /// What went wrong and what to do.
+        reason: String,
+    },
 }
 
 /// A platform a buildpack supports.
@@ -157,6 +165,20 @@ struct TargetTable {
 
 /// Resolve and load one buildpack reference.
 pub fn load(reference: &str, runtime: &Runtime) -> Result<Buildpack, BuildpackError> {
+    if let Some(fetched) = crate::buildpack_artifact::fetch(reference)? {
+        let mut buildpack = if let Some(dir) = &fetched.dir {
+            load_dir(dir, runtime)?
+        } else {
+            let bytes =
+                std::fs::read(&fetched.component).map_err(|source| BuildpackError::Read {
+                    path: fetched.component.clone(),
+                    source,
+                })?;
+            load_bytes(&bytes, &fetched.origin, runtime)?
+        };
+        buildpack.origin.clone_from(&fetched.origin);
+        return Ok(buildpack);
+    }
     let path = Path::new(reference);
     if path.is_dir() {
         return load_dir(path, runtime);
@@ -181,6 +203,35 @@ pub fn load(reference: &str, runtime: &Runtime) -> Result<Buildpack, BuildpackEr
     })
 }
 
+/// The component file `buildpack.toml` names (`[metadata.kiln] component`), else
+/// [`DEFAULT_COMPONENT_FILE`].
+fn component_file(parsed: &BuildpackToml) -> String {
+    parsed
+        .metadata
+        .as_ref()
+        .and_then(|m| m.get("kiln"))
+        .and_then(|k| k.get("component"))
+        .and_then(toml::Value::as_str)
+        .unwrap_or(DEFAULT_COMPONENT_FILE)
+        .to_owned()
+}
+
+/// The files of a buildpack directory: `buildpack.toml`'s text and the component's path.
+pub fn dir_files(dir: &Path) -> Result<(String, PathBuf), BuildpackError> {
+    let toml_path = dir.join("buildpack.toml");
+    let text = std::fs::read_to_string(&toml_path).map_err(|source| BuildpackError::Read {
+        path: toml_path.clone(),
+        source,
+    })?;
+    let parsed: BuildpackToml =
+        toml::from_str(&text).map_err(|e| BuildpackError::Descriptor {
+            path: toml_path.clone(),
+            reason: format!("invalid buildpack.toml: {}", e.message()),
+        })?;
+    let component = dir.join(component_file(&parsed));
+    Ok((text, component))
+}
+
 fn load_dir(dir: &Path, runtime: &Runtime) -> Result<Buildpack, BuildpackError> {
     let toml_path = dir.join("buildpack.toml");
     let text = std::fs::read_to_string(&toml_path).map_err(|source| BuildpackError::Read {
@@ -197,15 +248,7 @@ fn load_dir(dir: &Path, runtime: &Runtime) -> Result<Buildpack, BuildpackError> 
         return Err(bad("composite buildpacks ([[order]]) are not supported yet; list the buildpacks with --buildpack".into()));
     }
     let _ = parsed.stacks;
-    let component_file = parsed
-        .metadata
-        .as_ref()
-        .and_then(|m| m.get("kiln"))
-        .and_then(|k| k.get("component"))
-        .and_then(toml::Value::as_str)
-        .unwrap_or(DEFAULT_COMPONENT_FILE)
-        .to_owned();
-    let component_path = dir.join(&component_file);
+    let component_path = dir.join(component_file(&parsed));
     let bytes = std::fs::read(&component_path).map_err(|source| BuildpackError::Read {
         path: component_path.clone(),
         source,

@@ -4,6 +4,7 @@
 
 pub mod analyze;
 pub mod buildpack;
+pub mod buildpack_artifact;
 pub mod cache;
 pub mod cache_image;
 pub mod cli;

@@ -74,6 +74,29 @@ pub enum Command {
     Rebase(RebaseArgs),
     /// Extract an image's SBOM files (CycloneDX JSON per launch layer).
     Sbom(SbomArgs),
+    /// Work with buildpacks (package one as an OCI artifact).
+    #[command(subcommand)]
+    Buildpack(BuildpackCommand),
+}
+
+/// `kiln buildpack …`.
+#[derive(Debug, Subcommand)]
+pub enum BuildpackCommand {
+    /// Publish a buildpack (a .wasm component or a directory with buildpack.toml) as an OCI
+    /// artifact; use it with `--buildpack docker://REF`.
+    Package(PackageArgs),
+}
+
+/// `kiln buildpack package`.
+#[derive(Debug, Args)]
+pub struct PackageArgs {
+    /// The buildpack: a .wasm component or a directory with buildpack.toml.
+    pub src: PathBuf,
+    /// Where to publish it: a registry reference (HOST/REPO[:TAG]) or oci:DIR[:TAG].
+    pub dest: String,
+    /// Directory for precompiled components (default: the user cache dir, or $KILN_CACHE_DIR).
+    #[arg(long, value_name = "DIR")]
+    pub compile_cache: Option<PathBuf>,
 }
 
 /// `kiln sbom`.
@@ -106,8 +129,9 @@ pub struct CommonArgs {
     /// The application directory.
     #[arg(short, long, default_value = ".")]
     pub path: PathBuf,
-    /// A buildpack: a .wasm component, a directory with buildpack.toml, or an embedded id.
-    /// Repeat to form a group; without it, the embedded buildpacks are tried.
+    /// A buildpack: a .wasm component, a directory with buildpack.toml, an embedded id, or a
+    /// packaged artifact (`docker://HOST/REPO[:TAG|@DIGEST]`, `oci:DIR[:TAG]`). Repeat to form
+    /// a group; without it, the embedded buildpacks are tried.
     #[arg(short, long = "buildpack", value_name = "REF")]
     pub buildpacks: Vec<String>,
     /// A CNB order.toml (`[[order]]` of `[[order.group]]` id/version/optional): groups tried

@@ -65,6 +65,30 @@ fn run(cli: Cli) -> Result<(), Error> {
             }
             Ok(())
         }
+        Command::Buildpack(args::BuildpackCommand::Package(p)) => {
+            let log: crate::runtime::LogSink = Arc::new(|_, _, _| {});
+            let cache = p
+                .compile_cache
+                .clone()
+                .or_else(pipeline::default_compile_cache);
+            let runtime = crate::runtime::Runtime::new(cache, crate::runtime::Limits::default(), log)
+                .map_err(|e| Error::Buildpack(e.into()))?;
+            let packaged = crate::buildpack_artifact::package(&p.src, &p.dest, &runtime)?;
+            let pushed = packaged.push.as_ref().map_or_else(String::new, |r| {
+                format!(
+                    ": {} blobs uploaded ({}), {} already present",
+                    r.uploaded,
+                    crate::registry::human_bytes(r.uploaded_bytes),
+                    r.present
+                )
+            });
+            reporter.info(&format!(
+                "Packaged {} as {}{pushed}",
+                packaged.id_version, p.dest
+            ));
+            println!("{}", packaged.digest);
+            Ok(())
+        }
         Command::Rebase(r) => {
             reporter.phase("REBASING");
             let run_image = crate::export::RunImage::open(&r.run_image)?;

@@ -7,7 +7,7 @@ use oci_client::RegistryOperation;
 
 use super::client::Registry;
 use super::{RegistryError, RegistryRef, settings};
-use crate::image::{Descriptor, Digest, OciLayout};
+use crate::image::{Descriptor, Digest, ImageError, ImageManifest, OciLayout};
 
 /// What a push did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -41,18 +41,18 @@ pub fn push(
     extra: &[RegistryRef],
     mount_from: &[RegistryRef],
 ) -> Result<PushReport, RegistryError> {
-    let resolved = layout.resolve(Some(tag))?;
+    let (manifest_desc, manifest_bytes, manifest) = tagged_manifest(layout, tag)?;
     let mut report = PushReport {
-        digest: Some(resolved.manifest_descriptor.digest.clone()),
+        digest: Some(manifest_desc.digest.clone()),
         ..PushReport::default()
     };
-    let mut blobs: Vec<Descriptor> = vec![resolved.manifest.config.clone()];
-    for l in &resolved.manifest.layers {
+    let mut blobs: Vec<Descriptor> = vec![manifest.config.clone()];
+    for l in &manifest.layers {
         if !blobs.iter().any(|b| b.digest == l.digest) {
             blobs.push(l.clone());
         }
     }
-    let media_type = resolved.manifest_descriptor.media_type.clone();
+    let media_type = manifest_desc.media_type.clone();
     for target in std::iter::once(dest).chain(extra) {
         let registry = Registry::connect(target, RegistryOperation::Push)?;
         let sources: Vec<&RegistryRef> = mount_from
@@ -79,10 +79,35 @@ pub fn push(
             }
         }
         crate::fault::point("push-before-manifest");
-        registry.put_manifest(target, &resolved.manifest_bytes, &media_type)?;
+        registry.put_manifest(target, &manifest_bytes, &media_type)?;
         report.references.push(target.whole());
     }
     Ok(report)
+}
+
+/// The manifest tagged `tag` in `layout` (an image or an artifact): its descriptor, exact
+/// bytes and parsed form.
+pub fn tagged_manifest(
+    layout: &OciLayout,
+    tag: &str,
+) -> Result<(Descriptor, Vec<u8>, ImageManifest), RegistryError> {
+    let desc = layout
+        .index()?
+        .manifests
+        .into_iter()
+        .find(|d| d.ref_name() == Some(tag))
+        .ok_or_else(|| ImageError::TagNotFound {
+            layout: layout.root().to_owned(),
+            tag: tag.to_owned(),
+            available: Vec::new(),
+        })?;
+    let bytes = layout.blobs().read_descriptor(&desc)?;
+    let manifest: ImageManifest =
+        serde_json::from_slice(&bytes).map_err(|source| ImageError::Json {
+            what: format!("manifest {}", layout.blobs().path(&desc.digest).display()),
+            source,
+        })?;
+    Ok((desc, bytes, manifest))
 }
 
 async fn push_blob(
