@@ -223,11 +223,10 @@ pub fn dir_files(dir: &Path) -> Result<(String, PathBuf), BuildpackError> {
         path: toml_path.clone(),
         source,
     })?;
-    let parsed: BuildpackToml =
-        toml::from_str(&text).map_err(|e| BuildpackError::Descriptor {
-            path: toml_path.clone(),
-            reason: format!("invalid buildpack.toml: {}", e.message()),
-        })?;
+    let parsed: BuildpackToml = toml::from_str(&text).map_err(|e| BuildpackError::Descriptor {
+        path: toml_path.clone(),
+        reason: format!("invalid buildpack.toml: {}", e.message()),
+    })?;
     let component = dir.join(component_file(&parsed));
     Ok((text, component))
 }

@@ -71,8 +71,9 @@ fn run(cli: Cli) -> Result<(), Error> {
                 .compile_cache
                 .clone()
                 .or_else(pipeline::default_compile_cache);
-            let runtime = crate::runtime::Runtime::new(cache, crate::runtime::Limits::default(), log)
-                .map_err(|e| Error::Buildpack(e.into()))?;
+            let runtime =
+                crate::runtime::Runtime::new(cache, crate::runtime::Limits::default(), log)
+                    .map_err(|e| Error::Buildpack(e.into()))?;
             let packaged = crate::buildpack_artifact::package(&p.src, &p.dest, &runtime)?;
             let pushed = packaged.push.as_ref().map_or_else(String::new, |r| {
                 format!(

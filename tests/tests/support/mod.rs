@@ -268,3 +268,120 @@ pub fn build_pair_command(app: &Path, layout: &Path, extra: &[&str]) -> Command 
         .args(extra);
     cmd
 }
+
+/// A shared tool script as a command (its work dir is [`tools_work_dir`]).
+pub fn tool_command(script: &str) -> Command {
+    tool(script)
+}
+
+/// A distribution registry on a free port of 127.0.0.1, started with `start-registry.sh`
+/// (optionally with basic auth) and stopped when dropped.
+pub struct TestRegistry {
+    /// The port.
+    pub port: u16,
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+    auth: Option<String>,
+}
+
+impl TestRegistry {
+    /// Start a registry with empty storage; `auth` is `USER:PASS`.
+    pub fn start(auth: Option<&str>) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let _ = std::fs::remove_dir_all(tools_work_dir().join("registry").join(port.to_string()));
+        let registry = Self {
+            port,
+            addr: format!("127.0.0.1:{port}"),
+            auth: auth.map(str::to_owned),
+        };
+        registry.up();
+        registry
+    }
+
+    /// (Re)start it on the same port, keeping its storage.
+    pub fn up(&self) {
+        let mut cmd = tool("start-registry.sh");
+        cmd.arg(self.port.to_string());
+        if let Some(a) = &self.auth {
+            cmd.args(["--auth", a]);
+        }
+        let out = output(&mut cmd).success();
+        assert_eq!(out.stdout.trim(), self.addr, "{}", out.stderr);
+    }
+
+    /// Stop it.
+    pub fn stop(&self) {
+        output(tool("stop-registry.sh").arg(self.port.to_string()));
+    }
+
+    /// `ADDR/REPO` (REPO may carry a tag or digest).
+    pub fn reference(&self, repo: &str) -> String {
+        format!("{}/{repo}", self.addr)
+    }
+
+    /// Push an `oci:DIR:TAG` image to `repo` with skopeo (`push-image.sh`); returns the
+    /// manifest digest.
+    pub fn push_layout(&self, image: &str, repo: &str) -> String {
+        let mut cmd = tool("push-image.sh");
+        if let Some(a) = &self.auth {
+            cmd.args(["--creds", a]);
+        }
+        let out = output(cmd.arg(image).arg(self.reference(repo))).success();
+        out.stdout
+            .split_whitespace()
+            .find(|w| w.starts_with("sha256:"))
+            .unwrap_or_else(|| panic!("no digest in push-image.sh output: {}", out.stdout))
+            .to_owned()
+    }
+
+    /// The manifest digest the registry serves for `repo[:tag]`, as skopeo sees it.
+    pub fn digest(&self, repo: &str) -> String {
+        use sha2::Digest as _;
+        let mut cmd = Command::new("skopeo");
+        cmd.args(["inspect", "--raw", "--tls-verify=false"]);
+        if let Some(a) = &self.auth {
+            cmd.args(["--creds", a]);
+        }
+        let out = output(cmd.arg(format!("docker://{}", self.reference(repo)))).success();
+        format!(
+            "sha256:{}",
+            hex::encode(sha2::Sha256::digest(out.stdout.as_bytes()))
+        )
+    }
+}
+
+impl Drop for TestRegistry {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The numbers of a `Pushed …: N blobs uploaded (X), M mounted, P already present` line:
+/// (uploaded, mounted, present), from the last such line.
+pub fn push_counts(stderr: &str) -> (usize, usize, usize) {
+    let line = stderr
+        .lines()
+        .rev()
+        .find(|l| l.contains("blobs uploaded") && l.starts_with("Pushed"))
+        .unwrap_or_else(|| panic!("no push summary in:\n{stderr}"));
+    let number_before = |word: &str| -> usize {
+        let i = line
+            .find(word)
+            .unwrap_or_else(|| panic!("{word:?} not in {line}"));
+        line[..i]
+            .split(|c: char| !c.is_ascii_digit())
+            .rfind(|s| !s.is_empty())
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    (
+        number_before(" blobs uploaded"),
+        number_before(" mounted"),
+        number_before(" already present"),
+    )
+}
