@@ -41,6 +41,18 @@ pub fn push(
     extra: &[RegistryRef],
     mount_from: &[RegistryRef],
 ) -> Result<PushReport, RegistryError> {
+    push_with_concurrency(layout, tag, dest, extra, mount_from, settings().concurrency)
+}
+
+/// [`push`] with `concurrency` blob transfers at a time (the benchmark compares 1 with more).
+pub fn push_with_concurrency(
+    layout: &OciLayout,
+    tag: &str,
+    dest: &RegistryRef,
+    extra: &[RegistryRef],
+    mount_from: &[RegistryRef],
+    concurrency: usize,
+) -> Result<PushReport, RegistryError> {
     let (manifest_desc, manifest_bytes, manifest) = tagged_manifest(layout, tag)?;
     let mut report = PushReport {
         digest: Some(manifest_desc.digest.clone()),
@@ -65,7 +77,7 @@ pub fn push(
                     .iter()
                     .map(|d| push_blob(&registry, layout, d, &sources)),
             )
-            .buffer_unordered(settings().concurrency.max(1))
+            .buffer_unordered(concurrency.max(1))
             .collect::<Vec<_>>(),
         )?;
         for outcome in outcomes {
