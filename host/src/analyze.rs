@@ -49,7 +49,10 @@ pub struct PreviousImage {
 
 /// The previous image could not be read.
 #[derive(Debug, thiserror::Error)]
-#[error("previous image {reference}: {source}")]
+#[error("{}", match source {
+    ImageError::Registry(e) => format!("previous image: {e}"),
+    other => format!("previous image {reference}: {other}"),
+})]
 pub struct AnalyzeError {
     /// The reference.
     pub reference: String,

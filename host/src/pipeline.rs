@@ -540,7 +540,11 @@ pub fn build_with_runtime(
             d => format!(" ({d})"),
         }
     ));
-    if run_image.registry.is_some() {
+    if run_image.offline {
+        reporter.info(
+            "warning: the run image's registry is unreachable; using the copy in the local store",
+        );
+    } else if run_image.registry.is_some() {
         let (blobs, bytes) = run_image.downloaded;
         reporter.info(&format!(
             "Pulled run image: {blobs} blobs downloaded ({})",

@@ -146,6 +146,23 @@ fn run_image_by_digest_is_downloaded_once() {
         "{}",
         third.stderr
     );
+
+    // By tag with the registry down: the copy in the store is used, with a warning.
+    reg.stop();
+    let mut cmd = build_to(
+        &format!("oci:{}:d", out.path().display()),
+        &reg.reference("base/busybox:latest"),
+        &[],
+    );
+    with_fresh_cache(&mut cmd, cache.path());
+    let fourth = run(&mut cmd).success();
+    assert!(
+        fourth
+            .stderr
+            .contains("registry is unreachable; using the copy in the local store"),
+        "{}",
+        fourth.stderr
+    );
 }
 
 /// An environment with no credentials at all (no config files, no env vars).

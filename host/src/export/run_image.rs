@@ -19,21 +19,32 @@ pub struct RunImage {
     pub registry: Option<crate::registry::RegistryRef>,
     /// Blobs and bytes downloaded to pull it.
     pub downloaded: (usize, u64),
+    /// Its registry was unreachable and the local store's copy was used.
+    pub offline: bool,
     /// Holds the layout a `docker-archive:` run image was imported into.
     _imported: Option<tempfile::TempDir>,
 }
 
 /// The run image could not be used.
 #[derive(Debug, thiserror::Error)]
-#[error(
-    "run image {reference}: {source}; check the path and tag, or rebuild it (e.g. with make-busybox-base.sh)"
-)]
+#[error("{}", describe_run_image_error(reference, source))]
 pub struct RunImageError {
     /// The reference.
     pub reference: String,
     /// What went wrong.
     #[source]
     pub source: ImageError,
+}
+
+/// A registry error already names the image and says what to do; a layout error gets the
+/// reference and advice for layouts.
+fn describe_run_image_error(reference: &str, source: &ImageError) -> String {
+    match source {
+        ImageError::Registry(e) => format!("run image: {e}"),
+        other => format!(
+            "run image {reference}: {other}; check the path and tag, or rebuild it (e.g. with make-busybox-base.sh)"
+        ),
+    }
 }
 
 impl RunImage {
@@ -56,6 +67,7 @@ impl RunImage {
             reference.clone_into(&mut image.reference);
             image.registry = pulled.registry;
             image.downloaded = pulled.downloaded;
+            image.offline = pulled.offline;
             return Ok(image);
         }
         match ImageRef::parse(reference).map_err(wrap)? {
@@ -65,6 +77,7 @@ impl RunImage {
                 config: ImageConfig::new("linux", platform_arch()),
                 registry: None,
                 downloaded: (0, 0),
+                offline: false,
                 _imported: None,
             }),
             ImageRef::Layout { dir, tag } => {
@@ -88,6 +101,7 @@ impl RunImage {
                     config,
                     registry: None,
                     downloaded: (0, 0),
+                    offline: false,
                     _imported: None,
                 })
             }
@@ -119,6 +133,7 @@ impl RunImage {
             config,
             registry: None,
             downloaded: (0, 0),
+            offline: false,
             _imported: Some(temp),
         })
     }

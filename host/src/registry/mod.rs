@@ -117,6 +117,8 @@ pub struct Localized {
     pub registry: Option<RegistryRef>,
     /// Blobs and bytes downloaded to make it local.
     pub downloaded: (usize, u64),
+    /// The registry was unreachable and the store's copy was used.
+    pub offline: bool,
 }
 
 /// Make `reference` local (see [`Localized`]). `Ok(None)`: the registry has no such image.
@@ -126,12 +128,14 @@ pub fn localize(reference: &str, options: PullOptions) -> Result<Option<Localize
             local: reference.to_owned(),
             registry: None,
             downloaded: (0, 0),
+            offline: false,
         }));
     }
     let parsed = RegistryRef::parse(reference)?;
     Ok(pull(&parsed, options)?.map(|p| Localized {
         local: p.layout_reference(),
         downloaded: (p.blobs_downloaded, p.bytes_downloaded),
+        offline: p.offline,
         registry: Some(parsed),
     }))
 }

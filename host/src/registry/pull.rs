@@ -28,6 +28,8 @@ pub struct Pulled {
     pub blobs_downloaded: usize,
     /// Bytes downloaded by this pull (blobs only).
     pub bytes_downloaded: u64,
+    /// The registry could not be reached and the copy already in the store was used.
+    pub offline: bool,
 }
 
 impl Pulled {
@@ -54,9 +56,15 @@ pub fn pull(
             return finish(layout, reference, &local, 0, 0).map(Some);
         }
     }
-    let registry = Registry::connect(reference, RegistryOperation::Pull)?;
-    let Some(mut raw) = registry.manifest(reference)? else {
-        return Ok(None);
+    let fetched = Registry::connect(reference, RegistryOperation::Pull)
+        .and_then(|registry| Ok((registry.manifest(reference)?, registry)));
+    let (registry, mut raw) = match fetched {
+        Ok((Some(raw), registry)) => (registry, raw),
+        Ok((None, _)) => return Ok(None),
+        Err(e @ RegistryError::Unreachable { .. }) => {
+            return stored_copy(layout, reference, options)?.ok_or(e).map(Some);
+        }
+        Err(e) => return Err(e),
     };
     if is_index_media_type(&raw.media_type) {
         blobs.write_bytes(&raw.bytes, &raw.media_type)?;
@@ -104,7 +112,44 @@ fn finish(
         manifest_digest: raw.digest.clone(),
         blobs_downloaded,
         bytes_downloaded,
+        offline: false,
     })
+}
+
+/// When the registry is unreachable: the image as last pulled (or pushed) under this
+/// reference, if the store still has everything it needs.
+fn stored_copy(
+    layout: OciLayout,
+    reference: &RegistryRef,
+    options: PullOptions,
+) -> Result<Option<Pulled>, RegistryError> {
+    let tag = store::tag_for(reference);
+    let Some(desc) = layout
+        .index()?
+        .manifests
+        .into_iter()
+        .find(|d| d.ref_name() == Some(tag.as_str()))
+    else {
+        return Ok(None);
+    };
+    let Some(raw) = read_local(layout.blobs(), &desc)? else {
+        return Ok(None);
+    };
+    let manifest = parse_manifest(reference, &raw)?;
+    if !wanted(&manifest, options)
+        .iter()
+        .all(|d| layout.blobs().has(&d.digest))
+    {
+        return Ok(None);
+    }
+    Ok(Some(Pulled {
+        layout,
+        tag,
+        manifest_digest: raw.digest,
+        blobs_downloaded: 0,
+        bytes_downloaded: 0,
+        offline: true,
+    }))
 }
 
 /// The image manifest for a digest reference, if the store already has it.
