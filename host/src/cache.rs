@@ -265,13 +265,7 @@ impl Cache {
         layers: &[LayerToSave<'_>],
         ownership: LayerOwnership,
     ) -> Result<usize, CacheError> {
-        std::fs::create_dir_all(&self.dir).map_err(|e| err(&self.dir, e))?;
-        let staging = tempfile::Builder::new()
-            .prefix("staging-")
-            .tempdir_in(&self.dir)
-            .map_err(|e| err(&self.dir, e))?;
-        let staging_layers = staging.path().join("layers");
-        std::fs::create_dir_all(&staging_layers).map_err(|e| err(&staging_layers, e))?;
+        let (staging, staging_layers) = self.new_staging()?;
         let mut metadata = CacheMetadata {
             format: FORMAT,
             buildpacks: Vec::new(),
@@ -345,6 +339,18 @@ impl Cache {
         Ok(written)
     }
 
+    /// A fresh `staging-*` directory with an empty `layers/`.
+    fn new_staging(&self) -> Result<(tempfile::TempDir, PathBuf), CacheError> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| err(&self.dir, e))?;
+        let staging = tempfile::Builder::new()
+            .prefix("staging-")
+            .tempdir_in(&self.dir)
+            .map_err(|e| err(&self.dir, e))?;
+        let staging_layers = staging.path().join("layers");
+        std::fs::create_dir_all(&staging_layers).map_err(|e| err(&staging_layers, e))?;
+        Ok((staging, staging_layers))
+    }
+
     /// The committed tar of the layer with diff_id `sha`.
     pub fn layer_tar(&self, sha: &str) -> PathBuf {
         Self::tar_path(&self.committed(), sha)
@@ -357,13 +363,7 @@ impl Cache {
         metadata: &CacheMetadata,
         tar_for: &dyn Fn(&str) -> PathBuf,
     ) -> Result<(), CacheError> {
-        std::fs::create_dir_all(&self.dir).map_err(|e| err(&self.dir, e))?;
-        let staging = tempfile::Builder::new()
-            .prefix("staging-")
-            .tempdir_in(&self.dir)
-            .map_err(|e| err(&self.dir, e))?;
-        let staging_layers = staging.path().join("layers");
-        std::fs::create_dir_all(&staging_layers).map_err(|e| err(&staging_layers, e))?;
+        let (staging, _) = self.new_staging()?;
         for layer in metadata.buildpacks.iter().flat_map(|b| b.layers.values()) {
             let source = tar_for(&layer.sha);
             let target = Self::tar_path(staging.path(), &layer.sha);

@@ -99,3 +99,19 @@ impl Error {
 
 /// Result alias for Kiln commands.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An error and its causes on one line (`a: b: c`), without repeating a cause the text
+/// already contains.
+pub fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let c = cause.to_string();
+        if !text.contains(&c) {
+            text.push_str(": ");
+            text.push_str(&c);
+        }
+        source = cause.source();
+    }
+    text
+}

@@ -121,16 +121,7 @@ fn run(cli: Cli) -> Result<(), Error> {
 /// The error and its causes on one line (`a: b: c`), without repeating a cause the message
 /// already contains.
 fn one_line(err: &Error) -> String {
-    let mut text = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        let c = cause.to_string();
-        if !text.contains(&c) {
-            text.push_str(": ");
-            text.push_str(&c);
-        }
-        source = cause.source();
-    }
+    let text = crate::error::chain(err);
     reporter::printable(&text.replace('\n', " "))
 }
 

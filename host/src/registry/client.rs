@@ -398,7 +398,7 @@ impl Registry {
                         },
                         registry,
                         attempts,
-                        reason: error_chain(&r),
+                        reason: crate::error::chain(&r),
                     }
                 }
             },
@@ -430,18 +430,4 @@ fn is_transient(e: &OciDistributionError) -> bool {
 #[allow(clippy::needless_pass_by_value)] // used as `map_err(io_error)`
 fn io_error(e: crate::image::ImageError) -> OciDistributionError {
     OciDistributionError::IoError(std::io::Error::other(e.to_string()))
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let s_text = s.to_string();
-        if !text.contains(&s_text) {
-            text.push_str(": ");
-            text.push_str(&s_text);
-        }
-        source = s.source();
-    }
-    text
 }
