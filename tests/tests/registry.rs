@@ -642,3 +642,30 @@ fn buildpacks_packaged_as_artifacts_build_by_reference() {
         wrong.error_line()
     );
 }
+
+#[test]
+fn bearer_token_flow_with_credentials_and_a_clear_401_without() {
+    let reg = TestRegistry::start(None);
+    let proxy = support::token_proxy::TokenProxy::start(&reg.addr, "kiln", "t0ken-pw");
+    let app = format!("{}/apps/bearer:v1", proxy.addr);
+    let home = tempfile::tempdir().unwrap();
+
+    let mut cmd = build_to(&app, &busybox(), &[]);
+    no_credentials(&mut cmd, home.path());
+    let denied = run(&mut cmd);
+    assert_eq!(denied.code, 32, "{}", denied.stderr);
+    assert!(
+        denied.error_line().contains("401") && denied.error_line().contains(&app),
+        "{}",
+        denied.error_line()
+    );
+    assert_eq!(proxy.tokens_issued(), 0);
+
+    let mut cmd = build_to(&app, &busybox(), &[]);
+    no_credentials(&mut cmd, home.path());
+    cmd.env("KILN_REGISTRY_USERNAME", "kiln")
+        .env("KILN_REGISTRY_PASSWORD", "t0ken-pw");
+    let pushed = run(&mut cmd).success();
+    assert!(proxy.tokens_issued() >= 1, "no token was asked for");
+    assert_eq!(reg.digest("apps/bearer:v1"), digest_of(&pushed));
+}

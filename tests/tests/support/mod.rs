@@ -10,6 +10,8 @@ use std::sync::OnceLock;
 
 pub use kiln_tests::{copy_dir, kiln_bin, test_buildpack};
 
+pub mod token_proxy;
+
 /// The workspace root.
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
