@@ -151,9 +151,11 @@ impl OutputTarget {
                     "output image {reference:?} names a digest; push to a tag (REPOSITORY:TAG)"
                 )));
             }
+            // Create the store now, atomically (concurrent builds may race to make it).
+            let store = registry::store::open()?;
             return Ok(Self {
                 reference: dest.whole(),
-                dir: registry::store::dir(),
+                dir: store.root().to_owned(),
                 tag: registry::store::tag_for(&dest),
                 archive: None,
                 push: Some(dest),

@@ -243,19 +243,27 @@ impl Registry {
             .is_ok()
     }
 
-    /// Upload a blob from a file.
+    /// Upload a blob from a file, streamed (a blob is never held in memory whole).
     pub async fn upload_blob(&self, path: &Path, digest: &Digest) -> Result<u64, RegistryError> {
-        let data = bytes::Bytes::from(tokio::fs::read(path).await.map_err(|e| {
-            RegistryError::Store(crate::image::ImageError::Io {
-                action: "read blob",
-                path: path.to_owned(),
-                source: e,
-            })
-        })?);
-        let size = data.len() as u64;
-        self.retrying(&format!("upload blob {digest}"), || {
+        let size = std::fs::metadata(path)
+            .map_err(|e| {
+                RegistryError::Store(crate::image::ImageError::Io {
+                    action: "read blob",
+                    path: path.to_owned(),
+                    source: e,
+                })
+            })?
+            .len();
+        self.retrying(&format!("upload blob {digest}"), || async {
+            let file = tokio::fs::File::open(path).await?;
             self.client
-                .push_blob(self.reference.oci(), data.clone(), digest.as_str())
+                .push_blob_stream(
+                    self.reference.oci(),
+                    file_chunks(file),
+                    digest.as_str(),
+                    Some(size),
+                )
+                .await
         })
         .await?;
         Ok(size)
@@ -425,6 +433,24 @@ fn is_transient(e: &OciDistributionError) -> bool {
         ),
         _ => false,
     }
+}
+
+/// The file as a stream of 1 MiB chunks.
+fn file_chunks(
+    file: tokio::fs::File,
+) -> impl futures_util::Stream<Item = Result<bytes::Bytes, OciDistributionError>> + Send + 'static {
+    futures_util::stream::unfold(Some(file), |file| async move {
+        let mut file = file?;
+        let mut buf = vec![0u8; 1 << 20];
+        match tokio::io::AsyncReadExt::read(&mut file, &mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok(bytes::Bytes::from(buf)), Some(file)))
+            }
+            Err(e) => Some((Err(OciDistributionError::IoError(e)), None)),
+        }
+    })
 }
 
 #[allow(clippy::needless_pass_by_value)] // used as `map_err(io_error)`
