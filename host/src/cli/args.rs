@@ -142,6 +142,9 @@ pub struct BuildArgs {
     /// Owner gid of app and layer files in the image.
     #[arg(long, default_value_t = 1000)]
     pub gid: u64,
+    /// Download policy.
+    #[command(flatten)]
+    pub fetch: super::fetch_args::FetchArgs,
 }
 
 impl BuildArgs {
@@ -151,6 +154,7 @@ impl BuildArgs {
         r.ownership = LayerOwnership::new(self.uid, self.gid);
         r.cache_dir.clone_from(&self.cache_dir);
         r.previous_image.clone_from(&self.previous_image);
+        r.fetch = self.fetch.options()?;
         Ok(r)
     }
 }

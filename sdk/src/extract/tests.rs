@@ -1,0 +1,143 @@
+//! Extraction tests, including hostile archives.
+
+use std::io::Write as _;
+
+use super::*;
+
+enum E<'a> {
+    File(&'a str, &'a [u8], u32),
+    Dir(&'a str),
+    Link(&'a str, &'a str),
+    Hard(&'a str, &'a str),
+}
+
+/// A tar with raw (unchecked) names, so hostile paths can be written.
+fn tar_of(entries: &[E<'_>]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for e in entries {
+        let mut h = tar::Header::new_ustar();
+        let (name, data, kind, mode, link): (&str, &[u8], tar::EntryType, u32, Option<&str>) =
+            match e {
+                E::File(name, data, mode) => (name, data, tar::EntryType::Regular, *mode, None),
+                E::Dir(n) => (n, b"", tar::EntryType::Directory, 0o755, None),
+                E::Link(n, t) => (n, b"", tar::EntryType::Symlink, 0o777, Some(t)),
+                E::Hard(n, t) => (n, b"", tar::EntryType::Link, 0o644, Some(t)),
+            };
+        let raw = &mut h.as_old_mut().name;
+        raw[..name.len()].copy_from_slice(name.as_bytes());
+        if let Some(t) = link {
+            h.as_old_mut().linkname[..t.len()].copy_from_slice(t.as_bytes());
+        }
+        h.set_entry_type(kind);
+        h.set_mode(mode);
+        h.set_size(data.len() as u64);
+        h.set_cksum();
+        b.append(&h, data).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+fn run(entries: &[E<'_>], strip: usize) -> (tempfile::TempDir, Result<ExtractReport, Error>) {
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("out");
+    let r = extract_tar(
+        tar_of(entries).as_slice(),
+        &dest,
+        ExtractOptions {
+            strip_components: strip,
+        },
+    );
+    (dir, r)
+}
+
+#[test]
+fn extracts_files_dirs_links_and_strips() {
+    let (dir, r) = run(
+        &[
+            E::Dir("package/"),
+            E::File("package/index.js", b"module.exports=1", 0o644),
+            E::File("package/bin/cli.js", b"#!/usr/bin/env node", 0o755),
+            E::Link("package/lib/alias.js", "../index.js"),
+            E::Hard("package/copy.js", "package/index.js"),
+            E::File("top", b"x", 0o644),
+        ],
+        1,
+    );
+    let r = r.unwrap();
+    let out = dir.path().join("out");
+    assert_eq!(
+        std::fs::read(out.join("index.js")).unwrap(),
+        b"module.exports=1"
+    );
+    assert_eq!(
+        std::fs::read(out.join("copy.js")).unwrap(),
+        b"module.exports=1"
+    );
+    assert_eq!(
+        std::fs::read_link(out.join("lib/alias.js")).unwrap(),
+        Path::new("../index.js")
+    );
+    assert!(!out.join("top").exists(), "stripped to nothing: skipped");
+    assert_eq!(r.files, 2 + 1);
+    assert_eq!(r.symlinks, 1);
+    assert_eq!(r.executables, vec!["bin/cli.js".to_owned()]);
+}
+
+#[test]
+fn gzip_archives_extract() {
+    let dir = tempfile::tempdir().unwrap();
+    let tgz = dir.path().join("a.tgz");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&tar_of(&[E::File("a/b.txt", b"hi", 0o644)]))
+        .unwrap();
+    std::fs::write(&tgz, gz.finish().unwrap()).unwrap();
+    let r = extract_tar_gz(&tgz, &dir.path().join("o"), ExtractOptions::default()).unwrap();
+    assert_eq!(r.files, 1);
+    assert_eq!(std::fs::read(dir.path().join("o/a/b.txt")).unwrap(), b"hi");
+    let err = extract_tar_gz(
+        &dir.path().join("missing"),
+        dir.path(),
+        ExtractOptions::default(),
+    )
+    .unwrap_err();
+    assert!(err.message().contains("missing"));
+}
+
+fn assert_refused(entries: &[E<'_>], what: &str) {
+    let (dir, r) = run(entries, 0);
+    let err = r.expect_err("hostile archive was accepted");
+    assert!(err.message().contains(what), "{}", err.message());
+    assert!(
+        !dir.path().join("evil").exists(),
+        "wrote outside the destination"
+    );
+}
+
+#[test]
+fn rejects_traversal() {
+    assert_refused(&[E::File("../evil", b"x", 0o644)], "..");
+    assert_refused(&[E::File("a/../../evil", b"x", 0o644)], "..");
+    assert_refused(&[E::File("/tmp/evil", b"x", 0o644)], "absolute");
+}
+
+#[test]
+fn rejects_escaping_links() {
+    assert_refused(&[E::Link("l", "../evil")], "outside");
+    assert_refused(&[E::Link("a/l", "../../evil")], "outside");
+    assert_refused(&[E::Link("l", "/etc/passwd")], "outside");
+    assert_refused(&[E::Hard("h", "../evil")], "..");
+}
+
+#[test]
+fn rejects_writing_or_linking_through_links() {
+    // A safe link to `.` followed by a file under it.
+    assert_refused(
+        &[E::Link("l", "."), E::File("l/evil", b"x", 0o644)],
+        "under the symlink",
+    );
+    // `d/up -> ..` is inside, but `m -> d/up/..` would resolve above the root.
+    assert_refused(
+        &[E::Dir("d/"), E::Link("d/up", ".."), E::Link("m", "d/up/..")],
+        "passes through",
+    );
+}
