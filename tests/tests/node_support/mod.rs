@@ -59,6 +59,9 @@ impl Server {
 }
 
 fn serve_connection(stream: TcpStream, root: &Path, hits: &Mutex<BTreeMap<String, usize>>) {
+    // One write per response and no Nagle delay, so keep-alive requests are not held back
+    // by delayed ACKs (40 ms each).
+    let _ = stream.set_nodelay(true);
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut out = stream;
     loop {
@@ -104,10 +107,11 @@ fn serve_connection(stream: TcpStream, root: &Path, hits: &Mutex<BTreeMap<String
             "HTTP/1.1 {status}\r\ncontent-length: {}\r\ncontent-type: application/octet-stream\r\n\r\n",
             body.len()
         );
-        if out.write_all(head.as_bytes()).is_err() {
-            return;
+        let mut response = head.into_bytes();
+        if method != "HEAD" {
+            response.extend_from_slice(&body);
         }
-        if method != "HEAD" && out.write_all(&body).is_err() {
+        if out.write_all(&response).is_err() {
             return;
         }
         if close {
