@@ -184,16 +184,28 @@ impl World {
     }
 
     fn build(&self, run_image: &str, extra: &[&str]) -> Output {
+        self.build_at(&self.layout(), "layer-cache", run_image, extra)
+    }
+
+    /// Build into `layout` with the layer cache `cache` (a name in the work dir); the
+    /// download cache is shared.
+    fn build_at(
+        &self,
+        layout: &std::path::Path,
+        cache: &str,
+        run_image: &str,
+        extra: &[&str],
+    ) -> Output {
         let mut cmd = kiln_command();
         cmd.arg("build")
-            .arg(format!("oci:{}", self.layout().display()))
+            .arg(format!("oci:{}", layout.display()))
             .arg("--path")
             .arg(&self.app)
             .args(["--run-image", run_image])
             .arg("--download-cache")
             .arg(self.downloads())
             .arg("--cache-dir")
-            .arg(self.work.path().join("layer-cache"))
+            .arg(self.work.path().join(cache))
             .args(["--env", "KILN_NODEJS_INVENTORY=node-inventory.toml"])
             .arg("--env")
             .arg(format!("KILN_NODEJS_DIST_URL={}/dist", self.server.base))
@@ -445,10 +457,29 @@ fn the_component_also_works_with_buildpack_path() {
     let wasm = root().join("target/wasm-guests/wasm32-wasip2/wasm/kiln_buildpack_nodejs.wasm");
     assert!(wasm.is_file(), "{}", wasm.display());
     let w = World::new();
-    let out = busy(&w, &["--buildpack", wasm.to_str().unwrap()]).success();
+    let args = ["--buildpack", wasm.to_str().unwrap()];
+    let out = busy(&w, &args).success();
     assert!(
         downloads_line(&out).contains("fetched 4 "),
         "{}",
         all_output(&out)
     );
+    // Determinism: a second build from scratch (new layout, empty layer cache; downloads
+    // cached) reinstalls everything and gives the same image digest.
+    let other = w.work.path().join("other-image");
+    let again = w
+        .build_at(&other, "other-layer-cache", &busybox(), &args)
+        .success();
+    assert!(
+        downloads_line(&again).contains("fetched 0 ")
+            && downloads_line(&again).contains("cached 4"),
+        "{}",
+        all_output(&again)
+    );
+    assert!(
+        all_output(&again).contains("Installed 3 packages"),
+        "{}",
+        all_output(&again)
+    );
+    assert_eq!(digest_of(&again), digest_of(&out));
 }
