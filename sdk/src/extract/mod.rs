@@ -1,4 +1,4 @@
-//! Safe extraction of `.tar`, `.tar.gz`/`.tgz` archives into a layer.
+//! Safe extraction of `.tar`, `.tar.gz`/`.tgz` and `.zip` archives into a layer.
 //!
 //! Every entry path must stay inside the destination: absolute paths, `..` components, and
 //! entries under a symlink are rejected. Symlinks must be relative and point inside the
@@ -11,6 +11,10 @@ use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
 use crate::Error;
+
+mod zip;
+
+pub use zip::{extract_zip, extract_zip_from};
 
 /// What an extraction wrote.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -54,11 +58,8 @@ pub fn extract_tar(
     dest: &Path,
     options: ExtractOptions,
 ) -> Result<ExtractReport, Error> {
-    std::fs::create_dir_all(dest).map_err(|e| Error::io("create", dest, &e))?;
+    let mut tree = Tree::new(dest, options)?;
     let mut archive = tar::Archive::new(reader);
-    let mut report = ExtractReport::default();
-    let mut links: BTreeSet<PathBuf> = BTreeSet::new();
-    let mut executables = BTreeSet::new();
     let entries = archive
         .entries()
         .map_err(|e| Error::msg(format!("not a tar archive: {e}")))?;
@@ -68,77 +69,138 @@ pub fn extract_tar(
             .path()
             .map_err(|e| Error::msg(format!("bad entry name: {e}")))?
             .into_owned();
-        let Some(rel) = safe_relative(&raw, options.strip_components)? else {
+        let Some(rel) = tree.place(&raw)? else {
             continue;
         };
-        if let Some(link) = links.iter().find(|l| rel.starts_with(l) && **l != rel) {
-            return Err(Error::msg(format!(
-                "entry {} lies under the symlink {}; refusing to write through links",
-                raw.display(),
-                link.display()
-            )));
-        }
-        let target = dest.join(&rel);
         let kind = entry.header().entry_type();
         if kind.is_dir() {
-            std::fs::create_dir_all(&target).map_err(|e| Error::io("create", &target, &e))?;
+            tree.dir(&rel)?;
         } else if kind.is_file() || kind == tar::EntryType::Continuous {
-            make_parent(&target)?;
             let mode = entry.header().mode().unwrap_or(0o644);
-            let mut out =
-                std::fs::File::create(&target).map_err(|e| Error::io("create", &target, &e))?;
-            let n =
-                std::io::copy(&mut entry, &mut out).map_err(|e| Error::io("write", &target, &e))?;
-            report.files += 1;
-            report.bytes += n;
-            if mode & 0o111 != 0 {
-                executables.insert(slash_path(&rel));
-            } else {
-                executables.remove(&slash_path(&rel));
-            }
+            tree.file(&rel, &mut entry, mode & 0o111 != 0)?;
         } else if kind.is_symlink() {
             let link_target = entry
                 .link_name()
                 .map_err(|e| Error::msg(format!("bad link target: {e}")))?
                 .ok_or_else(|| Error::msg(format!("symlink {} has no target", raw.display())))?
                 .into_owned();
-            check_link(&rel, &link_target, &links)?;
-            make_parent(&target)?;
-            remove_existing(&target)?;
-            symlink(&link_target, &target)?;
-            links.insert(rel);
-            report.symlinks += 1;
+            tree.symlink(&rel, &link_target)?;
         } else if kind.is_hard_link() {
             let source = entry
                 .link_name()
                 .map_err(|e| Error::msg(format!("bad link target: {e}")))?
                 .ok_or_else(|| Error::msg(format!("hard link {} has no target", raw.display())))?
                 .into_owned();
-            let Some(source_rel) = safe_relative(&source, options.strip_components)? else {
-                return Err(Error::msg(format!(
-                    "hard link {} points outside the extracted tree",
-                    raw.display()
-                )));
-            };
-            if links.iter().any(|l| source_rel.starts_with(l)) {
-                return Err(Error::msg(format!(
-                    "hard link {} points through a symlink",
-                    raw.display()
-                )));
-            }
-            make_parent(&target)?;
-            let from = dest.join(&source_rel);
-            let n = std::fs::copy(&from, &target).map_err(|e| Error::io("copy", &from, &e))?;
-            report.files += 1;
-            report.bytes += n;
-            if executables.contains(&slash_path(&source_rel)) {
-                executables.insert(slash_path(&rel));
-            }
+            tree.hard_link(&rel, &source)?;
         }
         // Devices, FIFOs, and pax/GNU metadata entries are skipped.
     }
-    report.executables = executables.into_iter().collect();
-    Ok(report)
+    Ok(tree.finish())
+}
+
+/// The destination tree of one extraction: every write goes through its checks.
+pub(crate) struct Tree<'a> {
+    dest: &'a Path,
+    strip: usize,
+    links: BTreeSet<PathBuf>,
+    executables: BTreeSet<String>,
+    report: ExtractReport,
+}
+
+impl<'a> Tree<'a> {
+    pub(crate) fn new(dest: &'a Path, options: ExtractOptions) -> Result<Self, Error> {
+        std::fs::create_dir_all(dest).map_err(|e| Error::io("create", dest, &e))?;
+        Ok(Self {
+            dest,
+            strip: options.strip_components,
+            links: BTreeSet::new(),
+            executables: BTreeSet::new(),
+            report: ExtractReport::default(),
+        })
+    }
+
+    /// The safe relative path of entry `raw`, or `None` when stripping leaves nothing.
+    pub(crate) fn place(&self, raw: &Path) -> Result<Option<PathBuf>, Error> {
+        let Some(rel) = safe_relative(raw, self.strip)? else {
+            return Ok(None);
+        };
+        if let Some(link) = self.links.iter().find(|l| rel.starts_with(l) && **l != rel) {
+            return Err(Error::msg(format!(
+                "entry {} lies under the symlink {}; refusing to write through links",
+                raw.display(),
+                link.display()
+            )));
+        }
+        Ok(Some(rel))
+    }
+
+    pub(crate) fn dir(&mut self, rel: &Path) -> Result<(), Error> {
+        let target = self.dest.join(rel);
+        std::fs::create_dir_all(&target).map_err(|e| Error::io("create", &target, &e))
+    }
+
+    pub(crate) fn file(
+        &mut self,
+        rel: &Path,
+        data: &mut impl Read,
+        executable: bool,
+    ) -> Result<u64, Error> {
+        let target = self.dest.join(rel);
+        make_parent(&target)?;
+        remove_existing(&target)?;
+        let mut out =
+            std::fs::File::create(&target).map_err(|e| Error::io("create", &target, &e))?;
+        let n = std::io::copy(data, &mut out).map_err(|e| Error::io("write", &target, &e))?;
+        self.report.files += 1;
+        self.report.bytes += n;
+        if executable {
+            self.executables.insert(slash_path(rel));
+        } else {
+            self.executables.remove(&slash_path(rel));
+        }
+        Ok(n)
+    }
+
+    pub(crate) fn symlink(&mut self, rel: &Path, link_target: &Path) -> Result<(), Error> {
+        check_link(rel, link_target, &self.links)?;
+        let target = self.dest.join(rel);
+        make_parent(&target)?;
+        remove_existing(&target)?;
+        symlink(link_target, &target)?;
+        self.links.insert(rel.to_path_buf());
+        self.report.symlinks += 1;
+        Ok(())
+    }
+
+    pub(crate) fn hard_link(&mut self, rel: &Path, source: &Path) -> Result<(), Error> {
+        let Some(source_rel) = safe_relative(source, self.strip)? else {
+            return Err(Error::msg(format!(
+                "hard link {} points outside the extracted tree",
+                rel.display()
+            )));
+        };
+        if self.links.iter().any(|l| source_rel.starts_with(l)) {
+            return Err(Error::msg(format!(
+                "hard link {} points through a symlink",
+                rel.display()
+            )));
+        }
+        let target = self.dest.join(rel);
+        make_parent(&target)?;
+        let from = self.dest.join(&source_rel);
+        let n = std::fs::copy(&from, &target).map_err(|e| Error::io("copy", &from, &e))?;
+        self.report.files += 1;
+        self.report.bytes += n;
+        if self.executables.contains(&slash_path(&source_rel)) {
+            self.executables.insert(slash_path(rel));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn finish(mut self) -> ExtractReport {
+        self.report.executables = self.executables.into_iter().collect();
+        self.report
+    }
 }
 
 /// The entry path made relative with `strip` leading components dropped; errors on absolute

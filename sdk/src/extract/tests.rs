@@ -141,3 +141,122 @@ fn rejects_writing_or_linking_through_links() {
         "passes through",
     );
 }
+
+/// (name, data, unix mode, deflate?) → a zip archive.
+fn zip_of(entries: &[(&str, &[u8], u32, bool)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut central = Vec::new();
+    for (name, data, mode, deflate) in entries {
+        let mut crc = flate2::Crc::new();
+        crc.update(data);
+        let body = if *deflate {
+            let mut e =
+                flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+            e.write_all(data).unwrap();
+            e.finish().unwrap()
+        } else {
+            data.to_vec()
+        };
+        let method: u16 = if *deflate { 8 } else { 0 };
+        let offset = u32::try_from(out.len()).unwrap();
+        let common = |v: &mut Vec<u8>| {
+            v.extend_from_slice(&20u16.to_le_bytes()); // version needed
+            v.extend_from_slice(&0u16.to_le_bytes()); // flags
+            v.extend_from_slice(&method.to_le_bytes());
+            v.extend_from_slice(&[0; 4]); // time, date
+            v.extend_from_slice(&crc.sum().to_le_bytes());
+            v.extend_from_slice(&u32::try_from(body.len()).unwrap().to_le_bytes());
+            v.extend_from_slice(&u32::try_from(data.len()).unwrap().to_le_bytes());
+            v.extend_from_slice(&u16::try_from(name.len()).unwrap().to_le_bytes());
+            v.extend_from_slice(&0u16.to_le_bytes()); // extra
+        };
+        out.extend_from_slice(&0x0403_4b50u32.to_le_bytes());
+        common(&mut out);
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(&body);
+        central.extend_from_slice(&0x0201_4b50u32.to_le_bytes());
+        central.extend_from_slice(&0x0314u16.to_le_bytes()); // made by unix
+        common(&mut central);
+        central.extend_from_slice(&[0; 6]); // comment length, disk, internal attrs
+        central.extend_from_slice(&(mode << 16).to_le_bytes());
+        central.extend_from_slice(&offset.to_le_bytes());
+        central.extend_from_slice(name.as_bytes());
+    }
+    let cd_offset = u32::try_from(out.len()).unwrap();
+    let count = u16::try_from(entries.len()).unwrap();
+    out.extend_from_slice(&central);
+    out.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
+    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&count.to_le_bytes());
+    out.extend_from_slice(&count.to_le_bytes());
+    out.extend_from_slice(&u32::try_from(central.len()).unwrap().to_le_bytes());
+    out.extend_from_slice(&cd_offset.to_le_bytes());
+    out.extend_from_slice(&0u16.to_le_bytes());
+    out
+}
+
+fn unzip(zip: &[u8], strip: usize) -> (tempfile::TempDir, Result<ExtractReport, Error>) {
+    let dir = tempfile::tempdir().unwrap();
+    let r = extract_zip_from(
+        &mut std::io::Cursor::new(zip.to_vec()),
+        &dir.path().join("out"),
+        ExtractOptions {
+            strip_components: strip,
+        },
+    );
+    (dir, r)
+}
+
+#[test]
+fn zip_stored_deflate_links_and_modes() {
+    let zip = zip_of(&[
+        ("pkg/", b"", 0o040_755, false),
+        ("pkg/a.txt", b"stored", 0o100_644, false),
+        (
+            "pkg/bin/run",
+            b"#!/bin/sh\necho deflated\n",
+            0o100_755,
+            true,
+        ),
+        ("pkg/alias", b"a.txt", 0o120_777, false),
+    ]);
+    let (dir, r) = unzip(&zip, 1);
+    let r = r.unwrap();
+    let out = dir.path().join("out");
+    assert_eq!(std::fs::read(out.join("a.txt")).unwrap(), b"stored");
+    assert_eq!(
+        std::fs::read(out.join("bin/run")).unwrap(),
+        b"#!/bin/sh\necho deflated\n"
+    );
+    assert_eq!(
+        std::fs::read_link(out.join("alias")).unwrap(),
+        Path::new("a.txt")
+    );
+    assert_eq!(r.executables, vec!["bin/run".to_owned()]);
+    assert_eq!((r.files, r.symlinks), (2, 1));
+}
+
+#[test]
+fn zip_rejects_traversal_escaping_links_and_corruption() {
+    for (entries, what) in [
+        (vec![("../evil", &b"x"[..], 0o100_644, false)], ".."),
+        (vec![("/evil", &b"x"[..], 0o100_644, false)], "absolute"),
+        (vec![("l", &b"../evil"[..], 0o120_777, false)], "outside"),
+    ] {
+        let (dir, r) = unzip(&zip_of(&entries), 0);
+        let err = r.expect_err("hostile zip accepted");
+        assert!(err.message().contains(what), "{}", err.message());
+        assert!(!dir.path().join("evil").exists());
+    }
+    let mut zip = zip_of(&[("a", b"hello", 0o100_644, false)]);
+    let at = zip.windows(5).position(|w| w == b"hello").unwrap();
+    zip[at] = b'j';
+    let (_dir, r) = unzip(&zip, 0);
+    assert!(r.unwrap_err().message().contains("CRC"));
+    let (_dir, r) = unzip(b"not a zip", 0);
+    assert!(
+        r.unwrap_err()
+            .message()
+            .contains("end-of-central-directory")
+    );
+}
