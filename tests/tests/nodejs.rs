@@ -483,3 +483,34 @@ fn the_component_also_works_with_buildpack_path() {
     );
     assert_eq!(digest_of(&again), digest_of(&out));
 }
+
+#[test]
+fn downloads_go_through_the_http_proxy_from_the_environment() {
+    let w = World::new();
+    // Hosts that do not resolve: only the proxy (the fixture server) can serve them.
+    let mut cmd = kiln_command();
+    cmd.arg("build")
+        .arg(format!("oci:{}", w.layout().display()))
+        .arg("--path")
+        .arg(&w.app)
+        .args(["--run-image", &busybox()])
+        .arg("--download-cache")
+        .arg(w.downloads())
+        .args(["--env", "KILN_NODEJS_INVENTORY=node-inventory.toml"])
+        .args(["--env", "KILN_NODEJS_DIST_URL=http://nodejs.invalid/dist"])
+        .args([
+            "--env",
+            "npm_config_registry=http://registry.invalid/registry/",
+        ])
+        .env("HTTP_PROXY", &w.server.base)
+        .env("http_proxy", &w.server.base)
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy");
+    let out = run(&mut cmd).success();
+    assert!(
+        downloads_line(&out).contains("fetched 4 "),
+        "{}",
+        all_output(&out)
+    );
+    assert_eq!(w.server.hits("/registry/greet/-/greet-1.0.0.tgz"), 1);
+}

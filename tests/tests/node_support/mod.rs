@@ -85,6 +85,11 @@ fn serve_connection(stream: TcpStream, root: &Path, hits: &Mutex<BTreeMap<String
         let mut parts = line.split_whitespace();
         let method = parts.next().unwrap_or("");
         let raw = parts.next().unwrap_or("/");
+        // A proxy request carries an absolute URL: serve its path, so the server doubles as
+        // an HTTP proxy for the tests of `HTTP_PROXY`.
+        let raw = raw
+            .strip_prefix("http://")
+            .map_or(raw, |rest| rest.find('/').map_or("/", |i| &rest[i..]));
         let path = raw
             .split('?')
             .next()
