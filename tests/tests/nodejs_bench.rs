@@ -341,4 +341,7 @@ fn install_500_packages() {
         warm_install.as_secs_f64() * 1e3,
         native.as_secs_f64() * 1e3
     );
+    if std::env::var_os("KILN_BENCH_KEEP").is_some() {
+        println!("kept the bench work dir: {}", b.work.keep().display());
+    }
 }

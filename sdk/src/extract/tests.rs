@@ -260,3 +260,21 @@ fn zip_rejects_traversal_escaping_links_and_corruption() {
             .contains("end-of-central-directory")
     );
 }
+
+#[test]
+fn extracting_over_existing_files_replaces_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("out");
+    let first = tar_of(&[E::File("a/b.txt", b"one", 0o644), E::Link("l", "a")]);
+    extract_tar(first.as_slice(), &dest, ExtractOptions::default()).unwrap();
+    // The second archive turns the link into a file and rewrites b.txt.
+    let second = tar_of(&[
+        E::File("a/b.txt", b"two", 0o644),
+        E::File("l", b"now a file", 0o644),
+        E::File("a/b.txt", b"three", 0o755),
+    ]);
+    let r = extract_tar(second.as_slice(), &dest, ExtractOptions::default()).unwrap();
+    assert_eq!(std::fs::read(dest.join("a/b.txt")).unwrap(), b"three");
+    assert_eq!(std::fs::read(dest.join("l")).unwrap(), b"now a file");
+    assert_eq!(r.executables, vec!["a/b.txt".to_owned()]);
+}
