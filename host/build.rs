@@ -5,7 +5,10 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 /// (buildpack id, cargo package) of every embedded buildpack, in default order.
-const EMBEDDED: [(&str, &str); 1] = [("kiln/procfile", "kiln-buildpack-procfile")];
+const EMBEDDED: [(&str, &str); 2] = [
+    ("kiln/nodejs", "kiln-buildpack-nodejs"),
+    ("kiln/procfile", "kiln-buildpack-procfile"),
+];
 
 fn main() {
     let manifest_dir =

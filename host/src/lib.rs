@@ -12,6 +12,7 @@ pub mod embedded;
 pub mod error;
 pub mod export;
 pub mod fault;
+pub mod fetch;
 pub mod image;
 pub mod lifecycle;
 pub mod pipeline;

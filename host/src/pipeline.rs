@@ -78,6 +78,8 @@ pub struct Request {
     pub previous_image: Option<String>,
     /// Resource limits.
     pub limits: Limits,
+    /// Download policy and cache for the buildpacks' `fetch` import.
+    pub fetch: crate::fetch::FetchOptions,
 }
 
 impl Request {
@@ -98,6 +100,7 @@ impl Request {
             cache_image: None,
             previous_image: None,
             limits: Limits::default(),
+            fetch: crate::fetch::FetchOptions::default(),
         }
     }
 }
@@ -298,8 +301,20 @@ fn push_output(
 /// Start a runtime whose buildpack output goes to `reporter`.
 pub fn runtime(request: &Request, reporter: Arc<dyn Reporter>) -> Result<Runtime> {
     let log: LogSink = Arc::new(move |id, level, line| reporter.buildpack(id, level, line));
-    Runtime::new(request.compile_cache.clone(), request.limits, log)
-        .map_err(|e| Error::Buildpack(e.into()))
+    let mut rt = Runtime::new(request.compile_cache.clone(), request.limits, log)
+        .map_err(|e| Error::Buildpack(e.into()))?;
+    rt.set_fetcher(Arc::new(crate::fetch::Fetcher::new(
+        &request.fetch,
+        default_download_cache(),
+    )));
+    Ok(rt)
+}
+
+/// `<cache base>/downloads` (or a temporary dir without a cache base): the download cache.
+pub fn default_download_cache() -> PathBuf {
+    cache_base()
+        .unwrap_or_else(|| std::env::temp_dir().join("kiln"))
+        .join("downloads")
 }
 
 /// Load the requested buildpacks and make the detection order: the `--order` file's groups,
@@ -631,7 +646,8 @@ pub fn build_with_runtime(
         &inputs,
         &restored,
     )?;
-    let launch = files::merge_launch(&buildpacks, &detected.group, &built);
+    let mut launch = files::merge_launch(&buildpacks, &detected.group, &built);
+    crate::fetch::report::after_build(rt.fetcher(), &mut launch.labels, reporter);
     files::write_metadata(&ws.layers, &launch).map_err(|e| Error::Build(e.into()))?;
     if launch.default_process.is_none() {
         reporter.info("warning: no default process; the image has no entrypoint");

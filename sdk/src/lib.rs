@@ -52,6 +52,8 @@ mod build;
 mod context;
 mod detect;
 mod error;
+pub mod extract;
+pub mod fetch;
 #[doc(hidden)]
 pub mod glue;
 mod layer;

@@ -146,6 +146,18 @@ fn network_access_is_refused_and_nothing_connects() {
 }
 
 #[test]
+fn the_download_cache_is_read_only_to_buildpacks() {
+    let downloads = tempfile::tempdir().unwrap();
+    let a = attempt(
+        "write-downloads",
+        |_| {},
+        &["--download-cache", downloads.path().to_str().unwrap()],
+    );
+    assert_refused(&a, 51, "sandbox attempt write-downloads refused");
+    assert!(!downloads.path().join("sha256/planted").exists());
+}
+
+#[test]
 fn host_environment_is_not_visible_to_buildpacks() {
     let app = tempfile::tempdir().unwrap();
     copy_dir(fixture("empty-app"), app.path());

@@ -196,6 +196,9 @@ pub struct BuildArgs {
     /// Owner gid of app and layer files in the image.
     #[arg(long, default_value_t = 1000)]
     pub gid: u64,
+    /// Download policy.
+    #[command(flatten)]
+    pub fetch: super::fetch_args::FetchArgs,
 }
 
 impl BuildArgs {
@@ -206,6 +209,7 @@ impl BuildArgs {
         r.cache_dir.clone_from(&self.cache_dir);
         r.cache_image.clone_from(&self.cache_image);
         r.previous_image.clone_from(&self.previous_image);
+        r.fetch = self.fetch.options()?;
         Ok(r)
     }
 }

@@ -1,6 +1,7 @@
 //! The `kiln` command line: argument parsing, output, and exit codes.
 
 mod args;
+mod fetch_args;
 mod inspect;
 mod reporter;
 

@@ -3,6 +3,7 @@
 
 pub mod bindings;
 pub mod compile_cache;
+mod fetch_import;
 pub mod limits;
 pub mod output;
 pub mod sandbox;
@@ -145,6 +146,8 @@ pub struct HostState {
     log: LogSink,
     /// Bytes the guest may still send through the `log` import during this call.
     log_budget: usize,
+    /// Serves the `fetch` import; `None` outside `build` (requests are then denied).
+    fetch: Option<Arc<crate::fetch::Fetcher>>,
 }
 
 impl WasiView for HostState {
@@ -226,6 +229,7 @@ pub struct Runtime {
     cache: CompileCache,
     limits: Limits,
     log: LogSink,
+    fetcher: Option<Arc<crate::fetch::Fetcher>>,
     _ticker: EpochTicker,
 }
 
@@ -263,8 +267,20 @@ impl Runtime {
             cache,
             limits,
             log,
+            fetcher: None,
             _ticker: ticker,
         })
+    }
+
+    /// Serve the `fetch` import of `build` calls with `fetcher`, and grant its download
+    /// cache read-only at `/downloads` during build.
+    pub fn set_fetcher(&mut self, fetcher: Arc<crate::fetch::Fetcher>) {
+        self.fetcher = Some(fetcher);
+    }
+
+    /// The fetcher serving `build` calls, if any.
+    pub fn fetcher(&self) -> Option<&Arc<crate::fetch::Fetcher>> {
+        self.fetcher.as_ref()
     }
 
     /// The limits applied to calls.
@@ -305,6 +321,7 @@ impl Runtime {
         &self,
         buildpack: &str,
         grants: &Grants,
+        phase: Phase,
         timeout: Duration,
     ) -> Result<(Store<HostState>, LineStream, LineStream), RuntimeError> {
         let sink_for = |stream: Stream| -> LineSink {
@@ -320,6 +337,16 @@ impl Runtime {
         };
         let stdout = LineStream::new(Stream::Stdout, self.limits.output, sink_for(Stream::Stdout));
         let stderr = LineStream::new(Stream::Stderr, self.limits.output, sink_for(Stream::Stderr));
+        let fetch = self.fetcher.clone().filter(|_| phase == Phase::Build);
+        let mut extended;
+        let grants = match &fetch {
+            Some(f) if f.cache().ensure().is_ok() => {
+                extended = grants.clone();
+                extended.read_only(f.cache().root(), crate::fetch::cache::GUEST_DIR);
+                &extended
+            }
+            _ => grants,
+        };
         let wasi = sandbox::wasi_context(grants, stdout.clone(), stderr.clone()).map_err(|e| {
             RuntimeError::Sandbox {
                 buildpack: buildpack.to_owned(),
@@ -333,6 +360,7 @@ impl Runtime {
             buildpack: buildpack.to_owned(),
             log: self.log.clone(),
             log_budget: self.limits.output,
+            fetch,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.memory);
@@ -382,7 +410,7 @@ impl Runtime {
             Phase::Build => self.limits.build_timeout,
             Phase::Detect | Phase::Describe => self.limits.detect_timeout,
         };
-        let (mut store, stdout, stderr) = self.store(buildpack, grants, timeout)?;
+        let (mut store, stdout, stderr) = self.store(buildpack, grants, phase, timeout)?;
         let result = component
             .pre
             .instantiate(&mut store)

@@ -48,11 +48,13 @@ pub enum Mode {
     Network,
     /// Record every environment variable in a launch layer.
     EnvDump,
+    /// Write into the read-only download cache (`/downloads`).
+    WriteDownloads,
 }
 
 impl Mode {
     /// Every mode with its `KILN_TEST_MODE` spelling.
-    pub const ALL: [(&'static str, Self); 11] = [
+    pub const ALL: [(&'static str, Self); 12] = [
         ("ok", Self::Ok),
         ("detect-write", Self::DetectWrite),
         ("detect-loop", Self::DetectLoop),
@@ -64,6 +66,7 @@ impl Mode {
         ("membomb", Self::Membomb),
         ("network", Self::Network),
         ("env-dump", Self::EnvDump),
+        ("write-downloads", Self::WriteDownloads),
     ];
 
     /// The mode selected by the platform environment (`ok` when `KILN_TEST_MODE` is unset).
@@ -276,6 +279,13 @@ impl Buildpack for Hostile {
                 }
             }
             Mode::EnvDump => env_dump(&ctx),
+            Mode::WriteDownloads => {
+                let path = Path::new("/downloads/sha256/planted");
+                match std::fs::write(path, b"planted") {
+                    Ok(()) => leak(&ctx, mode, &format!("wrote {}", path.display())),
+                    Err(e) => Err(refused(mode, format!("{}: {e}", path.display()))),
+                }
+            }
         }
     }
 }

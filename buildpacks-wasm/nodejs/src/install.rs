@@ -1,0 +1,233 @@
+//! Lay out `node_modules` from the lockfile: choose packages, fetch their tarballs in one
+//! batch (pinned by `integrity`), extract each at its lockfile path, and create `.bin` links.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use kiln_sdk::Layer;
+use kiln_sdk::extract::{ExtractOptions, extract_tar_gz};
+use kiln_sdk::fetch::{Download, FetchErrorKind, fetch_all};
+
+use crate::lockfile::LockedPackage;
+use crate::registry;
+
+/// The packages to install and what was left out.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// Packages to install, sorted by path.
+    pub packages: Vec<LockedPackage>,
+    /// Dev-only packages left out.
+    pub skipped_dev: usize,
+    /// Optional packages for another OS/CPU left out.
+    pub skipped_platform: usize,
+}
+
+/// What an install did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Installed {
+    /// Packages installed.
+    pub packages: usize,
+    /// Tarballs downloaded (not from the host's cache).
+    pub downloaded: usize,
+    /// `.bin` links created.
+    pub bin_links: usize,
+}
+
+fn platform_ok(list: &[String], want: &str) -> bool {
+    if list.is_empty() {
+        return true;
+    }
+    let allowed = list.iter().any(|v| v == want);
+    let denied = list.iter().any(|v| v.strip_prefix('!') == Some(want));
+    let only_negations = list.iter().all(|v| v.starts_with('!'));
+    (allowed || only_negations) && !denied
+}
+
+/// Pick what to install: dev packages only with `include_dev`; optional packages whose
+/// `os`/`cpu` exclude the target are skipped.
+pub fn select(all: Vec<LockedPackage>, include_dev: bool, os: &str, cpu: &str) -> Selection {
+    let mut s = Selection::default();
+    for p in all {
+        if p.dev && !include_dev {
+            s.skipped_dev += 1;
+        } else if !(platform_ok(&p.os, os) && platform_ok(&p.cpu, cpu)) {
+            if p.optional {
+                s.skipped_platform += 1;
+            } else {
+                // npm would refuse too; install anyway and let the app decide.
+                kiln_sdk::log::warn(format!(
+                    "{}@{} is for os {:?} / cpu {:?}, not {os}/{cpu}; installing it anyway",
+                    p.name, p.version, p.os, p.cpu
+                ));
+                s.packages.push(p);
+            }
+        } else {
+            s.packages.push(p);
+        }
+    }
+    s.packages.sort_by(|a, b| a.path.cmp(&b.path));
+    s
+}
+
+fn describe_failure(p: &LockedPackage, kind: FetchErrorKind, message: &str, reg: &str) -> String {
+    let what = format!("{}@{} ({})", p.name, p.version, p.path);
+    match kind {
+        FetchErrorKind::NotFound => format!(
+            "package {what} is missing from the registry {reg}: {message}; check npm_config_registry / .npmrc registry= or publish it to the mirror"
+        ),
+        FetchErrorKind::IntegrityMismatch => format!(
+            "package {what}: {message}. The lockfile's integrity does not match the registry's file; regenerate package-lock.json with `npm install` or fix the mirror"
+        ),
+        FetchErrorKind::Denied if p.integrity.is_none() => {
+            format!("package {what} has no integrity in package-lock.json: {message}")
+        }
+        _ => format!("package {what}: {message}"),
+    }
+}
+
+/// Install `packages` into `layer` (`<layer>/<package path>`), downloading from `reg`.
+pub fn install(
+    packages: &[LockedPackage],
+    reg: &str,
+    layer: &mut Layer,
+) -> Result<Installed, kiln_sdk::Error> {
+    let downloads: Vec<Download> = packages
+        .iter()
+        .map(|p| Download {
+            url: registry::tarball_url(p, reg),
+            integrity: p.integrity.clone(),
+        })
+        .collect();
+    let results = fetch_all(&downloads);
+    let mut failures = Vec::new();
+    let mut files = Vec::new();
+    for (p, r) in packages.iter().zip(results) {
+        match r {
+            Ok(f) => files.push((p, f)),
+            Err(e) => failures.push(describe_failure(p, e.kind, &e.message, reg)),
+        }
+    }
+    if let Some(first) = failures.first() {
+        let more = failures.len() - 1;
+        let mut err = kiln_sdk::Error::msg(first.clone());
+        if more > 0 {
+            err = err.with_detail(format!(
+                "{more} more package(s) failed: {}",
+                failures[1..].join("; ")
+            ));
+        }
+        return Err(err);
+    }
+    let mut report = Installed {
+        packages: files.len(),
+        downloaded: files.iter().filter(|(_, f)| !f.cached).count(),
+        bin_links: 0,
+    };
+    let root = layer.path().to_path_buf();
+    for (p, f) in &files {
+        let dest = root.join(&p.path);
+        let extracted = extract_tar_gz(
+            &f.path,
+            &dest,
+            ExtractOptions {
+                strip_components: 1,
+            },
+        )
+        .map_err(|e| {
+            kiln_sdk::Error::msg(format!(
+                "package {}@{} ({}): could not unpack {}: {}",
+                p.name,
+                p.version,
+                p.path,
+                f.url,
+                e.message()
+            ))
+        })?;
+        for exe in &extracted.executables {
+            layer.mark_executable(&format!("{}/{exe}", p.path))?;
+        }
+    }
+    report.bin_links = link_bins(packages, &root, layer)?;
+    Ok(report)
+}
+
+/// `node_modules/.bin/<cmd>` → `../<name>/<file>` for every package's `bin`, next to the
+/// package's own `node_modules` dir. The first package (by path) wins a name.
+fn link_bins(
+    packages: &[LockedPackage],
+    root: &Path,
+    layer: &mut Layer,
+) -> Result<usize, kiln_sdk::Error> {
+    let mut made = BTreeSet::new();
+    for p in packages {
+        let Some((parent, name)) = p.path.rsplit_once("node_modules/") else {
+            continue;
+        };
+        let bin_dir = format!("{parent}node_modules/.bin");
+        for (cmd, file) in &p.bin {
+            let file = file.trim_start_matches("./");
+            let safe_cmd =
+                !cmd.is_empty() && !cmd.contains(['/', '\\']) && cmd != ".." && cmd != ".";
+            let safe_file =
+                !file.is_empty() && !file.starts_with('/') && file.split('/').all(|s| s != "..");
+            if !safe_cmd || !safe_file {
+                kiln_sdk::log::warn(format!(
+                    "{}@{}: ignoring unsafe bin entry {cmd:?} -> {file:?}",
+                    p.name, p.version
+                ));
+                continue;
+            }
+            let link_rel = format!("{bin_dir}/{cmd}");
+            if !made.insert(link_rel.clone()) {
+                continue;
+            }
+            let link = root.join(&link_rel);
+            std::fs::create_dir_all(root.join(&bin_dir))
+                .map_err(|e| kiln_sdk::Error::io("create", &root.join(&bin_dir), &e))?;
+            let target = format!("../{name}/{file}");
+            kiln_sdk::extract::symlink(Path::new(&target), &link)?;
+            layer.mark_executable(&format!("{}/{file}", p.path))?;
+        }
+    }
+    Ok(made.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pkg(path: &str, dev: bool, os: &[&str], optional: bool) -> LockedPackage {
+        LockedPackage {
+            path: path.into(),
+            name: crate::lockfile::name_from_path(path),
+            version: "1.0.0".into(),
+            resolved: None,
+            integrity: None,
+            dev,
+            has_install_script: false,
+            bin: std::collections::BTreeMap::default(),
+            os: os.iter().map(|s| (*s).to_owned()).collect(),
+            cpu: vec![],
+            optional,
+        }
+    }
+
+    #[test]
+    fn selection_omits_dev_and_foreign_optionals() {
+        let all = vec![
+            pkg("node_modules/z", false, &[], false),
+            pkg("node_modules/a", false, &[], false),
+            pkg("node_modules/jest", true, &[], false),
+            pkg("node_modules/fsevents", false, &["darwin"], true),
+            pkg("node_modules/notwin", false, &["!win32"], true),
+        ];
+        let s = select(all.clone(), false, "linux", "x64");
+        let paths: Vec<_> = s.packages.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            ["node_modules/a", "node_modules/notwin", "node_modules/z"]
+        );
+        assert_eq!((s.skipped_dev, s.skipped_platform), (1, 1));
+        assert_eq!(select(all, true, "linux", "x64").packages.len(), 4);
+    }
+}

@@ -1,0 +1,263 @@
+//! Kiln buildpack `kiln/nodejs`: installs Node.js from a pinned inventory and the app's
+//! dependencies from `package-lock.json` (v2/v3) without running npm. Every byte is fetched
+//! through the host's pinned `fetch` import and verified.
+//!
+//! Configuration (platform env, `kiln build --env`):
+//! - `KILN_NODEJS_DIST_URL`: mirror replacing `https://nodejs.org/dist`;
+//! - `KILN_NODEJS_INVENTORY`: a TOML inventory file in the app dir replacing the shipped one;
+//! - `npm_config_registry` (or `.npmrc` `registry=`): npm registry mirror;
+//! - `KILN_NODEJS_INCLUDE_DEV=true`: also install dev dependencies (default: only when the
+//!   execution environment is not `production`);
+//! - `KILN_NODEJS_STRICT_SCRIPTS=true`: fail when packages need install scripts.
+
+mod install;
+mod inventory;
+mod lockfile;
+mod package_json;
+mod range;
+mod registry;
+
+use kiln_sdk::extract::{ExtractOptions, extract_tar_gz};
+use kiln_sdk::fetch::{Download, fetch};
+use kiln_sdk::{
+    BuildContext, BuildResult, Buildpack, BuildpackInfo, DetectContext, DetectResult, EnvChange,
+    Error, LayerState, LayerTypes, Process, buildpack_id, layer_name, process_type,
+};
+use serde::{Deserialize, Serialize};
+use sha2::Digest as _;
+
+use package_json::PackageJson;
+
+/// The Node.js buildpack.
+#[derive(Default)]
+pub struct NodejsBuildpack;
+
+/// What the `node` layer was built from.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+struct RuntimeMeta {
+    version: String,
+    sha256: String,
+}
+
+/// What the `modules` layer was built from.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+struct ModulesMeta {
+    lockfile_sha256: String,
+    include_dev: bool,
+    arch: String,
+}
+
+fn env_flag(ctx: &BuildContext, name: &str) -> bool {
+    ctx.detect
+        .platform_env
+        .get(name)
+        .is_some_and(|v| matches!(v.trim(), "1" | "true" | "yes"))
+}
+
+fn read_app_file(ctx: &BuildContext, name: &str) -> Result<Option<String>, Error> {
+    let path = ctx.app_dir().join(name);
+    match std::fs::read_to_string(&path) {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io("read", &path, &e)),
+    }
+}
+
+impl Buildpack for NodejsBuildpack {
+    type Error = Error;
+
+    fn info() -> BuildpackInfo {
+        BuildpackInfo::new(buildpack_id!("kiln/nodejs"), env!("CARGO_PKG_VERSION"))
+            .name("Node.js")
+            .description("Installs Node.js and package-lock.json dependencies without npm")
+    }
+
+    fn detect(&self, ctx: DetectContext) -> Result<DetectResult, Error> {
+        Ok(if ctx.app_has("package.json") {
+            DetectResult::pass()
+        } else {
+            DetectResult::fail("no package.json in the app directory")
+        })
+    }
+
+    fn build(&self, ctx: BuildContext) -> Result<BuildResult, Error> {
+        let text = read_app_file(&ctx, "package.json")?
+            .ok_or_else(|| Error::msg("package.json disappeared from the app directory"))?;
+        let package = PackageJson::parse(&text, "package.json").map_err(Error::msg)?;
+        let mut result = BuildResult::new();
+        result = result.layer(install_runtime(&ctx, &package)?);
+        if let Some(layer) = install_modules(&ctx, &package)? {
+            result = result.layer(layer);
+        }
+        if let Some(process) = web_process(&ctx, &package) {
+            result = result.process(process);
+        } else {
+            kiln_sdk::log::warn(
+                "no scripts.start in package.json and no server.js or index.js; the image has no web process",
+            );
+        }
+        result.build()
+    }
+}
+
+fn install_runtime(ctx: &BuildContext, package: &PackageJson) -> Result<kiln_sdk::Layer, Error> {
+    let env = &ctx.detect.platform_env;
+    let releases = match env.get("KILN_NODEJS_INVENTORY") {
+        Some(file) => {
+            let text = read_app_file(ctx, file)?.ok_or_else(|| {
+                Error::msg(format!(
+                    "KILN_NODEJS_INVENTORY names {file}, which is not in the app directory"
+                ))
+            })?;
+            inventory::parse(&text, file).map_err(Error::msg)?
+        }
+        None => {
+            inventory::parse(inventory::SHIPPED, "the shipped inventory").map_err(Error::msg)?
+        }
+    };
+    let os = if ctx.detect.target.os.is_empty() {
+        "linux"
+    } else {
+        ctx.detect.target.os.as_str()
+    };
+    let arch = inventory::node_arch(&ctx.detect.target.arch);
+    let release =
+        inventory::select(&releases, package.node_range(), os, arch).map_err(Error::msg)?;
+    let meta = RuntimeMeta {
+        version: release.version.clone(),
+        sha256: release.sha256.clone(),
+    };
+    let (mut layer, state) = ctx.cached_layer(
+        layer_name!("node"),
+        LayerTypes::none().launch().build().cache(),
+        |m: &RuntimeMeta| *m == meta,
+    )?;
+    if state == LayerState::Restored {
+        kiln_sdk::log::info(format!("Reusing Node.js {}", release.version));
+        return Ok(layer);
+    }
+    let url = inventory::mirrored_url(release, env.get("KILN_NODEJS_DIST_URL").map(String::as_str));
+    kiln_sdk::log::info(format!("Installing Node.js {} from {url}", release.version));
+    let file = fetch(&Download::pinned(
+        &url,
+        format!("sha256:{}", release.sha256),
+    ))
+    .map_err(|e| {
+        Error::msg(format!(
+            "could not download Node.js {}: {}",
+            release.version, e.message
+        ))
+        .with_detail("set KILN_NODEJS_DIST_URL to a reachable mirror of nodejs.org/dist")
+    })?;
+    let report = extract_tar_gz(
+        &file.path,
+        layer.path(),
+        ExtractOptions {
+            strip_components: 1,
+        },
+    )?;
+    for exe in &report.executables {
+        layer.mark_executable(exe)?;
+    }
+    layer.set_metadata(&meta)?;
+    Ok(layer)
+}
+
+fn install_modules(
+    ctx: &BuildContext,
+    package: &PackageJson,
+) -> Result<Option<kiln_sdk::Layer>, Error> {
+    let Some(lock_text) = read_app_file(ctx, "package-lock.json")? else {
+        if package.has_dependencies() {
+            return Err(Error::msg(
+                "package.json declares dependencies but there is no package-lock.json",
+            )
+            .with_detail("run `npm install --package-lock-only` and commit package-lock.json"));
+        }
+        return Ok(None);
+    };
+    let include_dev =
+        env_flag(ctx, "KILN_NODEJS_INCLUDE_DEV") || ctx.detect.exec_env != "production";
+    let arch = inventory::node_arch(&ctx.detect.target.arch).to_owned();
+    let meta = ModulesMeta {
+        lockfile_sha256: hex::encode(sha2::Sha256::digest(lock_text.as_bytes())),
+        include_dev,
+        arch: arch.clone(),
+    };
+    let packages = lockfile::parse(&lock_text).map_err(Error::msg)?;
+    let selection = install::select(packages, include_dev, "linux", &arch);
+    let scripts: Vec<String> = selection
+        .packages
+        .iter()
+        .filter(|p| p.has_install_script)
+        .map(|p| format!("{}@{}", p.name, p.version))
+        .collect();
+    if !scripts.is_empty() {
+        let list = scripts.join(", ");
+        if env_flag(ctx, "KILN_NODEJS_STRICT_SCRIPTS") {
+            return Err(Error::msg(format!(
+                "{} package(s) need install scripts, which this buildpack does not run: {list}",
+                scripts.len()
+            ))
+            .with_detail(
+                "unset KILN_NODEJS_STRICT_SCRIPTS to install them without their scripts",
+            ));
+        }
+        kiln_sdk::log::warn(format!(
+            "{} package(s) have install scripts, which are not run (they may not work): {list}",
+            scripts.len()
+        ));
+    }
+    let (mut layer, state) = ctx.cached_layer(
+        layer_name!("modules"),
+        LayerTypes::none().launch().build().cache(),
+        |m: &ModulesMeta| *m == meta,
+    )?;
+    let modules_dir = layer.path().join("node_modules");
+    layer.add_env(EnvChange::set(
+        "NODE_PATH",
+        modules_dir.display().to_string(),
+    ));
+    layer.add_env(
+        EnvChange::prepend("PATH", modules_dir.join(".bin").display().to_string()).delimiter(":"),
+    );
+    if state == LayerState::Restored {
+        kiln_sdk::log::info("Reusing node_modules: package-lock.json is unchanged");
+        return Ok(Some(layer));
+    }
+    let reg = registry::configured(
+        ctx.detect
+            .platform_env
+            .get("npm_config_registry")
+            .map(String::as_str),
+        read_app_file(ctx, ".npmrc")?.as_deref(),
+    );
+    let done = install::install(&selection.packages, &reg, &mut layer)?;
+    kiln_sdk::log::info(format!(
+        "Installed {} packages ({} downloaded, {} .bin links); left out {} dev and {} other-platform packages",
+        done.packages,
+        done.downloaded,
+        done.bin_links,
+        selection.skipped_dev,
+        selection.skipped_platform
+    ));
+    layer.set_metadata(&meta)?;
+    Ok(Some(layer))
+}
+
+/// `npm start` semantics without npm: `scripts.start` through `sh -c`, else
+/// `node server.js`, else `node index.js`.
+fn web_process(ctx: &BuildContext, package: &PackageJson) -> Option<Process> {
+    let command: Vec<String> = if let Some(start) = package.start_script() {
+        vec!["/bin/sh".into(), "-c".into(), start.to_owned()]
+    } else if ctx.app_dir().join("server.js").is_file() {
+        vec!["node".into(), "server.js".into()]
+    } else if ctx.app_dir().join("index.js").is_file() {
+        vec!["node".into(), "index.js".into()]
+    } else {
+        return None;
+    };
+    Some(Process::new(process_type!("web"), command).default(true))
+}
+
+kiln_sdk::export_buildpack!(NodejsBuildpack);

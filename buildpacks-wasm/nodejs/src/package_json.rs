@@ -1,0 +1,68 @@
+//! The parts of `package.json` the buildpack uses.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// `package.json`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct PackageJson {
+    /// `engines` (only `node` is used).
+    #[serde(default)]
+    pub engines: BTreeMap<String, serde_json::Value>,
+    /// `scripts` (only `start` is used).
+    #[serde(default)]
+    pub scripts: BTreeMap<String, serde_json::Value>,
+    /// `dependencies`.
+    #[serde(default)]
+    pub dependencies: BTreeMap<String, serde_json::Value>,
+    /// `devDependencies`.
+    #[serde(default, rename = "devDependencies")]
+    pub dev_dependencies: BTreeMap<String, serde_json::Value>,
+}
+
+impl PackageJson {
+    /// Parse; `origin` names the file in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Self, String> {
+        serde_json::from_str(text).map_err(|e| {
+            format!("{origin} is not valid JSON: {e}; fix the file (npm would reject it too)")
+        })
+    }
+
+    /// Whether the package declares any dependencies.
+    pub fn has_dependencies(&self) -> bool {
+        !self.dependencies.is_empty() || !self.dev_dependencies.is_empty()
+    }
+
+    /// `engines.node`, if it is a string.
+    pub fn node_range(&self) -> Option<&str> {
+        self.engines.get("node").and_then(serde_json::Value::as_str)
+    }
+
+    /// `scripts.start`, if it is a non-empty string.
+    pub fn start_script(&self) -> Option<&str> {
+        self.scripts
+            .get("start")
+            .and_then(serde_json::Value::as_str)
+            .filter(|s| !s.trim().is_empty())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_engines_and_start() {
+        let p = PackageJson::parse(
+            r#"{"name":"a","engines":{"node":">=20"},"scripts":{"start":"node app.js"}}"#,
+            "package.json",
+        )
+        .unwrap();
+        assert_eq!(p.node_range(), Some(">=20"));
+        assert_eq!(p.start_script(), Some("node app.js"));
+        let p = PackageJson::parse("{}", "package.json").unwrap();
+        assert_eq!(p.node_range(), None);
+        assert!(PackageJson::parse("{", "package.json").is_err());
+    }
+}

@@ -1,0 +1,224 @@
+//! The content-addressed download cache shared by all builds: `<root>/<algorithm>/<hex>`.
+//!
+//! Files are written to a temporary file in the same directory, verified, then renamed into
+//! place, so a file under its digest name is always complete and verified. A URL→digest index
+//! (`<root>/index/<sha256 of the URL>`) remembers what unpinned URLs resolved to; it is only a
+//! hint for `--offline` builds; the digest in the file name is authoritative.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use sha2::Digest as _;
+
+use super::digest::{Algorithm, Digest, Hasher};
+
+/// Where the guest sees the download cache (read-only, during build only).
+pub const GUEST_DIR: &str = "/downloads";
+
+/// Prefix of temporary files; never a valid hex name.
+const PARTIAL_PREFIX: &str = ".partial-";
+
+/// The download cache.
+#[derive(Debug, Clone)]
+pub struct DownloadCache {
+    root: PathBuf,
+}
+
+/// Bytes being downloaded into the cache, hashed as they arrive.
+pub struct Pending {
+    file: tempfile::NamedTempFile,
+    hasher: Hasher,
+    size: u64,
+}
+
+/// A download whose bytes did not match the expected digest (the temporary file is gone).
+#[derive(Debug, Clone)]
+pub struct Mismatch {
+    /// What the bytes hash to.
+    pub actual: Digest,
+}
+
+impl DownloadCache {
+    /// A cache rooted at `root` (created on first write).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// The cache directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Create the root (so it can be granted to guests even when empty).
+    pub fn ensure(&self) -> std::io::Result<()> {
+        std::fs::create_dir_all(&self.root)
+    }
+
+    /// Host path of the file with digest `d` (present or not).
+    pub fn path_of(&self, d: &Digest) -> PathBuf {
+        self.root.join(d.algorithm.name()).join(d.hex())
+    }
+
+    /// Guest path of the file with digest `d`.
+    pub fn guest_path(d: &Digest) -> String {
+        format!("{GUEST_DIR}/{}/{}", d.algorithm.name(), d.hex())
+    }
+
+    /// The size of the cached file with digest `d`, if it is present.
+    pub fn lookup(&self, d: &Digest) -> Option<u64> {
+        std::fs::metadata(self.path_of(d))
+            .ok()
+            .filter(std::fs::Metadata::is_file)
+            .map(|m| m.len())
+    }
+
+    fn index_path(&self, url: &str) -> PathBuf {
+        self.root
+            .join("index")
+            .join(hex::encode(sha2::Sha256::digest(url.as_bytes())))
+    }
+
+    /// The digest `url` resolved to last time, if remembered and still cached.
+    pub fn hint(&self, url: &str) -> Option<Digest> {
+        let text = std::fs::read_to_string(self.index_path(url)).ok()?;
+        let d = Digest::parse(&text).ok()?;
+        self.lookup(&d).map(|_| d)
+    }
+
+    /// Remember that `url` resolved to `d` (best effort).
+    pub fn record_hint(&self, url: &str, d: &Digest) {
+        let path = self.index_path(url);
+        if let Some(dir) = path.parent()
+            && std::fs::create_dir_all(dir).is_ok()
+            && let Ok(mut tmp) = tempfile::NamedTempFile::with_prefix_in(PARTIAL_PREFIX, dir)
+            && tmp.write_all(d.to_string().as_bytes()).is_ok()
+        {
+            let _ = tmp.persist(&path);
+        }
+    }
+
+    /// Start writing a file that will be hashed with `algorithm`.
+    pub fn begin(&self, algorithm: Algorithm) -> std::io::Result<Pending> {
+        let dir = self.root.join(algorithm.name());
+        std::fs::create_dir_all(&dir)?;
+        let file = tempfile::NamedTempFile::with_prefix_in(PARTIAL_PREFIX, &dir)?;
+        Ok(Pending {
+            file,
+            hasher: Hasher::new(algorithm),
+            size: 0,
+        })
+    }
+}
+
+impl Pending {
+    /// Append bytes.
+    pub fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
+        self.hasher.update(data);
+        self.size += data.len() as u64;
+        self.file.write_all(data)
+    }
+
+    /// Bytes written so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Drop what was written (the temporary file is deleted).
+    pub fn discard(self) {
+        drop(self.file);
+    }
+
+    /// Verify against `expected` (if any) and move into place. On a mismatch the temporary
+    /// file is deleted and the actual digest returned.
+    pub fn commit(
+        self,
+        cache: &DownloadCache,
+        expected: Option<&Digest>,
+    ) -> Result<std::io::Result<(Digest, u64)>, Mismatch> {
+        let actual = self.hasher.finish();
+        if let Some(want) = expected
+            && *want != actual
+        {
+            drop(self.file);
+            return Err(Mismatch { actual });
+        }
+        let target = cache.path_of(&actual);
+        let size = self.size;
+        Ok(self
+            .file
+            .as_file()
+            .sync_all()
+            .and_then(|()| self.file.persist(&target).map_err(|e| e.error))
+            .map(|_| (actual, size)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sha256_of(data: &[u8]) -> Digest {
+        let mut h = Hasher::new(Algorithm::Sha256);
+        h.update(data);
+        h.finish()
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn verified_file_lands_under_its_digest() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = DownloadCache::new(tmp.path());
+        let want = sha256_of(b"hello");
+        assert_eq!(cache.lookup(&want), None);
+        let mut p = cache.begin(Algorithm::Sha256).unwrap();
+        p.write(b"hel").unwrap();
+        p.write(b"lo").unwrap();
+        let (got, size) = p.commit(&cache, Some(&want)).unwrap().unwrap();
+        assert_eq!(got, want);
+        assert_eq!(size, 5);
+        assert_eq!(cache.lookup(&want), Some(5));
+        assert_eq!(std::fs::read(cache.path_of(&want)).unwrap(), b"hello");
+        assert_eq!(names(&tmp.path().join("sha256")), vec![want.hex()]);
+        assert_eq!(
+            DownloadCache::guest_path(&want),
+            format!("/downloads/sha256/{}", want.hex())
+        );
+    }
+
+    #[test]
+    fn mismatch_keeps_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = DownloadCache::new(tmp.path());
+        let want = sha256_of(b"good");
+        let mut p = cache.begin(Algorithm::Sha256).unwrap();
+        p.write(b"evil").unwrap();
+        let err = p.commit(&cache, Some(&want)).unwrap_err();
+        assert_eq!(err.actual, sha256_of(b"evil"));
+        assert!(names(&tmp.path().join("sha256")).is_empty());
+    }
+
+    #[test]
+    fn hints_need_the_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = DownloadCache::new(tmp.path());
+        let d = sha256_of(b"x");
+        cache.record_hint("http://h/x", &d);
+        assert_eq!(cache.hint("http://h/x"), None, "file not cached yet");
+        let mut p = cache.begin(Algorithm::Sha256).unwrap();
+        p.write(b"x").unwrap();
+        p.commit(&cache, None).unwrap().unwrap();
+        assert_eq!(cache.hint("http://h/x"), Some(d));
+        assert_eq!(cache.hint("http://h/y"), None);
+    }
+}

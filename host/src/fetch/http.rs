@@ -1,0 +1,121 @@
+//! HTTP(S) downloads with timeouts and retries: streams the body into a cache
+//! [`Pending`] file. Proxies come from `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY`.
+
+use std::time::Duration;
+
+use super::cache::Pending;
+
+/// How long to wait for a connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a read may stall.
+const READ_TIMEOUT: Duration = Duration::from_mins(1);
+/// Attempts after the first one, for 5xx answers and connection errors.
+const RETRIES: u32 = 3;
+/// First backoff; doubled after each failed attempt.
+const BACKOFF: Duration = Duration::from_millis(250);
+
+/// A download failure.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    /// 404 or 410.
+    #[error("the server answered {status}: the file is not there")]
+    NotFound {
+        /// The HTTP status.
+        status: u16,
+    },
+    /// Another non-success status, after retries for 5xx.
+    #[error("the server answered {status}")]
+    Status {
+        /// The HTTP status.
+        status: u16,
+    },
+    /// Connection, TLS or body errors, after retries.
+    #[error("{0}")]
+    Network(String),
+    /// The cache file could not be written.
+    #[error("could not write to the download cache: {0}")]
+    Storage(#[from] std::io::Error),
+}
+
+/// An HTTP client for downloads.
+#[derive(Clone)]
+pub struct Http {
+    client: reqwest::Client,
+}
+
+impl Http {
+    /// A client with Kiln's timeouts; proxies from the environment.
+    pub fn new() -> Result<Self, String> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .read_timeout(READ_TIMEOUT)
+            .user_agent(concat!("kiln/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("could not start the HTTP client: {e}"))?;
+        Ok(Self { client })
+    }
+
+    /// Download `url` into a fresh [`Pending`] from `begin`, retrying transient failures.
+    pub async fn download(
+        &self,
+        url: &str,
+        begin: impl Fn() -> std::io::Result<Pending>,
+    ) -> Result<Pending, HttpError> {
+        let mut attempt = 0;
+        loop {
+            match self.attempt(url, &begin).await {
+                Ok(p) => return Ok(p),
+                Err(e @ (HttpError::Network(_) | HttpError::Status { status: 500.. }))
+                    if attempt < RETRIES =>
+                {
+                    tracing::debug!("download of {url} failed ({e}); retrying");
+                    tokio::time::sleep(BACKOFF * 2u32.pow(attempt)).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn attempt(
+        &self,
+        url: &str,
+        begin: &impl Fn() -> std::io::Result<Pending>,
+    ) -> Result<Pending, HttpError> {
+        let mut response = self
+            .client
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| HttpError::Network(error_chain(&e)))?;
+        let status = response.status().as_u16();
+        if status == 404 || status == 410 {
+            return Err(HttpError::NotFound { status });
+        }
+        if !response.status().is_success() {
+            return Err(HttpError::Status { status });
+        }
+        let mut pending = begin()?;
+        loop {
+            match response.chunk().await {
+                Ok(Some(bytes)) => pending.write(&bytes)?,
+                Ok(None) => return Ok(pending),
+                Err(e) => {
+                    pending.discard();
+                    return Err(HttpError::Network(error_chain(&e)));
+                }
+            }
+        }
+    }
+}
+
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}

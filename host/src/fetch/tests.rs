@@ -1,0 +1,183 @@
+//! Fetcher tests against a one-file-per-path HTTP server on 127.0.0.1.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::*;
+
+/// Serves `files` (path → body); anything else is 404. Counts requests.
+fn serve(files: BTreeMap<String, Vec<u8>>) -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            counter.fetch_add(1, Ordering::SeqCst);
+            let mut line = String::new();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            reader.read_line(&mut line).unwrap();
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h).unwrap() == 0 || h == "\r\n" {
+                    break;
+                }
+            }
+            let path = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
+            let (status, body) = match files.get(&path) {
+                Some(b) => ("200 OK", b.clone()),
+                None => ("404 Not Found", Vec::new()),
+            };
+            let head = format!(
+                "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(&body);
+        }
+    });
+    (format!("http://{addr}"), hits)
+}
+
+fn sha256(data: &[u8]) -> String {
+    let mut h = digest::Hasher::new(Algorithm::Sha256);
+    h.update(data);
+    h.finish().to_string()
+}
+
+fn request(url: &str, integrity: Option<&str>) -> FetchRequest {
+    FetchRequest {
+        url: url.into(),
+        integrity: integrity.map(str::to_owned),
+    }
+}
+
+fn fetcher(dir: &std::path::Path, policy: Policy) -> Fetcher {
+    Fetcher::new(
+        &FetchOptions {
+            policy,
+            ..FetchOptions::default()
+        },
+        dir.to_path_buf(),
+    )
+}
+
+#[test]
+fn downloads_verifies_and_then_serves_from_cache() {
+    let (base, hits) = serve(BTreeMap::from([
+        ("/a".to_owned(), b"alpha".to_vec()),
+        ("/b".to_owned(), b"beta".to_vec()),
+    ]));
+    let tmp = tempfile::tempdir().unwrap();
+    let reqs = [
+        request(&format!("{base}/a"), Some(&sha256(b"alpha"))),
+        request(&format!("{base}/b"), Some(&sha256(b"beta"))),
+    ];
+    let f = fetcher(tmp.path(), Policy::default());
+    let out = f.fetch(&reqs);
+    let a = out[0].as_ref().unwrap();
+    assert!(!a.cached);
+    assert_eq!(a.size, 5);
+    assert!(a.guest_path.starts_with("/downloads/sha256/"));
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+    assert_eq!(f.stats().fetched, 2);
+
+    let again = fetcher(tmp.path(), Policy::default());
+    let out = again.fetch(&reqs);
+    assert!(out.iter().all(|r| r.as_ref().unwrap().cached));
+    assert_eq!(hits.load(Ordering::SeqCst), 2, "no network on a warm cache");
+    assert_eq!(again.stats().cached, 2);
+}
+
+#[test]
+fn mismatch_fails_and_keeps_nothing() {
+    let (base, _) = serve(BTreeMap::from([("/a".to_owned(), b"evil".to_vec())]));
+    let tmp = tempfile::tempdir().unwrap();
+    let url = format!("{base}/a");
+    let want = sha256(b"good");
+    let out = fetcher(tmp.path(), Policy::default()).fetch(&[request(&url, Some(&want))]);
+    let err = out[0].as_ref().unwrap_err();
+    assert_eq!(err.kind, FetchErrorKind::IntegrityMismatch);
+    assert!(err.message.contains(&url), "{}", err.message);
+    assert!(err.message.contains(&want), "{}", err.message);
+    assert!(err.message.contains(&sha256(b"evil")), "{}", err.message);
+    let left: Vec<_> = std::fs::read_dir(tmp.path().join("sha256"))
+        .unwrap()
+        .collect();
+    assert!(left.is_empty(), "partial files left: {left:?}");
+}
+
+#[test]
+fn offline_miss_names_the_url_and_missing_file_is_not_found() {
+    let (base, hits) = serve(BTreeMap::new());
+    let tmp = tempfile::tempdir().unwrap();
+    let url = format!("{base}/missing");
+    let offline = Policy {
+        offline: true,
+        ..Policy::default()
+    };
+    let out = fetcher(tmp.path(), offline).fetch(&[request(&url, Some(&sha256(b"x")))]);
+    let err = out[0].as_ref().unwrap_err();
+    assert_eq!(err.kind, FetchErrorKind::OfflineMiss);
+    assert!(err.message.contains(&url));
+    assert_eq!(hits.load(Ordering::SeqCst), 0);
+
+    let out = fetcher(tmp.path(), Policy::default()).fetch(&[request(&url, Some(&sha256(b"x")))]);
+    assert_eq!(out[0].as_ref().unwrap_err().kind, FetchErrorKind::NotFound);
+}
+
+#[test]
+fn unpinned_is_refused_unless_allowed_and_then_counted() {
+    let (base, _) = serve(BTreeMap::from([("/u".to_owned(), b"free".to_vec())]));
+    let tmp = tempfile::tempdir().unwrap();
+    let url = format!("{base}/u");
+    let out = fetcher(tmp.path(), Policy::default()).fetch(&[request(&url, None)]);
+    assert_eq!(out[0].as_ref().unwrap_err().kind, FetchErrorKind::Denied);
+
+    let allow = Policy {
+        allow_unpinned: true,
+        ..Policy::default()
+    };
+    let f = fetcher(tmp.path(), allow.clone());
+    let got = f.fetch(&[request(&url, None)]).remove(0).unwrap();
+    assert_eq!(got.digest.to_string(), sha256(b"free"));
+    assert_eq!(f.stats().unpinned, vec![url.clone()]);
+
+    // Offline, the URL→digest hint finds it.
+    let offline = Policy {
+        offline: true,
+        ..allow
+    };
+    let got = fetcher(tmp.path(), offline)
+        .fetch(&[request(&url, None)])
+        .remove(0)
+        .unwrap();
+    assert!(got.cached);
+}
+
+#[test]
+fn allowlist_blocks_other_hosts_before_any_request() {
+    let (base, hits) = serve(BTreeMap::from([("/a".to_owned(), b"alpha".to_vec())]));
+    let tmp = tempfile::tempdir().unwrap();
+    let policy = Policy {
+        network_allow: vec!["mirror.example".into()],
+        ..Policy::default()
+    };
+    let out = fetcher(tmp.path(), policy)
+        .fetch(&[request(&format!("{base}/a"), Some(&sha256(b"alpha")))]);
+    let err = out[0].as_ref().unwrap_err();
+    assert_eq!(err.kind, FetchErrorKind::Denied);
+    assert!(err.message.contains("--network-allow 127.0.0.1"));
+    assert_eq!(hits.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn bad_digest_is_invalid() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = fetcher(tmp.path(), Policy::default())
+        .fetch(&[request("http://127.0.0.1:1/a", Some("md5:00"))]);
+    assert_eq!(out[0].as_ref().unwrap_err().kind, FetchErrorKind::Invalid);
+}
