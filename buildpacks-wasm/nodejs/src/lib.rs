@@ -17,7 +17,7 @@ mod package_json;
 mod range;
 mod registry;
 
-use kiln_sdk::extract::{ExtractOptions, extract_tar_gz};
+use kiln_sdk::extract::{ArchiveFormat, ExtractOptions, HostExtract, extract_downloads};
 use kiln_sdk::fetch::{Download, fetch};
 use kiln_sdk::{
     BuildContext, BuildResult, Buildpack, BuildpackInfo, DetectContext, DetectResult, EnvChange,
@@ -149,13 +149,16 @@ fn install_runtime(ctx: &BuildContext, package: &PackageJson) -> Result<kiln_sdk
         ))
         .with_detail("set KILN_NODEJS_DIST_URL to a reachable mirror of nodejs.org/dist")
     })?;
-    let report = extract_tar_gz(
-        &file.path,
-        layer.path(),
-        ExtractOptions {
+    let report = extract_downloads(&[HostExtract {
+        archive: file.path.clone(),
+        format: ArchiveFormat::TarGz,
+        destination: layer.path().to_path_buf(),
+        options: ExtractOptions {
             strip_components: 1,
         },
-    )?;
+    }])
+    .pop()
+    .unwrap_or_else(|| Err(Error::msg("the host returned no extraction result")))?;
     for exe in &report.executables {
         layer.mark_executable(exe)?;
     }

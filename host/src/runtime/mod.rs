@@ -3,6 +3,7 @@
 
 pub mod bindings;
 pub mod compile_cache;
+mod extract_import;
 mod fetch_import;
 pub mod limits;
 pub mod output;
@@ -148,6 +149,8 @@ pub struct HostState {
     log_budget: usize,
     /// Serves the `fetch` import; `None` outside `build` (requests are then denied).
     fetch: Option<Arc<crate::fetch::Fetcher>>,
+    /// Serves the `extract` import; `None` outside `build` (requests are then refused).
+    extract: Option<extract_import::ExtractGrant>,
 }
 
 impl WasiView for HostState {
@@ -347,6 +350,19 @@ impl Runtime {
             }
             _ => grants,
         };
+        let extract = fetch.as_ref().and_then(|f| {
+            let layers = grants
+                .preopens
+                .iter()
+                .find(|p| p.writable && p.guest.starts_with(kiln_spec::LAYERS_DIR))?;
+            Some(extract_import::ExtractGrant {
+                downloads: (
+                    crate::fetch::cache::GUEST_DIR.to_owned(),
+                    f.cache().root().to_owned(),
+                ),
+                layers: (layers.guest.clone(), layers.host.clone()),
+            })
+        });
         let wasi = sandbox::wasi_context(grants, stdout.clone(), stderr.clone()).map_err(|e| {
             RuntimeError::Sandbox {
                 buildpack: buildpack.to_owned(),
@@ -361,6 +377,7 @@ impl Runtime {
             log: self.log.clone(),
             log_budget: self.limits.output,
             fetch,
+            extract,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.memory);

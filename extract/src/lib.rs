@@ -1,4 +1,5 @@
-//! Safe extraction of `.tar`, `.tar.gz`/`.tgz` and `.zip` archives into a layer.
+//! Safe extraction of `.tar`, `.tar.gz`/`.tgz` and `.zip` archives into a directory. Buildpacks
+//! use it through `kiln_sdk::extract`; the host uses it for the `extract` import.
 //!
 //! Every entry path must stay inside the destination: absolute paths, `..` components, and
 //! entries under a symlink are rejected. Symlinks must be relative and point inside the
@@ -10,9 +11,10 @@ use std::collections::BTreeSet;
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
-use crate::Error;
-
+mod error;
 mod zip;
+
+pub use error::Error;
 
 pub use zip::{extract_zip, extract_zip_from};
 
