@@ -235,7 +235,16 @@ fn install_modules(
             .map(String::as_str),
         read_app_file(ctx, ".npmrc")?.as_deref(),
     );
-    let done = install::install(&selection.packages, &reg, &mut layer)?;
+    let unpack = match ctx
+        .detect
+        .platform_env
+        .get("KILN_NODEJS_EXTRACT")
+        .map(String::as_str)
+    {
+        Some("guest") => install::Unpack::Guest,
+        _ => install::Unpack::Host,
+    };
+    let done = install::install(&selection.packages, &reg, &mut layer, unpack)?;
     kiln_sdk::log::info(format!(
         "Installed {} packages ({} downloaded, {} .bin links); left out {} dev and {} other-platform packages",
         done.packages,

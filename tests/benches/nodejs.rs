@@ -1,12 +1,14 @@
-//! Benchmark (ignored by default): installing a 500-package lockfile from a local mirror with
-//! `kiln build` (downloads sequential vs parallel, cold vs warm download cache) and with
-//! `npm ci` against the same mirror as the baseline. Run with
-//! `cargo test -p kiln-tests --test nodejs_bench -- --ignored --nocapture`.
+//! Benchmark: installing a 500-package lockfile from a local mirror with `kiln build`
+//! (downloads sequential vs parallel, cold vs warm download cache) and with `npm ci` against
+//! the same mirror as the baseline, in the same run. Run with
+//! `cargo bench -p kiln-tests --bench nodejs` (a release `kiln` binary).
 //! `KILN_BENCH_RUNS` sets the runs per case (default 5).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::cast_precision_loss)]
 
+#[path = "../tests/node_support/mod.rs"]
 mod node_support;
+#[path = "../tests/support/mod.rs"]
 mod support;
 
 use std::path::{Path, PathBuf};
@@ -15,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use node_support::{NpmPackage, Server, lockfile, publish, tgz};
 use sha2::Digest as _;
-use support::*;
+use support::{busybox, kiln_command, run};
 
 const PACKAGES: usize = 500;
 
@@ -116,8 +118,14 @@ impl Bench {
     }
 
     fn kiln(&self, run: &str, jobs: usize, downloads: &Path) -> Duration {
+        self.kiln_with(run, jobs, downloads, &[])
+    }
+
+    /// [`Self::kiln`] with more arguments.
+    fn kiln_with(&self, run: &str, jobs: usize, downloads: &Path, extra: &[&str]) -> Duration {
         let dir = self.work.path().join(run);
         let mut cmd = kiln_command();
+        cmd.args(extra);
         cmd.arg("build")
             .arg(format!("oci:{}", dir.join("image").display()))
             .arg("--path")
@@ -210,9 +218,7 @@ fn run_ok(cmd: &mut Command) {
     assert_eq!(out.code, 0, "{cmd:?}\n{}\n{}", out.stdout, out.stderr);
 }
 
-#[test]
-#[ignore = "benchmark; run with --ignored --nocapture"]
-fn install_500_packages() {
+fn main() {
     let runs: usize = std::env::var("KILN_BENCH_RUNS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -250,6 +256,18 @@ fn install_500_packages() {
         "kiln build, warm download cache (reinstall, no network)",
         times,
         (b.server.total() - before) / runs,
+    ));
+    let guest_dl = b.work.path().join("warm-downloads-guest");
+    let guest = ["--env", "KILN_NODEJS_EXTRACT=guest"];
+    b.kiln_with("prime-guest", 16, &guest_dl, &guest);
+    let mut times = Vec::new();
+    for r in 0..runs {
+        times.push(b.kiln_with(&format!("guest-{r}"), 16, &guest_dl, &guest));
+    }
+    cases.push((
+        "kiln build, warm download cache, unpacked in the buildpack (KILN_NODEJS_EXTRACT=guest)",
+        times,
+        0,
     ));
     b.kiln("noop", 16, &warm_dl);
     let mut times = Vec::new();
@@ -310,14 +328,25 @@ fn install_500_packages() {
     };
 
     let phases = b.install_phase.lock().unwrap().clone();
-    let warm_install = median(
-        phases
+    let install_phase = |dl: &Path| {
+        median(
+            phases
+                .iter()
+                .filter(|(_, d, _)| d == dl)
+                .map(|(_, _, d)| *d)
+                .collect(),
+        )
+    };
+    let host_install = install_phase(&warm_dl);
+    let guest_install = install_phase(&guest_dl);
+    let npm_cold = median(
+        cases
             .iter()
-            .filter(|(_, dl, _)| *dl == warm_dl)
-            .map(|(_, _, d)| *d)
-            .collect(),
+            .find(|(label, _, _)| label.starts_with("npm ci, cold"))
+            .unwrap()
+            .1
+            .clone(),
     );
-    let npm_cold = median(cases[4].1.clone());
     println!(
         "\n| {PACKAGES} packages, local mirror, {runs} runs | median | vs npm ci cold | requests/run |"
     );
@@ -337,8 +366,10 @@ fn install_500_packages() {
         seq.as_secs_f64() / par.as_secs_f64()
     );
     println!(
-        "extraction of the {PACKAGES} tarballs: in the guest (warm download cache, from the buildpack's log lines) {:.0} ms; natively in the test binary (tar + flate2) {:.0} ms",
-        warm_install.as_secs_f64() * 1e3,
+        "install phase of a warm reinstall (from the buildpack's log lines): unpacked by the host {:.0} ms, in the buildpack {:.0} ms ({:.2}x); plain tar + flate2 in this process {:.0} ms",
+        host_install.as_secs_f64() * 1e3,
+        guest_install.as_secs_f64() * 1e3,
+        guest_install.as_secs_f64() / host_install.as_secs_f64(),
         native.as_secs_f64() * 1e3
     );
     if std::env::var_os("KILN_BENCH_KEEP").is_some() {
