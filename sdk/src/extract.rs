@@ -51,6 +51,15 @@ pub fn extract_zip(
     Ok(kiln_extract::extract_zip(archive, dest, options)?)
 }
 
+/// Extract a zip archive from any seekable reader into `dest`, in the guest.
+pub fn extract_zip_from(
+    reader: &mut (impl std::io::Read + std::io::Seek),
+    dest: &Path,
+    options: ExtractOptions,
+) -> Result<ExtractReport, Error> {
+    Ok(kiln_extract::extract_zip_from(reader, dest, options)?)
+}
+
 /// Create a symlink at `link` pointing to `target` (stored verbatim).
 pub fn symlink(target: &Path, link: &Path) -> Result<(), Error> {
     Ok(kiln_extract::symlink(target, link)?)

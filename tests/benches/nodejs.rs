@@ -125,7 +125,6 @@ impl Bench {
     fn kiln_with(&self, run: &str, jobs: usize, downloads: &Path, extra: &[&str]) -> Duration {
         let dir = self.work.path().join(run);
         let mut cmd = kiln_command();
-        cmd.args(extra);
         cmd.arg("build")
             .arg(format!("oci:{}", dir.join("image").display()))
             .arg("--path")
@@ -144,7 +143,8 @@ impl Bench {
             .arg(format!(
                 "npm_config_registry={}/registry/",
                 self.server.base
-            ));
+            ))
+            .args(extra);
         let start = Instant::now();
         let (took, install) = timed_install(&mut cmd, start);
         if let Some(d) = install {

@@ -201,11 +201,17 @@ pub fn node_version() -> String {
 /// A Node.js distribution tarball (`node-v<V>-linux-x64/bin/node`, the machine's own
 /// binary) under `<dist>/v<V>/`, made once and kept in `target/`; returns (version, sha256).
 pub fn node_dist(dist_dir: &Path) -> (String, String) {
+    static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let version = node_version();
     let name = format!("node-v{version}-linux-x64.tar.gz");
     let kept = super::support::root()
         .join("target/kiln-test-node-dist")
         .join(&name);
+    // Made once per process (tests run in parallel threads), written to a unique temp file
+    // and renamed, so a concurrent test process never sees a partial tarball.
+    let guard = MAKING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if !kept.is_file() {
         let node = which_node();
         let bytes = std::fs::read(&node).unwrap();
@@ -213,11 +219,13 @@ pub fn node_dist(dist_dir: &Path) -> (String, String) {
             &format!("node-v{version}-linux-x64"),
             &[("bin/node", &bytes, 0o755)],
         );
-        std::fs::create_dir_all(kept.parent().unwrap()).unwrap();
-        let tmp = kept.with_extension("partial");
-        std::fs::write(&tmp, &data).unwrap();
-        std::fs::rename(&tmp, &kept).unwrap();
+        let dir = kept.parent().unwrap();
+        std::fs::create_dir_all(dir).unwrap();
+        let mut tmp = tempfile::NamedTempFile::new_in(dir).unwrap();
+        std::io::Write::write_all(&mut tmp, &data).unwrap();
+        tmp.persist(&kept).unwrap();
     }
+    drop(guard);
     let target = dist_dir.join(format!("v{version}")).join(&name);
     std::fs::create_dir_all(target.parent().unwrap()).unwrap();
     std::fs::copy(&kept, &target).unwrap();
