@@ -1,29 +1,13 @@
-//! The extraction error: a one-line message naming the archive, entry or path, plus optional
-//! detail.
+//! The extraction error.
 
-use std::fmt;
-
-/// Why an extraction failed.
+/// Why an extraction failed: one line naming the archive, entry or path, and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Error {
-    message: String,
-    detail: String,
-}
+pub struct Error(String);
 
 impl Error {
     /// An error with a one-line message.
     pub fn msg(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-            detail: String::new(),
-        }
-    }
-
-    /// Add detail (the underlying cause, a hint).
-    #[must_use]
-    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
-        self.detail = detail.into();
-        self
+        Self(message.into())
     }
 
     /// Wrap an I/O error with what was being done and to which path.
@@ -31,24 +15,15 @@ impl Error {
         Self::msg(format!("could not {action} {}: {err}", path.display()))
     }
 
-    /// The one-line message.
+    /// The message.
     pub fn message(&self) -> &str {
-        &self.message
-    }
-
-    /// The detail, possibly empty.
-    pub fn detail(&self) -> &str {
-        &self.detail
+        &self.0
     }
 }
 
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)?;
-        if !self.detail.is_empty() {
-            write!(f, " ({})", self.detail)?;
-        }
-        Ok(())
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
     }
 }
 

@@ -51,7 +51,7 @@ pub fn extract_tar_gz(
 }
 
 fn in_archive(archive: &Path, e: &Error) -> Error {
-    Error::msg(format!("{}: {}", archive.display(), e.message())).with_detail(e.detail())
+    Error::msg(format!("{}: {}", archive.display(), e.message()))
 }
 
 /// Extract an uncompressed tar stream into `dest` (created if missing).

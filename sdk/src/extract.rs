@@ -20,7 +20,7 @@ pub use kiln_extract::{ExtractOptions, ExtractReport};
 
 impl From<kiln_extract::Error> for Error {
     fn from(e: kiln_extract::Error) -> Self {
-        Error::msg(e.message()).with_detail(e.detail())
+        Error::msg(e.message())
     }
 }
 
