@@ -9,6 +9,11 @@ if [ -f "$TOOLS/install-deps.sh" ]; then
 else
   echo "note: $TOOLS/install-deps.sh not found; image-tool tests need skopeo, umoci, oci-image-tool, runc" >&2
 fi
+# The Node.js tests put the machine's own `node` into an image and compare with `npm ci`.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  SUDO=(); [ "$(id -u)" -eq 0 ] || SUDO=(sudo)
+  "${SUDO[@]}" apt-get install -y --no-install-recommends nodejs npm
+fi
 # The first cargo call installs the toolchain pinned in rust-toolchain.toml (with its targets);
 # the target add is a no-op then, and covers an older rustup that skipped the targets.
 cargo --version >/dev/null
