@@ -71,15 +71,12 @@ impl RunImage {
             return Ok(image);
         }
         match ImageRef::parse(reference).map_err(wrap)? {
-            ImageRef::Scratch => Ok(Self {
-                reference: reference.to_owned(),
-                source: None,
-                config: ImageConfig::new("linux", platform_arch()),
-                registry: None,
-                downloaded: (0, 0),
-                offline: false,
-                _imported: None,
-            }),
+            ImageRef::Scratch => Ok(Self::local(
+                reference,
+                None,
+                ImageConfig::new("linux", platform_arch()),
+                None,
+            )),
             ImageRef::Layout { dir, tag } => {
                 let layout = OciLayout::open(&dir).map_err(wrap)?;
                 let resolved = layout.resolve(Some(&tag)).map_err(wrap)?;
@@ -95,15 +92,12 @@ impl RunImage {
                 for layer in &resolved.manifest.layers {
                     verify_blob(&layout, &layer.digest).map_err(wrap)?;
                 }
-                Ok(Self {
-                    reference: reference.to_owned(),
-                    source: Some((layout, resolved)),
+                Ok(Self::local(
+                    reference,
+                    Some((layout, resolved)),
                     config,
-                    registry: None,
-                    downloaded: (0, 0),
-                    offline: false,
-                    _imported: None,
-                })
+                    None,
+                ))
             }
         }
     }
@@ -127,15 +121,30 @@ impl RunImage {
         layout.write_image("latest", &archive.config, layers)?;
         let resolved = layout.resolve(Some("latest"))?;
         let config = resolved.config.clone();
-        Ok(Self {
+        Ok(Self::local(
+            reference,
+            Some((layout, resolved)),
+            config,
+            Some(temp),
+        ))
+    }
+
+    /// A run image that did not come from a registry.
+    fn local(
+        reference: &str,
+        source: Option<(OciLayout, ResolvedImage)>,
+        config: ImageConfig,
+        imported: Option<tempfile::TempDir>,
+    ) -> Self {
+        Self {
             reference: reference.to_owned(),
-            source: Some((layout, resolved)),
+            source,
             config,
             registry: None,
             downloaded: (0, 0),
             offline: false,
-            _imported: Some(temp),
-        })
+            _imported: imported,
+        }
     }
 
     /// The run image's layer descriptors (bottom first).
