@@ -20,6 +20,8 @@ use sha2::Digest as _;
 use support::{busybox, kiln_command, run};
 
 const PACKAGES: usize = 500;
+/// Delay per response of the "slow" mirror: a modest network round trip.
+const LATENCY: Duration = Duration::from_millis(20);
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
@@ -29,6 +31,8 @@ fn median(mut v: Vec<Duration>) -> Duration {
 struct Bench {
     work: tempfile::TempDir,
     server: Server,
+    /// The same files, each answer delayed by [`LATENCY`] (a network round trip).
+    slow_server: Server,
     app: PathBuf,
     /// (jobs, download cache, time from the runtime line to the `Installed` line): the
     /// buildpack's fetch + extraction of the packages, seen from the host's log stream.
@@ -109,9 +113,11 @@ impl Bench {
         )
         .unwrap();
         let server = Server::start(&served_dir);
+        let slow_server = Server::start_with_latency(&served_dir, LATENCY);
         Self {
             work,
             server,
+            slow_server,
             app,
             install_phase: std::sync::Mutex::default(),
         }
@@ -123,6 +129,18 @@ impl Bench {
 
     /// [`Self::kiln`] with more arguments.
     fn kiln_with(&self, run: &str, jobs: usize, downloads: &Path, extra: &[&str]) -> Duration {
+        self.kiln_via(&self.server, run, jobs, downloads, extra)
+    }
+
+    /// [`Self::kiln_with`] against `server`.
+    fn kiln_via(
+        &self,
+        server: &Server,
+        run: &str,
+        jobs: usize,
+        downloads: &Path,
+        extra: &[&str],
+    ) -> Duration {
         let dir = self.work.path().join(run);
         let mut cmd = kiln_command();
         cmd.arg("build")
@@ -138,12 +156,9 @@ impl Bench {
             .arg(jobs.to_string())
             .args(["--env", "KILN_NODEJS_INVENTORY=node-inventory.toml"])
             .arg("--env")
-            .arg(format!("KILN_NODEJS_DIST_URL={}/dist", self.server.base))
+            .arg(format!("KILN_NODEJS_DIST_URL={}/dist", server.base))
             .arg("--env")
-            .arg(format!(
-                "npm_config_registry={}/registry/",
-                self.server.base
-            ))
+            .arg(format!("npm_config_registry={}/registry/", server.base))
             .args(extra);
         let start = Instant::now();
         let (took, install) = timed_install(&mut cmd, start);
@@ -246,6 +261,24 @@ fn main() {
             times.push(b.kiln(&format!("cold-{jobs}-{r}"), jobs, &dl));
         }
         cases.push((label, times, (b.server.total() - before) / runs));
+    }
+    for (label, jobs) in [
+        (
+            "kiln build, cold download cache, 20 ms per response, sequential (--fetch-jobs 1)",
+            1,
+        ),
+        (
+            "kiln build, cold download cache, 20 ms per response, parallel (--fetch-jobs 16)",
+            16,
+        ),
+    ] {
+        let mut times = Vec::new();
+        let before = b.slow_server.total();
+        for r in 0..runs {
+            let dl = b.work.path().join(format!("slow-dl-{jobs}-{r}"));
+            times.push(b.kiln_via(&b.slow_server, &format!("slow-{jobs}-{r}"), jobs, &dl, &[]));
+        }
+        cases.push((label, times, (b.slow_server.total() - before) / runs));
     }
     let mut times = Vec::new();
     let before = b.server.total();
@@ -361,9 +394,12 @@ fn main() {
     }
     let seq = median(cases[0].1.clone());
     let par = median(cases[1].1.clone());
+    let slow_seq = median(cases[2].1.clone());
+    let slow_par = median(cases[3].1.clone());
     println!(
-        "\nparallel speedup (cold): {:.2}x",
-        seq.as_secs_f64() / par.as_secs_f64()
+        "\nparallel speedup (cold): {:.2}x on loopback, {:.2}x with 20 ms per response",
+        seq.as_secs_f64() / par.as_secs_f64(),
+        slow_seq.as_secs_f64() / slow_par.as_secs_f64()
     );
     println!(
         "install phase of a warm reinstall (from the buildpack's log lines): unpacked by the host {:.0} ms, in the buildpack {:.0} ms ({:.2}x); plain tar + flate2 in this process {:.0} ms",

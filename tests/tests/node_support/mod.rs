@@ -25,6 +25,12 @@ pub struct Server {
 impl Server {
     /// Serve `root` on a free port, one thread per connection (HTTP/1.1 keep-alive).
     pub fn start(root: &Path) -> Self {
+        Self::start_with_latency(root, std::time::Duration::ZERO)
+    }
+
+    /// [`Self::start`], answering each request after `latency` (a network round trip, for
+    /// the benchmark: loopback has almost none).
+    pub fn start_with_latency(root: &Path, latency: std::time::Duration) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let hits: Arc<Mutex<BTreeMap<String, usize>>> = Arc::default();
@@ -32,7 +38,7 @@ impl Server {
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let (dir, counter) = (dir.clone(), counter.clone());
-                std::thread::spawn(move || serve_connection(stream, &dir, &counter));
+                std::thread::spawn(move || serve_connection(stream, &dir, &counter, latency));
             }
         });
         Self {
@@ -58,7 +64,12 @@ impl Server {
     }
 }
 
-fn serve_connection(stream: TcpStream, root: &Path, hits: &Mutex<BTreeMap<String, usize>>) {
+fn serve_connection(
+    stream: TcpStream,
+    root: &Path,
+    hits: &Mutex<BTreeMap<String, usize>>,
+    latency: std::time::Duration,
+) {
     // One write per response and no Nagle delay, so keep-alive requests are not held back
     // by delayed ACKs (40 ms each).
     let _ = stream.set_nodelay(true);
@@ -97,6 +108,9 @@ fn serve_connection(stream: TcpStream, root: &Path, hits: &Mutex<BTreeMap<String
             .replace("%2f", "/")
             .replace("%2F", "/");
         *hits.lock().unwrap().entry(path.clone()).or_default() += 1;
+        if !latency.is_zero() {
+            std::thread::sleep(latency);
+        }
         let file = root.join(path.trim_start_matches('/'));
         let safe = !path.split('/').any(|s| s == "..");
         let body = if safe && file.is_file() {
