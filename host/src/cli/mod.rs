@@ -3,6 +3,7 @@
 mod args;
 mod fetch_args;
 mod inspect;
+mod logging;
 mod reporter;
 
 use std::process::ExitCode;
@@ -39,6 +40,7 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<(), Error> {
+    logging::init(cli.verbosity());
     let reporter: Arc<dyn pipeline::Reporter> = Arc::new(ConsoleReporter::new(cli.verbosity()));
     crate::registry::configure(cli.registry_settings()?);
     match cli.command {
