@@ -406,3 +406,45 @@ fn an_output_path_that_is_not_a_layout_is_refused_untouched() {
     );
     assert_eq!(snapshot(&out), before);
 }
+
+/// A compile cache that cannot be written does not fail the build, and the host's warning
+/// reaches the user (unless `-q` or `RUST_LOG` say otherwise).
+#[test]
+fn compile_cache_trouble_is_reported_as_a_warning() {
+    let work = tempfile::tempdir().unwrap();
+    // `components` is a file, so no precompiled component can be stored under it.
+    let cache = work.path().join("cache");
+    std::fs::create_dir_all(&cache).unwrap();
+    std::fs::write(cache.join("components"), "not a directory").unwrap();
+    let build = |name: &str, extra: &[&str], rust_log: Option<&str>| {
+        let mut cmd = kiln_command();
+        cmd.env("KILN_CACHE_DIR", &cache).env_remove("RUST_LOG");
+        if let Some(filter) = rust_log {
+            cmd.env("RUST_LOG", filter);
+        }
+        cmd.args(extra)
+            .arg("build")
+            .arg(format!("oci:{}", work.path().join(name).display()))
+            .arg("--path")
+            .arg(fixture("procfile-app"))
+            .arg("--cache-dir")
+            .arg(work.path().join("layer-cache"));
+        run(&mut cmd).success()
+    };
+    let shown = build("normal", &[], None);
+    assert!(
+        shown
+            .stderr
+            .contains("warning: could not write compile cache"),
+        "{}",
+        shown.stderr
+    );
+    let quiet = build("quiet", &["-q"], None);
+    assert!(!quiet.stderr.contains("compile cache"), "{}", quiet.stderr);
+    let filtered = build("filtered", &[], Some("off"));
+    assert!(
+        !filtered.stderr.contains("compile cache"),
+        "{}",
+        filtered.stderr
+    );
+}
