@@ -53,6 +53,15 @@ impl Digest {
         hex::encode(&self.bytes)
     }
 
+    /// The SRI form (`sha512-<base64>`), as npm lockfiles write it.
+    pub fn sri(&self) -> String {
+        format!(
+            "{}-{}",
+            self.algorithm.name(),
+            base64::engine::general_purpose::STANDARD.encode(&self.bytes)
+        )
+    }
+
     /// Parse `sha256:<hex>`, `sha512:<hex>`, or an SRI string (`sha512-<base64>`; when several
     /// space-separated values are given, the strongest known one is used).
     pub fn parse(text: &str) -> Result<Self, String> {

@@ -357,17 +357,18 @@ async fn download_one(
                 ),
             ));
         }
-        Err(mismatch) => {
+        Err(_) => {
+            // Only what the buildpack pinned is named: the actual digest of content it did
+            // not pin is never told to it.
             let want = job
                 .expected
                 .as_ref()
-                .map_or_else(String::new, ToString::to_string);
+                .map_or_else(String::new, |d| format!("{d} (SRI {})", d.sri()));
             return Err(FetchError::new(
                 url,
                 FetchErrorKind::IntegrityMismatch,
                 format!(
-                    "integrity mismatch for {url}: expected {want}, got {}; nothing was kept. The file changed on the server or the pinned digest is wrong",
-                    mismatch.actual
+                    "integrity mismatch for {url}: the file does not match the pinned {want}; nothing was kept. The file changed on the server or the pinned digest is wrong"
                 ),
             ));
         }
