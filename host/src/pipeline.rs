@@ -652,6 +652,17 @@ pub fn build_with_runtime(
     if launch.default_process.is_none() {
         reporter.info("warning: no default process; the image has no entrypoint");
     }
+    if run_image.layers().is_empty()
+        && let Some(p) = launch
+            .processes
+            .iter()
+            .find(|p| p.command.first().is_some_and(|c| c.starts_with("/bin/")))
+    {
+        reporter.info(&format!(
+            "warning: the run image is empty (scratch), but process {} runs {}; the image cannot run it. Pass --run-image with a base that has it (e.g. one from tools/make-busybox-base.sh)",
+            p.process_type, p.command[0]
+        ));
+    }
 
     reporter.phase("EXPORTING");
     let blob_cache = cache_base().map(|b| BlobCache::new(b.join("layer-blobs")));
