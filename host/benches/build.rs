@@ -1,6 +1,6 @@
 //! Kiln benchmark: component load (cold and cached), detect+build call overhead, end-to-end
-//! builds of the sample app, and the peer baseline (`buildah bud` through
-//! `../shared/tools/build-peer.sh`) in the same run. Prints a Markdown table of medians.
+//! builds of the sample app, and the peer baseline (`buildah bud` through the workplace's
+//! `build-peer.sh`, `$KILN_PEER_TOOLS` or `../shared/tools`, when present) in the same run. Prints a Markdown table of medians.
 //!
 //! Run with `cargo bench -p kiln --bench build`. Set `KILN_BENCH_RUNS` to change the number
 //! of end-to-end runs (default 15) and `KILN_BENCH_SKIP_PEER=1` to skip the baseline.
@@ -71,16 +71,23 @@ fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// The project's image tools (`tools/`).
 fn tools_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("KILN_SHARED_TOOLS")
-        .map_or_else(|| workspace_root().join("../shared/tools"), PathBuf::from);
+    let dir = workspace_root().join("tools");
     dir.join("make-busybox-base.sh").is_file().then_some(dir)
+}
+
+/// The peer baseline's scripts (`build-peer.sh`, `sample-app/`), outside the project.
+fn peer_tools_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("KILN_PEER_TOOLS")
+        .map_or_else(|| workspace_root().join("../shared/tools"), PathBuf::from);
+    dir.join("build-peer.sh").is_file().then_some(dir)
 }
 
 /// The peer sample app's files plus a Procfile that runs the same command.
 fn sample_app(dir: &Path) {
     std::fs::create_dir_all(dir).unwrap();
-    if let Some(tools) = tools_dir() {
+    if let Some(tools) = peer_tools_dir() {
         for entry in std::fs::read_dir(tools.join("sample-app/app")).unwrap() {
             let entry = entry.unwrap();
             std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
@@ -347,7 +354,7 @@ fn main() {
     // 6. Peer baseline: buildah bud of the same app on the same base.
     let mut peer = None;
     if std::env::var_os("KILN_BENCH_SKIP_PEER").is_none()
-        && let (Some(tools), Some(_)) = (tools_dir(), &busybox)
+        && let (Some(tools), Some(_)) = (peer_tools_dir(), &busybox)
     {
         let kiln_tools = work.path().join("kiln-tools");
         let build_peer = || {

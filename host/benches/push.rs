@@ -1,5 +1,5 @@
 //! Registry push benchmark: a 100 MB image (8 incompressible layers) pushed to a local
-//! distribution registry (`../shared/tools/start-registry.sh`), cold (a new repository each
+//! distribution registry (`tools/start-registry.sh`), cold (a new repository each
 //! run) with 1 and 4 concurrent uploads, and warm (every blob already there), with `skopeo copy`
 //! of the same layout as the baseline in the same run. Prints a Markdown table of medians.
 //!
@@ -30,8 +30,7 @@ fn ms(d: Duration) -> String {
 
 fn tools_dir() -> Option<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let dir = std::env::var_os("KILN_SHARED_TOOLS")
-        .map_or_else(|| root.join("../shared/tools"), PathBuf::from);
+    let dir = root.join("tools");
     dir.join("start-registry.sh").is_file().then_some(dir)
 }
 
@@ -60,7 +59,7 @@ fn make_image(dir: &Path) -> OciLayout {
 
 fn main() {
     let Some(tools) = tools_dir() else {
-        println!("push benchmark skipped: ../shared/tools not found (set KILN_SHARED_TOOLS)");
+        println!("push benchmark skipped: tools/start-registry.sh not found");
         return;
     };
     let runs: usize = std::env::var("KILN_BENCH_RUNS")

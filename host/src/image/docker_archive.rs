@@ -2182,12 +2182,9 @@ mod tests {
         assert_eq!(r.config.diff_ids().unwrap(), s.config.diff_ids().unwrap());
     }
 
-    /// `$KILN_SHARED_TOOLS` or `<workspace>/../shared/tools`.
-    fn shared_tools() -> PathBuf {
-        std::env::var_os("KILN_SHARED_TOOLS").map_or_else(
-            || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/tools"),
-            PathBuf::from,
-        )
+    /// The project's image tools, `<workspace>/tools`.
+    fn project_tools() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools")
     }
 
     #[test]
@@ -2198,7 +2195,7 @@ mod tests {
         }
         let t = tempfile::tempdir().unwrap();
         let base = t.path().join("busybox");
-        let script = shared_tools().join("make-busybox-base.sh");
+        let script = project_tools().join("make-busybox-base.sh");
         if script.is_file() {
             let work = std::env::var_os("KILN_TOOLS_DIR").map_or_else(
                 || Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/kiln-tools"),

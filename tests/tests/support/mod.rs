@@ -92,13 +92,12 @@ pub fn run(cmd: &mut Command) -> Output {
     output(cmd)
 }
 
-/// The shared OCI tools directory (`../shared/tools`, or `$KILN_SHARED_TOOLS`).
+/// The project's image tools (`tools/`: run-image makers, validators, registry scripts).
 pub fn tools() -> PathBuf {
-    let dir = std::env::var_os("KILN_SHARED_TOOLS")
-        .map_or_else(|| root().join("../shared/tools"), PathBuf::from);
+    let dir = root().join("tools");
     assert!(
         dir.join("validate-image.sh").is_file(),
-        "the shared OCI tools are missing at {}; set KILN_SHARED_TOOLS",
+        "the image tools are missing at {}",
         dir.display()
     );
     dir
@@ -271,7 +270,7 @@ pub fn build_pair_command(app: &Path, layout: &Path, extra: &[&str]) -> Command 
     cmd
 }
 
-/// A shared tool script as a command (its work dir is [`tools_work_dir`]).
+/// A tool script as a command (its work dir is [`tools_work_dir`]).
 pub fn tool_command(script: &str) -> Command {
     tool(script)
 }
