@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# One setup step for both README commands (demo.sh and test.sh run it first).
+#
+#   scripts/setup.sh          the pinned Rust toolchain with every component and target that
+#                             rust-toolchain.toml lists, and the Debian packages the demo uses
+#                             (busybox-static for its run image; runc and umoci to run it)
+#   scripts/setup.sh --test   the same, plus everything the test suite uses
+#
+# rust-toolchain.toml is the only list of targets: they are read from it here. rustup adds
+# them by itself only when it installs the toolchain, not when a toolchain of that name
+# already exists, which is the case on machines whose system toolchain has the pinned version.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_tests=false
+case "${1:-}" in
+  --test) want_tests=true ;;
+  "") ;;
+  -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  *) echo "setup.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
+esac
+
+if ! command -v rustup >/dev/null; then
+  echo "setup.sh: rustup is not installed; install it from https://rustup.rs and run this again" >&2
+  exit 1
+fi
+
+# `toolchain.<key>` of rust-toolchain.toml, one value per line (python3's tomllib).
+toolchain_field() {
+  python3 - "$1" <<'PY'
+import sys, tomllib
+with open("rust-toolchain.toml", "rb") as f:
+    value = tomllib.load(f).get("toolchain", {}).get(sys.argv[1], [])
+print("\n".join(value if isinstance(value, list) else [value]))
+PY
+}
+
+channel=$(toolchain_field channel)
+profile=$(toolchain_field profile)
+mapfile -t targets < <(toolchain_field targets)
+mapfile -t components < <(toolchain_field components)
+
+if ! rustup run "$channel" rustc --version >/dev/null 2>&1; then
+  rustup toolchain install "$channel" --profile "${profile:-minimal}"
+fi
+missing_targets=()
+installed_targets=$(rustup target list --installed --toolchain "$channel")
+for t in "${targets[@]}"; do
+  [ -n "$t" ] && ! grep -qx "$t" <<<"$installed_targets" && missing_targets+=("$t")
+done
+if [ ${#missing_targets[@]} -gt 0 ]; then
+  echo "setup: adding Rust targets ${missing_targets[*]} to $channel" >&2
+  rustup target add --toolchain "$channel" "${missing_targets[@]}"
+fi
+missing_components=()
+installed_components=$(rustup component list --installed --toolchain "$channel")
+for c in "${components[@]}"; do
+  [ -n "$c" ] && ! grep -q "^$c-" <<<"$installed_components" && missing_components+=("$c")
+done
+if [ ${#missing_components[@]} -gt 0 ]; then
+  echo "setup: adding Rust components ${missing_components[*]} to $channel" >&2
+  rustup component add --toolchain "$channel" "${missing_components[@]}"
+fi
+
+if $want_tests; then
+  # The image tools the end-to-end tests validate and run images with, and the machine's
+  # Node.js and npm (the Node.js tests package the machine's node and compare with npm ci).
+  bash tools/install-deps.sh
+  bash tools/install-deps.sh nodejs npm
+else
+  bash tools/install-deps.sh busybox-static runc umoci
+fi
