@@ -148,6 +148,7 @@ impl Bench {
             .arg("--path")
             .arg(&self.app)
             .args(["--run-image", &busybox()])
+            .args(["--network-allow", "127.0.0.1"])
             .arg("--download-cache")
             .arg(downloads)
             .arg("--cache-dir")

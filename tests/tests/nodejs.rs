@@ -215,6 +215,10 @@ impl World {
                 self.server.base
             ))
             .args(extra);
+        // The fixture server is on loopback, which downloads may reach only when allowed.
+        if !extra.contains(&"--network-allow") {
+            cmd.args(["--network-allow", "127.0.0.1"]);
+        }
         run(&mut cmd)
     }
 }
@@ -346,10 +350,12 @@ fn integrity_mismatch_fails_and_keeps_nothing() {
     let text = all_output(&out);
     assert!(text.contains("greet@1.0.0"), "{text}");
     assert!(text.contains("integrity mismatch"), "{text}");
-    assert!(
-        text.contains(&w.integrity["greet@1.0.0"][..20]) || text.contains("sha512:"),
-        "{text}"
-    );
+    // The pinned digest in both forms: the lockfile's SRI and hex.
+    assert!(text.contains(&w.integrity["greet@1.0.0"]), "{text}");
+    assert!(text.contains("sha512:"), "{text}");
+    // Never the digest of what the mirror served.
+    let served = node_support::integrity(&evil);
+    assert!(!text.contains(&served), "{text}");
     // Nothing of the bad file (and no partial file) is in the cache.
     let bad = node_support::integrity(&evil);
     let sha512_dir = w.downloads().join("sha512");
@@ -400,11 +406,42 @@ fn install_scripts_warn_or_fail_under_the_strict_flag() {
     let strict = busy(&w, &["--env", "KILN_NODEJS_STRICT_SCRIPTS=true"]);
     assert_ne!(strict.code, 0);
     assert!(all_output(&strict).contains("shout@2.0.0"));
+    // Named as required: the build fails, naming it; other packages' scripts do not matter.
+    let required = busy(&w, &["--env", "KILN_NODEJS_SCRIPTS_REQUIRED=greet,shout"]);
+    assert_ne!(required.code, 0);
+    assert!(
+        all_output(&required).contains("shout@2.0.0"),
+        "{}",
+        all_output(&required)
+    );
+    busy(&w, &["--env", "KILN_NODEJS_SCRIPTS_REQUIRED=greet"]).success();
+    // Strict, but this one is known not to matter.
+    busy(
+        &w,
+        &[
+            "--env",
+            "KILN_NODEJS_STRICT_SCRIPTS=true",
+            "--env",
+            "KILN_NODEJS_SCRIPTS_SKIP=shout",
+        ],
+    )
+    .success();
+    // By default a warning that names the package and what to do.
     let ok = busy(&w, &[]).success();
     let text = all_output(&ok);
     assert!(
         text.contains("install scripts") && text.contains("shout@2.0.0"),
         "{text}"
+    );
+    assert!(
+        text.contains("KILN_NODEJS_SCRIPTS_REQUIRED") && text.contains("KILN_NODEJS_SCRIPTS_SKIP"),
+        "{text}"
+    );
+    let skipped = busy(&w, &["--env", "KILN_NODEJS_SCRIPTS_SKIP=shout"]).success();
+    assert!(
+        !all_output(&skipped).contains("install scripts"),
+        "{}",
+        all_output(&skipped)
     );
 }
 
@@ -513,4 +550,143 @@ fn downloads_go_through_the_http_proxy_from_the_environment() {
         all_output(&out)
     );
     assert_eq!(w.server.hits("/registry/greet/-/greet-1.0.0.tgz"), 1);
+}
+
+/// An ES module app that also runs a `.bin` tool by its path under the app, compares a
+/// `require.resolve` result with a path under the app and uses a package that reads a file
+/// next to itself.
+const ESM_MAIN: &str = r"import greet from 'greet';
+import shout from 'shout';
+import data from 'datafile';
+import { execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { readdirSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const require = createRequire(import.meta.url);
+console.log('esm: ' + greet('esm') + ' ' + shout('top'));
+console.log(execFileSync('node_modules/.bin/greet', ['child'], { cwd: here }).toString().trim());
+console.log('resolve: ' + path.relative(here, require.resolve('greet')));
+console.log('data: ' + data());
+console.log('list: ' + readdirSync(path.join(here, 'node_modules')).filter((n) => !n.startsWith('.')).sort().join(','));
+";
+
+#[test]
+fn node_modules_is_where_node_and_the_app_look_for_it() {
+    let w = World::new();
+    let datafile = NpmPackage {
+        name: "datafile",
+        version: "1.0.0",
+        files: vec![
+            (
+                "index.js",
+                "const fs = require('fs');\nconst path = require('path');\nmodule.exports = () => fs.readFileSync(path.join(__dirname, 'data.txt'), 'utf8').trim();\n".into(),
+                0o644,
+            ),
+            ("data.txt", "next to me\n".into(), 0o644),
+        ],
+        bin: &[],
+    };
+    let (_, data_integrity) = publish(&w.server.root.join("registry"), &datafile);
+    std::fs::remove_file(w.app.join("server.js")).unwrap();
+    std::fs::write(w.app.join("main.js"), ESM_MAIN).unwrap();
+    std::fs::write(
+        w.app.join("package.json"),
+        r#"{"name":"app","version":"1.0.0","type":"module","scripts":{"start":"node main.js"},
+"dependencies":{"greet":"^1.0.0","shout":"^2.0.0","datafile":"1.0.0"}}"#,
+    )
+    .unwrap();
+    let i = |k: &str| w.integrity[k].clone();
+    let lock = lockfile(
+        "app",
+        &[
+            ("greet", "^1.0.0"),
+            ("shout", "^2.0.0"),
+            ("datafile", "1.0.0"),
+        ],
+        &[
+            (
+                "node_modules/datafile",
+                "datafile",
+                "1.0.0",
+                &data_integrity,
+                serde_json::json!({}),
+            ),
+            (
+                "node_modules/greet",
+                "greet",
+                "1.0.0",
+                &i("greet@1.0.0"),
+                serde_json::json!({"bin": {"greet": "bin/greet.js"}, "dependencies": {"shout": "^1.0.0"}}),
+            ),
+            (
+                "node_modules/greet/node_modules/shout",
+                "shout",
+                "1.0.0",
+                &i("shout@1.0.0"),
+                serde_json::json!({}),
+            ),
+            (
+                "node_modules/shout",
+                "shout",
+                "2.0.0",
+                &i("shout@2.0.0"),
+                serde_json::json!({}),
+            ),
+        ],
+    );
+    std::fs::write(w.app.join("package-lock.json"), lock).unwrap();
+    // A node_modules of the user's own: the image gets the locked tree, the user's dir stays.
+    std::fs::create_dir_all(w.app.join("node_modules/stale")).unwrap();
+
+    let base = debian();
+    for round in ["cold", "warm (layer restored)"] {
+        w.build(&base, &[]).success();
+        let ran = run_image(&w.layout(), "latest", &[], &[]);
+        assert_eq!(ran.code, 0, "{round}: {}\n{}", ran.stdout, ran.stderr);
+        let lines: Vec<&str> = ran.stdout.lines().collect();
+        let line = |prefix: &str| {
+            lines
+                .iter()
+                .find(|l| l.starts_with(prefix))
+                .copied()
+                .unwrap_or_else(|| {
+                    panic!(
+                        "{round}: no {prefix:?} line in {}\n{}",
+                        ran.stdout, ran.stderr
+                    )
+                })
+        };
+        assert_eq!(
+            line("esm:"),
+            "esm: HELLO ESM! TOP!!",
+            "{round}: ES module imports"
+        );
+        assert_eq!(
+            line("bin:"),
+            "bin: HELLO CHILD!",
+            "{round}: .bin via child_process"
+        );
+        assert_eq!(
+            line("resolve:"),
+            "resolve: node_modules/greet/index.js",
+            "{round}: require.resolve gives a path under the app"
+        );
+        assert_eq!(
+            line("data:"),
+            "data: next to me",
+            "{round}: a file next to a package"
+        );
+        assert_eq!(
+            line("list:"),
+            "list: datafile,greet,shout",
+            "{round}: the locked tree"
+        );
+    }
+    assert!(
+        w.app.join("node_modules/stale").is_dir(),
+        "the user's files are not written"
+    );
 }

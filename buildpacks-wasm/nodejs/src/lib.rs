@@ -8,14 +8,18 @@
 //! - `npm_config_registry` (or `.npmrc` `registry=`): npm registry mirror;
 //! - `KILN_NODEJS_INCLUDE_DEV=true`: also install dev dependencies (default: only when the
 //!   execution environment is not `production`);
-//! - `KILN_NODEJS_STRICT_SCRIPTS=true`: fail when packages need install scripts.
+//! - `KILN_NODEJS_SCRIPTS_REQUIRED=a,b` / `KILN_NODEJS_SCRIPTS_SKIP=c`: packages whose install
+//!   scripts must fail the build / do not matter; `KILN_NODEJS_STRICT_SCRIPTS=true`: every
+//!   install script not skipped fails the build (see `scripts`).
 
+mod app_link;
 mod install;
 mod inventory;
 mod lockfile;
 mod package_json;
 mod range;
 mod registry;
+mod scripts;
 
 use kiln_sdk::extract::{ArchiveFormat, ExtractOptions, HostExtract, extract_downloads};
 use kiln_sdk::fetch::{Download, fetch};
@@ -189,28 +193,8 @@ fn install_modules(
     };
     let packages = lockfile::parse(&lock_text).map_err(Error::msg)?;
     let selection = install::select(packages, include_dev, "linux", &arch);
-    let scripts: Vec<String> = selection
-        .packages
-        .iter()
-        .filter(|p| p.has_install_script)
-        .map(|p| format!("{}@{}", p.name, p.version))
-        .collect();
-    if !scripts.is_empty() {
-        let list = scripts.join(", ");
-        if env_flag(ctx, "KILN_NODEJS_STRICT_SCRIPTS") {
-            return Err(Error::msg(format!(
-                "{} package(s) need install scripts, which this buildpack does not run: {list}",
-                scripts.len()
-            ))
-            .with_detail(
-                "unset KILN_NODEJS_STRICT_SCRIPTS to install them without their scripts",
-            ));
-        }
-        kiln_sdk::log::warn(format!(
-            "{} package(s) have install scripts, which are not run (they may not work): {list}",
-            scripts.len()
-        ));
-    }
+    let unrun_scripts =
+        scripts::ScriptPolicy::from_env(&ctx.detect.platform_env).check(&selection.packages)?;
     let (mut layer, state) = ctx.cached_layer(
         layer_name!("modules"),
         LayerTypes::none().launch().build().cache(),
@@ -224,8 +208,13 @@ fn install_modules(
     layer.add_env(
         EnvChange::prepend("PATH", modules_dir.join(".bin").display().to_string()).delimiter(":"),
     );
+    // `<app>/node_modules` is a link into this layer; resolve through it as npm's real
+    // directory would (`require.resolve` and `__dirname` give paths under the app).
+    layer.add_env(EnvChange::default_value("NODE_PRESERVE_SYMLINKS", "1"));
+    app_link::link_node_modules(ctx.app_dir(), &modules_dir)?;
     if state == LayerState::Restored {
         kiln_sdk::log::info("Reusing node_modules: package-lock.json is unchanged");
+        warn_unrun_scripts(&unrun_scripts, layer.path());
         return Ok(Some(layer));
     }
     let reg = registry::configured(
@@ -253,8 +242,15 @@ fn install_modules(
         selection.skipped_dev,
         selection.skipped_platform
     ));
+    warn_unrun_scripts(&unrun_scripts, layer.path());
     layer.set_metadata(&meta)?;
     Ok(Some(layer))
+}
+
+fn warn_unrun_scripts(unrun: &[&lockfile::LockedPackage], layer_root: &std::path::Path) {
+    if let Some(text) = scripts::warning(unrun, layer_root) {
+        kiln_sdk::log::warn(text);
+    }
 }
 
 /// `npm start` semantics without npm: `scripts.start` through `sh -c`, else
