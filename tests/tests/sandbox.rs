@@ -3,10 +3,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod node_support;
 mod support;
 
 use std::path::{Path, PathBuf};
 
+use node_support::Server;
 use support::*;
 
 struct Attempt {
@@ -192,4 +194,179 @@ fn host_environment_is_not_visible_to_buildpacks() {
         "{vars}"
     );
     assert!(vars.contains("CNB_TARGET_OS=linux"), "{vars}");
+}
+
+/// A fixture server with `/payload` and the sha256 of its bytes.
+fn payload_server(dir: &Path, body: &[u8]) -> (Server, String) {
+    use sha2::Digest as _;
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("payload"), body).unwrap();
+    let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(body)));
+    (Server::start(dir), digest)
+}
+
+#[test]
+fn a_download_cannot_be_laundered_through_the_mismatch_error() {
+    let served = tempfile::tempdir().unwrap();
+    let (server, real) = payload_server(served.path(), b"not pinned by anyone");
+    let url = format!("{}/payload", server.base);
+    let a = attempt(
+        "launder",
+        |_| {},
+        &[
+            "--env",
+            &format!("KILN_TEST_URL={url}"),
+            "--network-allow",
+            "127.0.0.1",
+        ],
+    );
+    assert_refused(&a, 51, "sandbox attempt launder refused");
+    assert!(
+        a.out.stderr.contains("integrity mismatch"),
+        "{}",
+        a.out.stderr
+    );
+    // The buildpack never learns the digest of what arrived.
+    assert!(!a.out.stderr.contains(&real), "{}", a.out.stderr);
+}
+
+#[test]
+fn loopback_downloads_need_network_allow() {
+    let served = tempfile::tempdir().unwrap();
+    let (server, digest) = payload_server(served.path(), b"a local service");
+    let env = [
+        "--env".to_owned(),
+        format!("KILN_TEST_URL={}/payload", server.base),
+        "--env".to_owned(),
+        format!("KILN_TEST_DIGEST={digest}"),
+    ];
+    let env: Vec<&str> = env.iter().map(String::as_str).collect();
+    let refused = attempt("fetch-url", |_| {}, &env);
+    assert_refused(&refused, 51, "sandbox attempt fetch-url refused");
+    assert!(
+        refused.out.stderr.contains("--network-allow 127.0.0.1"),
+        "{}",
+        refused.out.stderr
+    );
+    assert_eq!(server.total(), 0, "no request reached the loopback service");
+    // A name that resolves to loopback is refused the same way.
+    let port = server.base.rsplit(':').next().unwrap();
+    let by_name = attempt(
+        "fetch-url",
+        |_| {},
+        &[
+            "--env",
+            &format!("KILN_TEST_URL=http://localhost:{port}/payload"),
+            "--env",
+            &format!("KILN_TEST_DIGEST={digest}"),
+        ],
+    );
+    assert_refused(&by_name, 51, "not a public address");
+    assert_eq!(server.total(), 0);
+
+    let allowed = [env.as_slice(), &["--network-allow", "127.0.0.1"]].concat();
+    let ok = attempt("fetch-url", |_| {}, &allowed);
+    assert_eq!(ok.out.code, 0, "{}", ok.out.stderr);
+    assert_eq!(server.hits("/payload"), 1);
+}
+
+#[test]
+fn a_redirect_to_another_loopback_service_is_refused() {
+    let inner_dir = tempfile::tempdir().unwrap();
+    let (inner, digest) = payload_server(inner_dir.path(), b"internal admin page");
+    let outer_dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        outer_dir.path().join("go.redirect"),
+        format!(
+            "http://localhost:{}/payload",
+            inner.base.rsplit(':').next().unwrap()
+        ),
+    )
+    .unwrap();
+    let outer = Server::start(outer_dir.path());
+    let outer_authority = outer.base.trim_start_matches("http://").to_owned();
+    let a = attempt(
+        "fetch-url",
+        |_| {},
+        &[
+            "--env",
+            &format!("KILN_TEST_URL={}/go", outer.base),
+            "--env",
+            &format!("KILN_TEST_DIGEST={digest}"),
+            "--network-allow",
+            &outer_authority,
+        ],
+    );
+    assert_refused(&a, 51, "redirect");
+    assert_eq!(outer.hits("/go"), 1);
+    assert_eq!(inner.total(), 0, "the redirect was not followed");
+}
+
+/// What the `list-downloads` mode saw under `/downloads`, comma-separated.
+fn listing(stderr: &str) -> String {
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("downloads: "))
+        .unwrap_or_else(|| panic!("no listing in {stderr}"));
+    line.split_once("downloads: ")
+        .map_or("", |(_, l)| l)
+        .trim()
+        .to_owned()
+}
+
+#[test]
+fn downloads_shows_only_what_this_build_fetched() {
+    let served = tempfile::tempdir().unwrap();
+    let (server, first) = payload_server(served.path(), b"fetched by an earlier build");
+    let cache = tempfile::tempdir().unwrap();
+    let cache_arg = cache.path().display().to_string();
+    let url = format!("KILN_TEST_URL={}/payload", server.base);
+    let earlier = attempt(
+        "fetch-url",
+        |_| {},
+        &[
+            "--env",
+            &url,
+            "--env",
+            &format!("KILN_TEST_DIGEST={first}"),
+            "--network-allow",
+            "127.0.0.1",
+            "--download-cache",
+            &cache_arg,
+        ],
+    );
+    assert_eq!(earlier.out.code, 0, "{}", earlier.out.stderr);
+    // Another build with the same download cache that fetches nothing sees nothing.
+    let nothing = attempt("list-downloads", |_| {}, &["--download-cache", &cache_arg]);
+    assert_eq!(nothing.out.code, 0, "{}", nothing.out.stderr);
+    assert_eq!(listing(&nothing.out.stderr), "", "{}", nothing.out.stderr);
+    // One that fetches the file sees exactly it.
+    let own = attempt(
+        "list-downloads",
+        |_| {},
+        &[
+            "--env",
+            &url,
+            "--env",
+            &format!("KILN_TEST_DIGEST={first}"),
+            "--network-allow",
+            "127.0.0.1",
+            "--download-cache",
+            &cache_arg,
+        ],
+    );
+    assert_eq!(own.out.code, 0, "{}", own.out.stderr);
+    let hex = first.trim_start_matches("sha256:");
+    assert_eq!(
+        listing(&own.out.stderr),
+        format!("/downloads/sha256/{hex}"),
+        "{}",
+        own.out.stderr
+    );
+    // The shared cache itself still holds the file; the views are gone.
+    assert!(cache.path().join("sha256").join(hex).is_file());
+    let views: Vec<_> = std::fs::read_dir(cache.path().join(".views"))
+        .unwrap()
+        .collect();
+    assert!(views.is_empty(), "{views:?}");
 }

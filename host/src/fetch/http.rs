@@ -1,9 +1,12 @@
 //! HTTP(S) downloads with timeouts and retries: streams the body into a cache
 //! [`Pending`] file. Proxies come from `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::cache::Pending;
+use super::destination::{GuardedResolver, Trusted, redirect_policy};
+use super::policy::Policy;
 
 /// How long to wait for a connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -29,6 +32,9 @@ pub enum HttpError {
         /// The HTTP status.
         status: u16,
     },
+    /// The destination (or a redirect) was refused by the network policy; not retried.
+    #[error("{0}")]
+    Refused(String),
     /// Connection, TLS or body errors, after retries.
     #[error("{0}")]
     Network(String),
@@ -44,9 +50,17 @@ pub struct Http {
 }
 
 impl Http {
-    /// A client with Kiln's timeouts; proxies from the environment.
-    pub fn new() -> Result<Self, String> {
+    /// A client with Kiln's timeouts and `policy`'s destinations (internal addresses only
+    /// when allowed, also after DNS and redirects); proxies from the environment.
+    pub fn new(policy: &Policy) -> Result<Self, String> {
+        let trusted = Arc::new(Trusted::new(&policy.network_allow));
+        let allowlist = policy.clone();
         let client = reqwest::Client::builder()
+            .dns_resolver(GuardedResolver::new(trusted.clone()))
+            .redirect(redirect_policy(trusted, move |authority| {
+                let host = authority.rsplit_once(':').map_or(authority, |(h, _)| h);
+                allowlist.host_allowed(host, authority)
+            }))
             .connect_timeout(CONNECT_TIMEOUT)
             .read_timeout(READ_TIMEOUT)
             .user_agent(concat!("kiln/", env!("CARGO_PKG_VERSION")))
@@ -82,12 +96,13 @@ impl Http {
         url: &str,
         begin: &impl Fn() -> std::io::Result<Pending>,
     ) -> Result<Pending, HttpError> {
-        let mut response = self
-            .client
-            .get(url)
-            .send()
-            .await
-            .map_err(|e| HttpError::Network(error_chain(&e)))?;
+        let mut response = self.client.get(url).send().await.map_err(|e| {
+            if super::destination::is_refusal(&e) {
+                HttpError::Refused(error_chain(&e))
+            } else {
+                HttpError::Network(error_chain(&e))
+            }
+        })?;
         let status = response.status().as_u16();
         if status == 404 || status == 410 {
             return Err(HttpError::NotFound { status });

@@ -5,10 +5,12 @@
 //! verifies, and grants the guest read-only access to the cache at [`cache::GUEST_DIR`].
 
 pub mod cache;
+pub mod destination;
 pub mod digest;
 pub mod http;
 pub mod policy;
 pub mod report;
+pub mod view;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
@@ -129,6 +131,7 @@ pub struct Fetcher {
     jobs: usize,
     runtime: OnceLock<Result<(tokio::runtime::Runtime, http::Http), String>>,
     stats: Mutex<Stats>,
+    view: OnceLock<Result<view::DownloadView, String>>,
 }
 
 impl std::fmt::Debug for Fetcher {
@@ -157,7 +160,24 @@ impl Fetcher {
             jobs: options.jobs.max(1),
             runtime: OnceLock::new(),
             stats: Mutex::new(Stats::default()),
+            view: OnceLock::new(),
         }
+    }
+
+    /// This build's view of the download cache, created on first use: only the files it
+    /// fetched, for the guest's read-only `/downloads`.
+    pub fn view(&self) -> Result<&view::DownloadView, String> {
+        self.view
+            .get_or_init(|| {
+                view::DownloadView::create(&self.cache).map_err(|e| {
+                    format!(
+                        "could not create a download view in {}: {e}",
+                        self.cache.root().display()
+                    )
+                })
+            })
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     /// The download cache.
@@ -209,8 +229,19 @@ impl Fetcher {
                         format!("{}: the download did not finish", req.url),
                     ))
                 })
+                .and_then(|f| self.show(f))
             })
             .collect()
+    }
+
+    /// Put a verified file into this build's view.
+    fn show(&self, f: Fetched) -> Result<Fetched, FetchError> {
+        let storage = |why: String| FetchError::new(&f.url, FetchErrorKind::Storage, why);
+        self.view()
+            .map_err(storage)?
+            .add(&self.cache, &f.digest)
+            .map_err(|e| storage(format!("could not show {} to the buildpack: {e}", f.url)))?;
+        Ok(f)
     }
 
     /// Checks and cache lookup: `Ok(Some)` on a hit, `Ok(None)` when a download is needed.
@@ -229,6 +260,13 @@ impl Fetcher {
         self.policy
             .check(url, expected.is_some())
             .map_err(|e| FetchError::new(url, FetchErrorKind::Denied, e.to_string()))?;
+        if let Some((host, _)) = policy::url_host(url) {
+            destination::Trusted::new(&self.policy.network_allow)
+                .check_literal(&host)
+                .map_err(|why| {
+                    FetchError::new(url, FetchErrorKind::Denied, format!("{url}: {why}"))
+                })?;
+        }
         if expected.is_none() {
             self.count(|s| s.unpinned.push(url.to_owned()));
         }
@@ -271,7 +309,7 @@ impl Fetcher {
                     .enable_all()
                     .build()
                     .map_err(|e| format!("could not start the download runtime: {e}"))?;
-                let http = http::Http::new()?;
+                let http = http::Http::new(&self.policy)?;
                 Ok((rt, http))
             })
             .as_ref()
@@ -341,6 +379,7 @@ async fn download_one(
             let kind = match e {
                 http::HttpError::NotFound { .. } => FetchErrorKind::NotFound,
                 http::HttpError::Storage(_) => FetchErrorKind::Storage,
+                http::HttpError::Refused(_) => FetchErrorKind::Denied,
                 _ => FetchErrorKind::Network,
             };
             FetchError::new(url, kind, format!("could not download {url}: {e}"))

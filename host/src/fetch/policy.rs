@@ -67,18 +67,22 @@ pub fn url_host(url: &str) -> Option<(String, String)> {
 }
 
 impl Policy {
+    /// Whether the allowlist (if any) names `host` or `authority` (`host:port`).
+    pub fn host_allowed(&self, host: &str, authority: &str) -> bool {
+        self.network_allow.is_empty()
+            || self.network_allow.iter().any(|a| {
+                let a = a.to_ascii_lowercase();
+                a == host || a == authority
+            })
+    }
+
     /// Check a request before any cache or network access.
     pub fn check(&self, url: &str, pinned: bool) -> Result<(), Refusal> {
         let (host, authority) = url_host(url).ok_or_else(|| Refusal::BadUrl { url: url.into() })?;
         if !pinned && !self.allow_unpinned {
             return Err(Refusal::Unpinned { url: url.into() });
         }
-        if !self.network_allow.is_empty()
-            && !self.network_allow.iter().any(|a| {
-                let a = a.to_ascii_lowercase();
-                a == host || a == authority
-            })
-        {
+        if !self.host_allowed(&host, &authority) {
             return Err(Refusal::HostNotAllowed {
                 url: url.into(),
                 host,

@@ -31,8 +31,17 @@ fn serve(files: BTreeMap<String, Vec<u8>>) -> (String, Arc<AtomicUsize>) {
                 Some(b) => ("200 OK", b.clone()),
                 None => ("404 Not Found", Vec::new()),
             };
+            // A body `REDIRECT <url>` answers 302 to that URL.
+            let (status, location, body) = match body.strip_prefix(b"REDIRECT ") {
+                Some(to) => (
+                    "302 Found",
+                    format!("location: {}\r\n", String::from_utf8_lossy(to)),
+                    Vec::new(),
+                ),
+                None => (status, String::new(), body),
+            };
             let head = format!(
-                "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                "HTTP/1.1 {status}\r\n{location}content-length: {}\r\nconnection: close\r\n\r\n",
                 body.len()
             );
             let _ = stream.write_all(head.as_bytes());
@@ -55,7 +64,17 @@ fn request(url: &str, integrity: Option<&str>) -> FetchRequest {
     }
 }
 
-fn fetcher(dir: &std::path::Path, policy: Policy) -> Fetcher {
+/// A fetcher for `policy`; the test server on 127.0.0.1 is allowed unless the test gives its
+/// own allowlist.
+fn fetcher(dir: &std::path::Path, mut policy: Policy) -> Fetcher {
+    if policy.network_allow.is_empty() {
+        policy.network_allow.push("127.0.0.1".into());
+    }
+    exact_fetcher(dir, policy)
+}
+
+/// A fetcher for exactly `policy`.
+fn exact_fetcher(dir: &std::path::Path, policy: Policy) -> Fetcher {
     Fetcher::new(
         &FetchOptions {
             policy,
@@ -183,4 +202,125 @@ fn bad_digest_is_invalid() {
     let out = fetcher(tmp.path(), Policy::default())
         .fetch(&[request("http://127.0.0.1:1/a", Some("md5:00"))]);
     assert_eq!(out[0].as_ref().unwrap_err().kind, FetchErrorKind::Invalid);
+}
+
+#[test]
+fn loopback_is_refused_unless_allowed_before_any_request() {
+    let (base, hits) = serve(BTreeMap::from([("/a".to_owned(), b"alpha".to_vec())]));
+    let tmp = tempfile::tempdir().unwrap();
+    let url = format!("{base}/a");
+    let out = exact_fetcher(tmp.path(), Policy::default())
+        .fetch(&[request(&url, Some(&sha256(b"alpha")))]);
+    let err = out[0].as_ref().unwrap_err();
+    assert_eq!(err.kind, FetchErrorKind::Denied, "{}", err.message);
+    assert!(
+        err.message.contains("--network-allow 127.0.0.1"),
+        "{}",
+        err.message
+    );
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        0,
+        "no request to a refused address"
+    );
+    // The same for names that resolve to loopback, and for IPv6 loopback.
+    let port = base.rsplit(':').next().unwrap();
+    for other in [
+        format!("http://localhost:{port}/a"),
+        format!("http://[::1]:{port}/a"),
+    ] {
+        let out = exact_fetcher(tmp.path(), Policy::default())
+            .fetch(&[request(&other, Some(&sha256(b"alpha")))]);
+        let err = out[0].as_ref().unwrap_err();
+        assert!(
+            err.message.contains("not a public address"),
+            "{other}: {}",
+            err.message
+        );
+    }
+    assert_eq!(hits.load(Ordering::SeqCst), 0);
+
+    let allowed = Policy {
+        network_allow: vec!["127.0.0.1".into()],
+        ..Policy::default()
+    };
+    let out = exact_fetcher(tmp.path(), allowed).fetch(&[request(&url, Some(&sha256(b"alpha")))]);
+    assert!(out[0].is_ok(), "{:?}", out[0]);
+}
+
+#[test]
+fn redirects_are_followed_only_to_allowed_hosts() {
+    let (target, target_hits) = serve(BTreeMap::from([("/a".to_owned(), b"alpha".to_vec())]));
+    let target_port = target.rsplit(':').next().unwrap().to_owned();
+    let (base, _) = serve(BTreeMap::from([
+        (
+            "/to-other-port".to_owned(),
+            format!("REDIRECT {target}/a").into_bytes(),
+        ),
+        (
+            "/to-localhost".to_owned(),
+            format!("REDIRECT http://localhost:{target_port}/a").into_bytes(),
+        ),
+        (
+            "/to-file".to_owned(),
+            b"REDIRECT file:///etc/passwd".to_vec(),
+        ),
+        (
+            "/to-self".to_owned(),
+            format!("REDIRECT {target}/a").into_bytes(),
+        ),
+    ]));
+    let base_authority = base.trim_start_matches("http://").to_owned();
+    let tmp = tempfile::tempdir().unwrap();
+    // Only this one server (host and port) is allowed.
+    let only_base = Policy {
+        network_allow: vec![base_authority],
+        ..Policy::default()
+    };
+    for path in ["/to-other-port", "/to-localhost", "/to-file"] {
+        let out = exact_fetcher(tmp.path(), only_base.clone())
+            .fetch(&[request(&format!("{base}{path}"), Some(&sha256(b"alpha")))]);
+        let err = out[0].as_ref().unwrap_err();
+        // Not followed: refused by the policy, or (non-http schemes) left as the 302 itself.
+        assert!(
+            err.message.contains("redirect") || err.message.contains("302"),
+            "{path}: {}",
+            err.message
+        );
+    }
+    assert_eq!(
+        target_hits.load(Ordering::SeqCst),
+        0,
+        "no redirect was followed"
+    );
+    // With the target's host allowed too, the redirect is followed.
+    let out = fetcher(tmp.path(), Policy::default())
+        .fetch(&[request(&format!("{base}/to-self"), Some(&sha256(b"alpha")))]);
+    assert!(out[0].is_ok(), "{:?}", out[0]);
+}
+
+#[test]
+fn a_build_sees_only_what_it_fetched() {
+    let (base, _) = serve(BTreeMap::from([
+        ("/a".to_owned(), b"alpha".to_vec()),
+        ("/b".to_owned(), b"beta".to_vec()),
+    ]));
+    let tmp = tempfile::tempdir().unwrap();
+    let earlier = fetcher(tmp.path(), Policy::default());
+    earlier.fetch(&[request(&format!("{base}/a"), Some(&sha256(b"alpha")))])[0]
+        .as_ref()
+        .unwrap();
+    let later = fetcher(tmp.path(), Policy::default());
+    let got = later.fetch(&[request(&format!("{base}/b"), Some(&sha256(b"beta")))]);
+    let got = got[0].as_ref().unwrap();
+    let view = later.view().unwrap().root().to_path_buf();
+    let listed: Vec<String> = std::fs::read_dir(view.join("sha256"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(listed, vec![got.digest.hex()], "only this build's file");
+    assert_eq!(
+        std::fs::read(view.join("sha256").join(got.digest.hex())).unwrap(),
+        b"beta"
+    );
 }

@@ -275,8 +275,8 @@ impl Runtime {
         })
     }
 
-    /// Serve the `fetch` import of `build` calls with `fetcher`, and grant its download
-    /// cache read-only at `/downloads` during build.
+    /// Serve the `fetch` import of `build` calls with `fetcher`, and grant its view of the
+    /// download cache (only what this build fetched) read-only at `/downloads` during build.
     pub fn set_fetcher(&mut self, fetcher: Arc<crate::fetch::Fetcher>) {
         self.fetcher = Some(fetcher);
     }
@@ -342,15 +342,16 @@ impl Runtime {
         let stderr = LineStream::new(Stream::Stderr, self.limits.output, sink_for(Stream::Stderr));
         let fetch = self.fetcher.clone().filter(|_| phase == Phase::Build);
         let mut extended;
-        let grants = match &fetch {
-            Some(f) if f.cache().ensure().is_ok() => {
+        let view = fetch.as_ref().and_then(|f| f.view().ok());
+        let grants = match view {
+            Some(v) => {
                 extended = grants.clone();
-                extended.read_only(f.cache().root(), crate::fetch::cache::GUEST_DIR);
+                extended.read_only(v.root(), crate::fetch::cache::GUEST_DIR);
                 &extended
             }
-            _ => grants,
+            None => grants,
         };
-        let extract = fetch.as_ref().and_then(|f| {
+        let extract = view.and_then(|v| {
             let layers = grants
                 .preopens
                 .iter()
@@ -358,7 +359,7 @@ impl Runtime {
             Some(extract_import::ExtractGrant {
                 downloads: (
                     crate::fetch::cache::GUEST_DIR.to_owned(),
-                    f.cache().root().to_owned(),
+                    v.root().to_owned(),
                 ),
                 layers: (layers.guest.clone(), layers.host.clone()),
             })

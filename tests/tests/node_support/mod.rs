@@ -118,12 +118,24 @@ fn serve_connection(
         } else {
             None
         };
-        let (status, body) = match body {
-            Some(b) => ("200 OK", b),
-            None => ("404 Not Found", b"not found".to_vec()),
+        // A file `<path>.redirect` answers 302 to the URL it holds.
+        let redirect = if safe {
+            std::fs::read_to_string(root.join(format!("{}.redirect", path.trim_start_matches('/'))))
+                .ok()
+        } else {
+            None
+        };
+        let (status, body, location) = match (redirect, body) {
+            (Some(to), _) => (
+                "302 Found",
+                Vec::new(),
+                format!("location: {}\r\n", to.trim()),
+            ),
+            (None, Some(b)) => ("200 OK", b, String::new()),
+            (None, None) => ("404 Not Found", b"not found".to_vec(), String::new()),
         };
         let head = format!(
-            "HTTP/1.1 {status}\r\ncontent-length: {}\r\ncontent-type: application/octet-stream\r\n\r\n",
+            "HTTP/1.1 {status}\r\n{location}content-length: {}\r\ncontent-type: application/octet-stream\r\n\r\n",
             body.len()
         );
         let mut response = head.into_bytes();

@@ -7,7 +7,8 @@
 //!
 //! Modes: `detect-write`, `detect-loop` (during detect); `read-passwd`, `dotdot`,
 //! `symlink-follow`, `plant-symlink`, `loop`, `membomb`, `network`, `env-dump` (during build);
-//! `ok` or no mode (pass, build nothing). An unknown mode fails detect.
+//! `launder`, `fetch-url`, `list-downloads` (the `fetch` import, with `KILN_TEST_URL` and
+//! `KILN_TEST_DIGEST`); `ok` or no mode (pass, build nothing). An unknown mode fails detect.
 
 use std::fmt;
 use std::path::Path;
@@ -50,11 +51,19 @@ pub enum Mode {
     EnvDump,
     /// Write into the read-only download cache (`/downloads`).
     WriteDownloads,
+    /// Ask for `KILN_TEST_URL` with a wrong digest, then again with any other digest the
+    /// error names (laundering an unpinned download).
+    Launder,
+    /// Fetch `KILN_TEST_URL` pinned to `KILN_TEST_DIGEST`.
+    FetchUrl,
+    /// Fetch like `fetch-url` (when `KILN_TEST_URL` is set), then list every file under
+    /// `/downloads` on a `downloads:` log line.
+    ListDownloads,
 }
 
 impl Mode {
     /// Every mode with its `KILN_TEST_MODE` spelling.
-    pub const ALL: [(&'static str, Self); 12] = [
+    pub const ALL: [(&'static str, Self); 15] = [
         ("ok", Self::Ok),
         ("detect-write", Self::DetectWrite),
         ("detect-loop", Self::DetectLoop),
@@ -67,6 +76,9 @@ impl Mode {
         ("network", Self::Network),
         ("env-dump", Self::EnvDump),
         ("write-downloads", Self::WriteDownloads),
+        ("launder", Self::Launder),
+        ("fetch-url", Self::FetchUrl),
+        ("list-downloads", Self::ListDownloads),
     ];
 
     /// The mode selected by the platform environment (`ok` when `KILN_TEST_MODE` is unset).
@@ -279,6 +291,21 @@ impl Buildpack for Hostile {
                 }
             }
             Mode::EnvDump => env_dump(&ctx),
+            Mode::Launder => launder(&ctx, mode),
+            Mode::FetchUrl => {
+                let file = fetch_test_url(&ctx).map_err(|e| refused(mode, e))?;
+                leak(&ctx, mode, &format!("fetched {}", file.path.display()))
+            }
+            Mode::ListDownloads => {
+                if ctx.detect.platform_env.contains_key("KILN_TEST_URL") {
+                    fetch_test_url(&ctx).map_err(|e| refused(mode, e))?;
+                }
+                let mut files = Vec::new();
+                list_files(Path::new("/downloads"), &mut files);
+                files.sort();
+                kiln_sdk::log::info(format!("downloads: {}", files.join(",")));
+                BuildResult::new().build()
+            }
             Mode::WriteDownloads => {
                 let path = Path::new("/downloads/sha256/planted");
                 match std::fs::write(path, b"planted") {
@@ -286,6 +313,77 @@ impl Buildpack for Hostile {
                     Err(e) => Err(refused(mode, format!("{}: {e}", path.display()))),
                 }
             }
+        }
+    }
+}
+
+fn test_env<'a>(ctx: &'a BuildContext, name: &str) -> Result<&'a str, Error> {
+    ctx.detect
+        .platform_env
+        .get(name)
+        .map(String::as_str)
+        .ok_or_else(|| Error::msg(format!("tests/hostile: {name} is not set")))
+}
+
+fn fetch_test_url(ctx: &BuildContext) -> Result<kiln_sdk::fetch::Fetched, String> {
+    let url = test_env(ctx, "KILN_TEST_URL").map_err(|e| e.to_string())?;
+    let digest = test_env(ctx, "KILN_TEST_DIGEST").map_err(|e| e.to_string())?;
+    kiln_sdk::fetch::fetch(&kiln_sdk::fetch::Download::pinned(url, digest))
+        .map_err(|e| format!("{:?}: {}", e.kind, e.message))
+}
+
+/// Every `sha256:<64 hex>` in `text`.
+fn sha256_digests(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("sha256:") {
+        let hex: String = rest[at + 7..]
+            .chars()
+            .take_while(char::is_ascii_hexdigit)
+            .collect();
+        if hex.len() == 64 {
+            found.push(format!("sha256:{hex}"));
+        }
+        rest = &rest[at + 7..];
+    }
+    found
+}
+
+fn launder(ctx: &BuildContext, mode: Mode) -> Result<BuildResult, Error> {
+    let url = test_env(ctx, "KILN_TEST_URL")?;
+    let wrong = format!("sha256:{}", "0".repeat(64));
+    let first = match kiln_sdk::fetch::fetch(&kiln_sdk::fetch::Download::pinned(url, &wrong)) {
+        Ok(f) => {
+            return leak(
+                ctx,
+                mode,
+                &format!("a wrong digest was accepted: {}", f.path.display()),
+            );
+        }
+        Err(e) => e.message,
+    };
+    for candidate in sha256_digests(&first).into_iter().filter(|d| *d != wrong) {
+        if let Ok(f) = kiln_sdk::fetch::fetch(&kiln_sdk::fetch::Download::pinned(url, &candidate)) {
+            return leak(
+                ctx,
+                mode,
+                &format!("laundered {url} as {candidate} into {}", f.path.display()),
+            );
+        }
+    }
+    Err(refused(mode, first))
+}
+
+fn list_files(dir: &Path, out: &mut Vec<String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            list_files(&path, out);
+        } else {
+            out.push(path.display().to_string());
         }
     }
 }
