@@ -112,6 +112,11 @@ pub fn cache_base() -> Option<PathBuf> {
         .or_else(|| dirs::cache_dir().map(|d| d.join("kiln")))
 }
 
+/// The record of checked layer blobs, `<cache base>/verified-layers`.
+pub fn verified_layers() -> crate::image::VerifiedLayers {
+    crate::image::VerifiedLayers::new(cache_base().map(|d| d.join("verified-layers")))
+}
+
 /// `<cache base>/components`: precompiled components.
 pub fn default_compile_cache() -> Option<PathBuf> {
     cache_base().map(|d| d.join("components"))
@@ -666,6 +671,7 @@ pub fn build_with_runtime(
 
     reporter.phase("EXPORTING");
     let blob_cache = cache_base().map(|b| BlobCache::new(b.join("layer-blobs")));
+    let verified = verified_layers();
     let layout = OciLayout::create_or_open(&output.dir).map_err(|e| Error::Export(e.into()))?;
     let report = export::export(
         &ExportInputs {
@@ -680,10 +686,14 @@ pub fn build_with_runtime(
             exec_env: &request.exec_env,
             previous: previous.as_ref(),
             blob_cache: blob_cache.as_ref(),
+            verified: &verified,
         },
         &layout,
         &output.tag,
     )?;
+    for note in &report.notes {
+        reporter.info(&format!("warning: {note}"));
+    }
     for l in &report.layers {
         let verb = if l.reused { "Reusing" } else { "Adding" };
         reporter.info(&format!("{verb} layer {} ({})", l.name, l.diff_id.short()));

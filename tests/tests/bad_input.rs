@@ -60,6 +60,25 @@ fn corrupt_run_image(dir: &Path) -> String {
     format!("oci:{}:latest", dir.display())
 }
 
+/// A busybox copy whose config claims another diff_id for its layer (the blob is intact).
+fn wrong_diff_id_run_image(dir: &Path) -> String {
+    edited_busybox(dir, "latest", |config| {
+        let other = kiln::image::Digest::of_bytes(b"not the layer");
+        config.set_diff_ids(&[other]);
+    })
+}
+
+/// A busybox copy whose layer descriptor has a media type that is not a layer type.
+fn bogus_media_type_run_image(dir: &Path) -> String {
+    let reference = edited_busybox(dir, "latest", |_| {});
+    let layout = kiln::image::OciLayout::open(dir).unwrap();
+    let base = layout.resolve(Some("latest")).unwrap();
+    let mut layers = base.manifest.layers.clone();
+    layers[0].media_type = "application/vnd.example.bogus".into();
+    layout.write_image("latest", &base.config, layers).unwrap();
+    reference
+}
+
 #[test]
 fn bad_input_is_reported_in_one_line_and_leaves_the_output_alone() {
     let work = tempfile::tempdir().unwrap();
@@ -89,6 +108,8 @@ fn bad_input_is_reported_in_one_line_and_leaves_the_output_alone() {
     let core_module = w.join("core.wasm");
     std::fs::write(&core_module, b"\0asm\x01\0\0\0").unwrap();
     let corrupt = corrupt_run_image(&w.join("corrupt-run"));
+    let wrong_diff_id = wrong_diff_id_run_image(&w.join("wrong-diff-id-run"));
+    let bogus_media_type = bogus_media_type_run_image(&w.join("bogus-media-run"));
     let garbage_index = w.join("garbage-run");
     std::fs::create_dir_all(&garbage_index).unwrap();
     std::fs::write(
@@ -281,6 +302,43 @@ fn bad_input_is_reported_in_one_line_and_leaves_the_output_alone() {
             ],
             32,
             &["run image", "corrupt-run"],
+        ),
+        case(
+            "run image with a wrong diff_id",
+            &[
+                "build",
+                &target,
+                "--path",
+                &procfile_app,
+                "--run-image",
+                &wrong_diff_id,
+            ],
+            32,
+            &["run image", "wrong-diff-id-run", "layer 1", "diff_id"],
+        ),
+        case(
+            "run image layer with a bogus media type",
+            &[
+                "build",
+                &target,
+                "--path",
+                &procfile_app,
+                "--run-image",
+                &bogus_media_type,
+            ],
+            32,
+            &["run image", "layer 1", "application/vnd.example.bogus"],
+        ),
+        case(
+            "rebase onto a run image with a wrong diff_id",
+            &[
+                "rebase",
+                &format!("oci:{}:prev", layout.display()),
+                "--run-image",
+                &wrong_diff_id,
+            ],
+            32,
+            &["run image", "layer 1", "diff_id"],
         ),
         case(
             "garbage run image index",

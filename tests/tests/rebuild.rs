@@ -206,3 +206,44 @@ fn launch_layers_kept_by_metadata_reuse_the_previous_blob() {
     );
     assert_eq!(p.diff_ids(), before);
 }
+
+#[test]
+fn a_previous_image_layer_whose_blob_was_replaced_is_rebuilt_not_reused() {
+    let p = Project::new();
+    let first = digest_of(&p.build());
+    // Point the top layer at other bytes; the config's diff_ids stay as they were.
+    let layout = kiln::image::OciLayout::open(p.layout()).unwrap();
+    let image = layout.resolve(Some("latest")).unwrap();
+    let mut evil = kiln::image::LayerBuilder::new(kiln::image::LayerOwnership::ROOT);
+    evil.add_file("planted", b"attacker bytes".to_vec(), 0o755)
+        .unwrap();
+    let evil = evil.write_to(layout.blobs()).unwrap();
+    let mut layers = image.manifest.layers.clone();
+    *layers.last_mut().unwrap() = evil.descriptor.clone();
+    layout.write_image("latest", &image.config, layers).unwrap();
+
+    let again = p.build();
+    assert!(
+        again.stderr.contains("not reusing layer")
+            && again.stderr.contains("from the previous image"),
+        "{}",
+        again.stderr
+    );
+    // The layer is written anew from the layers dir: the same image as before, and valid.
+    assert_eq!(digest_of(&again), first);
+    let rebuilt = layout.resolve(Some("latest")).unwrap();
+    assert!(
+        !rebuilt
+            .manifest
+            .layers
+            .iter()
+            .any(|l| l.digest == evil.descriptor.digest),
+        "the attacker's blob is not in the new image"
+    );
+    let validated = validate_image(&p.layout(), "latest");
+    assert!(
+        validated.stdout.contains("RESULT: VALID"),
+        "{}",
+        validated.stdout
+    );
+}

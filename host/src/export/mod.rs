@@ -15,6 +15,7 @@ use crate::buildpack::Buildpack;
 use crate::image::blob_cache::BlobCache;
 use crate::image::{
     Descriptor, Digest, HistoryEntry, ImageError, LayerBuilder, LayerOwnership, OciLayout,
+    VerifiedLayers,
 };
 use crate::lifecycle::build::BuiltBuildpack;
 use crate::lifecycle::env::Env;
@@ -49,6 +50,9 @@ pub struct ExportInputs<'a> {
     pub previous: Option<&'a PreviousImage>,
     /// Compressed blobs of layers seen before, by diff_id.
     pub blob_cache: Option<&'a BlobCache>,
+    /// Which layer blobs have been checked against their diff_id (previous-image layers are
+    /// reused only when they pass).
+    pub verified: &'a VerifiedLayers,
 }
 
 /// One layer the exporter wrote.
@@ -77,6 +81,8 @@ pub struct ExportReport {
     pub blobs_written: usize,
     /// For a `docker-archive:` output, the image ID (config digest) `docker load` reports.
     pub archive_image_id: Option<Digest>,
+    /// Why layers of the previous image were not reused (for the log).
+    pub notes: Vec<String>,
 }
 
 /// Export failed.
@@ -95,6 +101,18 @@ pub enum ExportError {
     NoLauncher {
         /// The run image's architecture.
         arch: String,
+    },
+    /// A layer kept by metadata alone cannot be reused: the previous image's blob is bad.
+    #[error(
+        "layer {layer} was kept without contents, but the previous image's layer {sha} failed its check ({problem}); rebuild it (delete its metadata) or build without that previous image"
+    )]
+    PreviousLayerBad {
+        /// `<buildpack>:<layer>`.
+        layer: String,
+        /// The diff_id the metadata named.
+        sha: String,
+        /// What the check found.
+        problem: crate::image::LayerProblem,
     },
     /// A layer kept by metadata alone has nothing to reuse.
     #[error(
@@ -238,10 +256,10 @@ pub fn export(
     let mut diff_ids = inputs.run_image.config.diff_ids()?;
     let top_layer = diff_ids.last().map(ToString::to_string).unwrap_or_default();
     let mut written = Vec::new();
+    let mut notes = Vec::new();
     let mut blobs_written = 0;
     for p in &pending {
-        let (diff_id, descriptor, reused) =
-            place_layer(p, inputs.previous, inputs.blob_cache, layout)?;
+        let (diff_id, descriptor, reused) = place_layer(p, inputs, layout, &mut notes)?;
         if !reused {
             blobs_written += 1;
         }
@@ -369,6 +387,7 @@ pub fn export(
         layers: written,
         blobs_written,
         archive_image_id: None,
+        notes,
     })
 }
 
@@ -395,44 +414,87 @@ pub fn is_executable(executables: &[String], rel: &str) -> bool {
 /// (no compression, no write), otherwise tar, compress and write it.
 fn place_layer(
     p: &PendingLayer,
-    previous: Option<&PreviousImage>,
-    blob_cache: Option<&BlobCache>,
+    inputs: &ExportInputs<'_>,
     layout: &OciLayout,
+    notes: &mut Vec<String>,
 ) -> Result<(Digest, Descriptor, bool), ExportError> {
-    let reuse = |diff_id: &Digest| -> Result<Option<Descriptor>, ExportError> {
-        let Some(prev) = previous else {
+    // The previous image's blob for `diff_id`, copied into the output once it passed its
+    // check; `Err` carries why a blob the previous image has could not be used.
+    let reuse = |diff_id: &Digest| -> Result<Option<Descriptor>, ReuseRefused> {
+        let Some(prev) = inputs.previous else {
             return Ok(None);
         };
         let Some(desc) = prev.descriptor_for(diff_id) else {
             return Ok(None);
         };
-        layout.blobs().copy_from(prev.layout().blobs(), &desc)?;
+        inputs
+            .verified
+            .check(prev.layout().blobs(), &desc, diff_id)
+            .map_err(ReuseRefused::Check)?;
+        layout
+            .blobs()
+            .copy_from(prev.layout().blobs(), &desc)
+            .map_err(ReuseRefused::Io)?;
         Ok(Some(desc))
     };
     match &p.source {
         Source::Reuse(sha) => {
             let diff_id = Digest::parse(sha)?;
-            let desc = reuse(&diff_id)?.ok_or_else(|| ExportError::NothingToReuse {
-                layer: p.name.clone(),
-                sha: sha.clone(),
-            })?;
+            let desc = match reuse(&diff_id) {
+                Ok(Some(desc)) => desc,
+                Ok(None) => {
+                    return Err(ExportError::NothingToReuse {
+                        layer: p.name.clone(),
+                        sha: sha.clone(),
+                    });
+                }
+                Err(ReuseRefused::Io(e)) => return Err(e.into()),
+                Err(ReuseRefused::Check(problem)) => {
+                    return Err(ExportError::PreviousLayerBad {
+                        layer: p.name.clone(),
+                        sha: sha.clone(),
+                        problem,
+                    });
+                }
+            };
             Ok((diff_id, desc, true))
         }
         Source::Build(builder) => {
             let (diff_id, _) = builder.diff_id()?;
-            if let Some(desc) = reuse(&diff_id)? {
-                return Ok((diff_id, desc, true));
+            match reuse(&diff_id) {
+                Ok(Some(desc)) => return Ok((diff_id, desc, true)),
+                Ok(None) => {}
+                Err(ReuseRefused::Io(e)) => return Err(e.into()),
+                Err(ReuseRefused::Check(problem)) => notes.push(format!(
+                    "not reusing layer {} from the previous image: {problem}; writing it anew",
+                    p.name
+                )),
             }
-            if let Some(desc) = blob_cache.and_then(|c| c.fetch(&diff_id, layout.blobs())) {
+            if let Some(desc) = inputs
+                .blob_cache
+                .and_then(|c| c.fetch(&diff_id, layout.blobs()))
+            {
+                inputs.verified.remember(layout.blobs(), &desc, &diff_id);
                 return Ok((diff_id, desc, false));
             }
             let w = builder.write_to(layout.blobs())?;
-            if let Some(c) = blob_cache {
+            if let Some(c) = inputs.blob_cache {
                 c.put(&w.diff_id, layout.blobs(), &w.descriptor);
             }
+            inputs
+                .verified
+                .remember(layout.blobs(), &w.descriptor, &w.diff_id);
             Ok((w.diff_id, w.descriptor, false))
         }
     }
+}
+
+/// Why a previous-image layer was not reused.
+enum ReuseRefused {
+    /// Its blob failed the content check.
+    Check(crate::image::LayerProblem),
+    /// It could not be copied.
+    Io(ImageError),
 }
 
 /// The image `Env`: the run image's env plus the CNB directories and `/cnb/process` and

@@ -1,10 +1,8 @@
 //! The run image: the base the app layers go on top of (`scratch` or an OCI layout).
 
-use sha2::{Digest as _, Sha256};
-
 use crate::image::docker_archive::{self, DockerArchiveRef};
 use crate::image::{
-    Descriptor, Digest, ImageConfig, ImageError, ImageRef, OciLayout, ResolvedImage, platform_arch,
+    Descriptor, ImageConfig, ImageError, ImageRef, OciLayout, ResolvedImage, platform_arch,
 };
 
 /// A run image that has been read and checked.
@@ -89,8 +87,19 @@ impl RunImage {
                         resolved.manifest.layers.len()
                     ))));
                 }
-                for layer in &resolved.manifest.layers {
-                    verify_blob(&layout, &layer.digest).map_err(wrap)?;
+                let verified = crate::pipeline::verified_layers();
+                for (i, (layer, diff_id)) in
+                    resolved.manifest.layers.iter().zip(&diff_ids).enumerate()
+                {
+                    verified
+                        .check(layout.blobs(), layer, diff_id)
+                        .map_err(|problem| {
+                            wrap(ImageError::BadLayer {
+                                index: i + 1,
+                                digest: layer.digest.clone(),
+                                problem,
+                            })
+                        })?;
                 }
                 Ok(Self::local(
                     reference,
@@ -210,31 +219,4 @@ impl RunImage {
         }
         Ok(())
     }
-}
-
-/// Stream a blob through sha256 and compare with its name.
-fn verify_blob(layout: &OciLayout, digest: &Digest) -> Result<(), ImageError> {
-    let path = layout.blobs().path(digest);
-    if !layout.blobs().has(digest) {
-        return Err(ImageError::BlobMissing {
-            digest: digest.clone(),
-            path,
-        });
-    }
-    let mut file = layout.blobs().open(digest)?;
-    let mut hasher = Sha256::new();
-    std::io::copy(&mut file, &mut hasher).map_err(|source| ImageError::Io {
-        action: "read",
-        path: path.clone(),
-        source,
-    })?;
-    let actual = Digest::from_sha256(hasher.finalize().into());
-    if &actual != digest {
-        return Err(ImageError::DigestMismatch {
-            path,
-            expected: digest.clone(),
-            actual,
-        });
-    }
-    Ok(())
 }

@@ -22,6 +22,7 @@ pub mod inspect;
 pub mod layer_tar;
 pub mod layout;
 pub mod spec;
+pub mod verified_layers;
 
 use std::fmt;
 use std::io;
@@ -44,6 +45,7 @@ pub use spec::{
     MEDIA_TYPE_OCI_LAYER_GZIP, MEDIA_TYPE_OCI_LAYER_TAR, MEDIA_TYPE_OCI_LAYER_ZSTD,
     MEDIA_TYPE_OCI_MANIFEST, Platform,
 };
+pub use verified_layers::{LayerProblem, VerifiedLayers};
 
 /// The mtime of every layer entry: 1980-01-01T00:00:01Z, in Unix seconds.
 pub const NORMALIZED_MTIME: u64 = 315_532_801;
@@ -137,6 +139,16 @@ pub enum ImageError {
         digest: Digest,
         /// Where the blob should be.
         path: PathBuf,
+    },
+    /// A layer failed its content check (blob digest, diff_id, media type).
+    #[error("layer {index} ({digest}): {problem}")]
+    BadLayer {
+        /// Its position in the manifest, from 1 (bottom).
+        index: usize,
+        /// Its blob digest.
+        digest: Digest,
+        /// What is wrong.
+        problem: LayerProblem,
     },
     /// A blob's content does not hash to its name.
     #[error("blob {} is corrupt: expected {expected}, content hashes to {actual}", path.display())]
