@@ -506,3 +506,78 @@ fn compile_cache_trouble_is_reported_as_a_warning() {
         filtered.stderr
     );
 }
+
+/// One component's precompiled artifact copied over another's is detected (its sidecar binds
+/// it to its component) and recompiled; a cache others can write is not used at all.
+#[test]
+fn a_swapped_or_shared_compile_cache_entry_is_not_trusted() {
+    let work = tempfile::tempdir().unwrap();
+    let cache = work.path().join("cache");
+    let build = |name: &str, extra: &[&str]| {
+        let mut cmd = kiln_command();
+        cmd.env("KILN_CACHE_DIR", &cache)
+            .env_remove("RUST_LOG")
+            .arg("build")
+            .arg(format!("oci:{}", work.path().join(name).display()))
+            .arg("--path")
+            .arg(fixture("procfile-app"))
+            .args(extra);
+        run(&mut cmd).success()
+    };
+    build("first", &[]);
+    let components = cache.join("components");
+    let mut artifacts: Vec<PathBuf> = std::fs::read_dir(&components)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "cwasm"))
+        .collect();
+    artifacts.sort();
+    assert!(artifacts.len() >= 2, "{artifacts:?}");
+    // Every artifact replaced by another component's (with and without its sidecar).
+    let first = std::fs::read(&artifacts[0]).unwrap();
+    let first_sum = std::fs::read(format!("{}.sum", artifacts[0].display())).unwrap();
+    for (i, other) in artifacts.iter().enumerate().skip(1) {
+        std::fs::write(other, &first).unwrap();
+        if i % 2 == 0 {
+            std::fs::write(format!("{}.sum", other.display()), &first_sum).unwrap();
+        }
+    }
+    let swapped = build("swapped", &[]);
+    assert!(
+        swapped.stderr.contains("discarding compile cache entry")
+            && swapped.stderr.contains("sidecar"),
+        "{}",
+        swapped.stderr
+    );
+    assert!(
+        swapped.stderr.contains("kiln/procfile"),
+        "the right buildpack ran: {}",
+        swapped.stderr
+    );
+
+    // A cache directory other users can write is not used.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&components, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let shared = build("shared", &[]);
+        assert!(
+            shared.stderr.contains("not using the compile cache")
+                && shared.stderr.contains("writable by other users"),
+            "{}",
+            shared.stderr
+        );
+    }
+
+    // `--compile-cache none` writes nothing.
+    let none_cache = work.path().join("untouched");
+    let mut cmd = kiln_command();
+    cmd.env("KILN_CACHE_DIR", &none_cache)
+        .arg("build")
+        .arg(format!("oci:{}", work.path().join("none").display()))
+        .arg("--path")
+        .arg(fixture("procfile-app"))
+        .args(["--compile-cache", "none"]);
+    run(&mut cmd).success();
+    assert!(!none_cache.join("components").exists());
+}

@@ -61,6 +61,15 @@ impl Cli {
     }
 }
 
+/// The compile cache `--compile-cache` selects: a directory, the default, or none.
+pub fn compile_cache_dir(flag: Option<&PathBuf>) -> Option<PathBuf> {
+    match flag {
+        Some(p) if p.as_os_str() == "none" => None,
+        Some(p) => Some(p.clone()),
+        None => default_compile_cache(),
+    }
+}
+
 /// Kiln commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -94,8 +103,9 @@ pub struct PackageArgs {
     pub src: PathBuf,
     /// Where to publish it: a registry reference (HOST/REPO[:TAG]) or oci:DIR[:TAG].
     pub dest: String,
-    /// Directory for precompiled components (default: the user cache dir, or $KILN_CACHE_DIR).
-    #[arg(long, value_name = "DIR")]
+    /// Directory for precompiled components (default: the user cache dir, or $KILN_CACHE_DIR);
+    /// `none` compiles in memory. Use only a directory you trust: its files are native code.
+    #[arg(long, value_name = "DIR|none")]
     pub compile_cache: Option<PathBuf>,
 }
 
@@ -163,8 +173,9 @@ pub struct CommonArgs {
     /// Memory limit for each buildpack call, in MiB.
     #[arg(long, value_name = "MIB", default_value_t = 2048)]
     pub memory_limit: usize,
-    /// Directory for precompiled components (default: the user cache dir, or $KILN_CACHE_DIR).
-    #[arg(long, value_name = "DIR")]
+    /// Directory for precompiled components (default: the user cache dir, or $KILN_CACHE_DIR);
+    /// `none` compiles in memory. Use only a directory you trust: its files are native code.
+    #[arg(long, value_name = "DIR|none")]
     pub compile_cache: Option<PathBuf>,
 }
 
@@ -281,7 +292,7 @@ impl CommonArgs {
         request.exec_env.clone_from(&self.exec_env);
         request.epoch_seconds = epoch;
         request.layers_dir.clone_from(&self.layers_dir);
-        request.compile_cache = self.compile_cache.clone().or_else(default_compile_cache);
+        request.compile_cache = compile_cache_dir(self.compile_cache.as_ref());
         request.limits = Limits {
             detect_timeout: seconds(self.detect_timeout, "detect-timeout")?,
             build_timeout: seconds(self.build_timeout, "build-timeout")?,

@@ -70,10 +70,7 @@ fn run(cli: Cli) -> Result<(), Error> {
         }
         Command::Buildpack(args::BuildpackCommand::Package(p)) => {
             let log: crate::runtime::LogSink = Arc::new(|_, _, _| {});
-            let cache = p
-                .compile_cache
-                .clone()
-                .or_else(pipeline::default_compile_cache);
+            let cache = args::compile_cache_dir(p.compile_cache.as_ref());
             let runtime =
                 crate::runtime::Runtime::new(cache, crate::runtime::Limits::default(), log)
                     .map_err(|e| Error::Buildpack(e.into()))?;
