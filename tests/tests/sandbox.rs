@@ -207,8 +207,8 @@ fn payload_server(dir: &Path, body: &[u8]) -> (Server, String) {
 
 #[test]
 fn a_download_cannot_be_laundered_through_the_mismatch_error() {
-    let served = tempfile::tempdir().unwrap();
-    let (server, real) = payload_server(served.path(), b"not pinned by anyone");
+    let fixture_dir = tempfile::tempdir().unwrap();
+    let (server, real) = payload_server(fixture_dir.path(), b"not pinned by anyone");
     let url = format!("{}/payload", server.base);
     let a = attempt(
         "launder",
@@ -232,8 +232,8 @@ fn a_download_cannot_be_laundered_through_the_mismatch_error() {
 
 #[test]
 fn loopback_downloads_need_network_allow() {
-    let served = tempfile::tempdir().unwrap();
-    let (server, digest) = payload_server(served.path(), b"a local service");
+    let fixture_dir = tempfile::tempdir().unwrap();
+    let (server, digest) = payload_server(fixture_dir.path(), b"a local service");
     let env = [
         "--env".to_owned(),
         format!("KILN_TEST_URL={}/payload", server.base),
@@ -316,8 +316,8 @@ fn listing(stderr: &str) -> String {
 
 #[test]
 fn downloads_shows_only_what_this_build_fetched() {
-    let served = tempfile::tempdir().unwrap();
-    let (server, first) = payload_server(served.path(), b"fetched by an earlier build");
+    let fixture_dir = tempfile::tempdir().unwrap();
+    let (server, first) = payload_server(fixture_dir.path(), b"fetched by an earlier build");
     let cache = tempfile::tempdir().unwrap();
     let cache_arg = cache.path().display().to_string();
     let url = format!("KILN_TEST_URL={}/payload", server.base);

@@ -83,7 +83,7 @@ impl Trusted {
     /// Whether the user (or the proxy settings) named `host`.
     pub fn contains(&self, host: &str) -> bool {
         let host = host_part(host);
-        self.hosts.iter().any(|h| *h == host)
+        self.hosts.contains(&host)
     }
 
     /// Refuse `host` (a name or an IP literal, `[v6]` allowed) when it is an internal address

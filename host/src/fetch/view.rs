@@ -16,7 +16,7 @@ use super::digest::Digest;
 const VIEWS_DIR: &str = ".views";
 
 /// A view older than this belongs to a build that did not end cleanly.
-const STALE_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
+const STALE_AFTER: Duration = Duration::from_hours(24);
 
 /// One build's `/downloads`.
 #[derive(Debug)]
