@@ -2,7 +2,7 @@
 //! with the default options: not loose, `includePrerelease` off).
 //!
 //! This is a port of node-semver's `Range`: the range text is rewritten step by step
-//! exactly like `classes/range.js` does (hyphen ranges, operator/whitespace trimming,
+//! as `classes/range.js` does (hyphen ranges, operator/whitespace trimming,
 //! carets, tildes, x-ranges, stars) into sets of plain comparators (`>=1.2.3`, `<2.0.0-0`,
 //! ...), which are then parsed strictly. So `20.11.0` means exactly 20.11.0, `^0.2.3`
 //! means `>=0.2.3 <0.3.0-0`, `1.2 - 2` means `>=1.2.0 <3.0.0-0`, `>1.2` means `>=1.3.0`,
@@ -22,8 +22,8 @@ const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 const MAX_VERSION_LENGTH: usize = 256;
 /// node-semver's safe regexes: at most this many repeated digits (`\d{0,256}`).
 const MAX_DIGITS: usize = 256;
-/// node-semver's safe regexes: at most this many repeated identifier characters.
-const MAX_BUILD_IDENTIFIER: usize = 250;
+/// node-semver's safe regexes: at most this many repeated `[a-zA-Z0-9-]` characters.
+const MAX_IDENTIFIER_CHARS: usize = 250;
 
 /// A parsed npm range: it matches when any of its comparator sets (the `||` alternatives)
 /// matches.
@@ -272,7 +272,7 @@ fn valid_prerelease(pre: &str) -> bool {
                 id == "0" || (!id.is_empty() && !id.starts_with('0') && id.len() <= MAX_DIGITS + 1)
             }
             // Alphanumeric: `\d{0,256}[a-zA-Z-][a-zA-Z0-9-]{0,250}`.
-            Some(first) => first <= MAX_DIGITS && id.len() - first - 1 <= MAX_BUILD_IDENTIFIER,
+            Some(first) => first <= MAX_DIGITS && id.len() - first - 1 <= MAX_IDENTIFIER_CHARS,
         }
     })
 }
@@ -280,7 +280,7 @@ fn valid_prerelease(pre: &str) -> bool {
 /// Dot-separated, non-empty identifiers of `[0-9A-Za-z-]`, each within node-semver's cap.
 fn valid_build(build: &str) -> bool {
     build.split('.').all(|id| {
-        (1..=MAX_BUILD_IDENTIFIER).contains(&id.len())
+        (1..=MAX_IDENTIFIER_CHARS).contains(&id.len())
             && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
     })
 }
@@ -291,12 +291,12 @@ fn parse_full_version(text: &str) -> Option<Version> {
     if text.len() > MAX_VERSION_LENGTH {
         return None;
     }
-    let partial = parse_partial(text.strip_prefix('v').unwrap_or(text))?;
     // Only an optional `v` may precede the number (no `=`, no spaces).
     let digits = text.strip_prefix('v').unwrap_or(text);
     if !digits.starts_with(|c: char| c.is_ascii_digit()) {
         return None;
     }
+    let partial = parse_partial(digits)?;
     let number = |part: Option<&str>| {
         part.filter(|p| !is_x(Some(p)))?
             .parse::<u64>()
