@@ -32,6 +32,8 @@ pub mod exit {
     pub const REGISTRY_ERROR: u8 = 63;
     /// Rebase refused or failed.
     pub const REBASE_ERROR: u8 = 72;
+    /// Another build holds the output or the layer cache (`--no-wait`).
+    pub const BUSY: u8 = 5;
 }
 
 /// Anything that stops a Kiln command.
@@ -70,6 +72,9 @@ pub enum Error {
     /// A registry operation failed.
     #[error(transparent)]
     Registry(#[from] crate::registry::RegistryError),
+    /// The output or the layer cache could not be locked.
+    #[error(transparent)]
+    Locked(#[from] crate::dir_lock::LockError),
 }
 
 impl Error {
@@ -93,6 +98,8 @@ impl Error {
             Self::Export(_) => exit::EXPORT_ERROR,
             Self::Rebase(_) => exit::REBASE_ERROR,
             Self::Registry(_) => exit::REGISTRY_ERROR,
+            Self::Locked(crate::dir_lock::LockError::Busy { .. }) => exit::BUSY,
+            Self::Locked(_) => exit::GENERIC,
         }
     }
 }

@@ -8,10 +8,12 @@ use crate::analyze::PreviousImage;
 use crate::buildpack::{self, Buildpack};
 use crate::cache::{self, Cache, LayerToSave};
 use crate::cache_image::CacheImage;
+use crate::dir_lock::DirLock;
 use crate::error::{Error, Result};
 use crate::export::{self, ExportInputs, ExportReport, RunImage};
 use crate::image::blob_cache::BlobCache;
 use crate::image::docker_archive::{self, DockerArchiveRef};
+use crate::image::layout::BLOB_TEMP_PREFIX;
 use crate::image::{ImageRef, LayerOwnership, OciLayout};
 use crate::lifecycle::detect::{self, DetectOutput, Verdict};
 use crate::lifecycle::env::Env;
@@ -80,6 +82,8 @@ pub struct Request {
     pub limits: Limits,
     /// Download policy and cache for the buildpacks' `fetch` import.
     pub fetch: crate::fetch::FetchOptions,
+    /// When another build holds the output or the layer cache: wait (`true`) or fail.
+    pub wait_for_locks: bool,
 }
 
 impl Request {
@@ -101,6 +105,7 @@ impl Request {
             previous_image: None,
             limits: Limits::default(),
             fetch: crate::fetch::FetchOptions::default(),
+            wait_for_locks: true,
         }
     }
 }
@@ -149,6 +154,19 @@ pub struct OutputTarget {
 }
 
 impl OutputTarget {
+    /// The path one build at a time may write: the layout, or the archive file (registry
+    /// outputs go through the shared store, which needs no lock of its own).
+    fn lock_path(&self) -> Option<&Path> {
+        if self.push.is_some() {
+            return None;
+        }
+        Some(
+            self.archive
+                .as_ref()
+                .map_or(self.dir.as_path(), |(file, _)| file.as_path()),
+        )
+    }
+
     /// Parse `oci:DIR[:TAG]` (DIR must be absent, empty or an OCI layout) or
     /// `docker-archive:FILE[:NAME:TAG]` (FILE must not be a directory).
     pub fn parse(reference: &str) -> Result<Self> {
@@ -552,6 +570,18 @@ pub fn build_with_runtime(
     rt: &Runtime,
     reporter: &dyn Reporter,
 ) -> Result<BuildSummary> {
+    let started = std::time::SystemTime::now();
+    let wait_note = |m: &str| reporter.info(m);
+    let _output_lock = output
+        .lock_path()
+        .map(|p| DirLock::acquire(p, "output", request.wait_for_locks, &wait_note))
+        .transpose()?;
+    // Blob temp files of builds that were killed; ours are removed if we are interrupted.
+    let blobs_dir = output.dir.join("blobs").join("sha256");
+    let _interrupted_blobs = output.lock_path().map(|_| {
+        crate::interrupt::sweep_temp_files(&blobs_dir, BLOB_TEMP_PREFIX, started);
+        crate::interrupt::remove_temp_files_on_interrupt(&blobs_dir, BLOB_TEMP_PREFIX)
+    });
     reporter.phase("ANALYZING");
     let run_image = RunImage::open(&request.run_image)?;
     reporter.info(&format!(
@@ -611,6 +641,15 @@ pub fn build_with_runtime(
             .clone()
             .or_else(|| cache::default_dir(&output.reference))
             .map(Cache::new),
+    };
+    let _cache_lock = match &cache {
+        Some(c) => Some(DirLock::acquire(
+            c.dir(),
+            "layer cache",
+            request.wait_for_locks,
+            &wait_note,
+        )?),
+        None => None,
     };
     let cache_meta = cache.as_ref().and_then(|c| match c.load() {
         Ok(meta) => meta,

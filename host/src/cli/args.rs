@@ -74,7 +74,7 @@ pub fn compile_cache_dir(flag: Option<&PathBuf>) -> Option<PathBuf> {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Build an image from source and print its digest.
-    Build(BuildArgs),
+    Build(Box<BuildArgs>),
     /// Run detection only and print the chosen group and build plan.
     Detect(DetectArgs),
     /// Show an image's processes, buildpacks, layers and run image.
@@ -210,6 +210,10 @@ pub struct BuildArgs {
     /// Download policy.
     #[command(flatten)]
     pub fetch: super::fetch_args::FetchArgs,
+    /// Fail at once (exit 5) instead of waiting when another build is using the output or
+    /// the layer cache.
+    #[arg(long)]
+    pub no_wait: bool,
 }
 
 impl BuildArgs {
@@ -221,6 +225,7 @@ impl BuildArgs {
         r.cache_image.clone_from(&self.cache_image);
         r.previous_image.clone_from(&self.previous_image);
         r.fetch = self.fetch.options()?;
+        r.wait_for_locks = !self.no_wait;
         Ok(r)
     }
 }

@@ -10,6 +10,9 @@ use std::io::{self, BufWriter, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+/// Prefix of blob files being written (renamed to their digest when complete).
+pub const BLOB_TEMP_PREFIX: &str = ".tmp-";
+
 use serde_json::Value;
 use tempfile::NamedTempFile;
 
@@ -137,7 +140,7 @@ impl BlobStore {
     pub fn writer(&self) -> Result<BlobWriter> {
         fs::create_dir_all(&self.dir).map_err(io_err("create directory", &self.dir))?;
         let tmp = tempfile::Builder::new()
-            .prefix(".tmp-")
+            .prefix(BLOB_TEMP_PREFIX)
             .tempfile_in(&self.dir)
             .map_err(io_err("create a temporary file in", &self.dir))?;
         Ok(BlobWriter {
