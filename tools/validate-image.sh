@@ -11,7 +11,7 @@
 #   oci-image-tool validate schemas, digests, sizes, media types
 #   skopeo inspect          manifest and config parse
 #   umoci unpack            applies the layers; the strictest (catches a wrong diff_id)
-# Prints "PASS name" or "FAIL name: reason" per check (details of failures go to stderr),
+# Prints "IMAGE TAG DIGEST" (the manifest checked), "PASS name" or "FAIL name: reason" per check (details of failures go to stderr),
 # then "RESULT: VALID" (exit 0) or "RESULT: INVALID" (exit 1).
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -96,6 +96,18 @@ PY
     fi
     split_layout_ref "$image" ;;
 esac
+
+# The manifest digest the checks below are about.
+digest=$(python3 - "$LAYOUT/index.json" "$TAG" <<'PY' || true
+import json, sys
+index = json.load(open(sys.argv[1]))
+for m in index.get("manifests") or []:
+    if (m.get("annotations") or {}).get("org.opencontainers.image.ref.name") == sys.argv[2]:
+        print(m.get("digest", ""))
+        break
+PY
+)
+echo "IMAGE $TAG ${digest:-(no manifest with that tag)}"
 
 # ---- the validators ---------------------------------------------------------------------------------
 unpack=(umoci unpack)

@@ -81,7 +81,9 @@ impl Error {
     /// The process exit code for this error.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::Workspace(WorkspaceError::Io { .. }) => exit::GENERIC,
+            Self::Workspace(WorkspaceError::Io { .. } | WorkspaceError::NoSpace { .. }) => {
+                exit::GENERIC
+            }
             Self::InvalidInput(_)
             | Self::Workspace(_)
             | Self::Image(_)

@@ -234,11 +234,15 @@ fn a_download_cannot_be_laundered_through_the_mismatch_error() {
 fn loopback_downloads_need_network_allow() {
     let fixture_dir = tempfile::tempdir().unwrap();
     let (server, digest) = payload_server(fixture_dir.path(), b"a local service");
+    // A download cache of this test's own: a cache hit would need no request at all.
+    let downloads = tempfile::tempdir().unwrap();
     let env = [
         "--env".to_owned(),
         format!("KILN_TEST_URL={}/payload", server.base),
         "--env".to_owned(),
         format!("KILN_TEST_DIGEST={digest}"),
+        "--download-cache".to_owned(),
+        downloads.path().display().to_string(),
     ];
     let env: Vec<&str> = env.iter().map(String::as_str).collect();
     let refused = attempt("fetch-url", |_| {}, &env);
@@ -259,6 +263,8 @@ fn loopback_downloads_need_network_allow() {
             &format!("KILN_TEST_URL=http://localhost:{port}/payload"),
             "--env",
             &format!("KILN_TEST_DIGEST={digest}"),
+            "--download-cache",
+            &downloads.path().display().to_string(),
         ],
     );
     assert_refused(&by_name, 51, "not a public address");
@@ -369,4 +375,10 @@ fn downloads_shows_only_what_this_build_fetched() {
         .unwrap()
         .collect();
     assert!(views.is_empty(), "{views:?}");
+}
+
+#[test]
+fn a_symlink_loop_in_a_layer_is_reported_as_a_loop() {
+    let a = attempt("symlink-loop", |_| {}, &[]);
+    assert_refused(&a, 51, "left a symlink loop");
 }

@@ -151,14 +151,11 @@ pub fn build(
                 .build(&bp.component, &ctx, &grants)?
                 .map_err(|e| BuildError::Failed {
                     buildpack: bp.descriptor.id.to_string(),
-                    message: if e.detail.is_empty() {
-                        e.message
-                    } else {
-                        format!("{} ({})", e.message, e.detail)
-                    },
+                    message: crate::runtime::guest_text::error_message(e.message, &e.detail),
                 })?;
         layers_dir::verify_tree(&host_root, &guest_root, bp.descriptor.id.as_str())?;
         let mut output = outcome::validate(outcome, bp.descriptor.id.as_str(), &plan_names)?;
+        layers_dir::check_layer_dirs(&host_root, &guest_root, bp.descriptor.id.as_str(), &output)?;
         if let Some(r) = restored.get(&index) {
             mark_reused(&mut output, &host_root, &r.reusable);
         }

@@ -8,6 +8,7 @@ use super::plan::{self, Candidate, PlanOption, Require};
 use super::{BuildInputs, OrderEntry, base_context, guest_env, seed};
 use crate::buildpack::Buildpack;
 use crate::runtime::bindings::types;
+use crate::runtime::guest_text;
 use crate::runtime::{Grants, Phase, Runtime};
 
 /// What one buildpack's detect said.
@@ -130,13 +131,9 @@ fn run_one(runtime: &Runtime, bp: &Buildpack, inputs: &BuildInputs) -> Verdict {
         Ok(Ok(types::DetectOutcome::Fail(reason))) => Verdict::Fail(if reason.is_empty() {
             "does not apply".into()
         } else {
-            reason
+            guest_text::capped(reason, guest_text::MAX_MESSAGE_BYTES)
         }),
-        Ok(Err(e)) => Verdict::Error(if e.detail.is_empty() {
-            e.message
-        } else {
-            format!("{} ({})", e.message, e.detail)
-        }),
+        Ok(Err(e)) => Verdict::Error(guest_text::error_message(e.message, &e.detail)),
         Err(e) => Verdict::Error(e.to_string()),
     }
 }

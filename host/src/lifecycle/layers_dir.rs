@@ -27,6 +27,30 @@ pub enum LayersDirError {
         /// Its target.
         target: String,
     },
+    /// Symlinks that point at each other without end.
+    #[error(
+        "buildpack {buildpack} left a symlink loop: {path} -> {target} does not resolve within {MAX_SYMLINK_HOPS} links"
+    )]
+    SymlinkLoop {
+        /// Buildpack id.
+        buildpack: String,
+        /// Guest path of the link.
+        path: String,
+        /// Its target.
+        target: String,
+    },
+    /// A layers directory (the buildpack's, or a declared layer's) is not a directory.
+    #[error(
+        "buildpack {buildpack} left a {kind} at {path}, where a layer directory must be a directory"
+    )]
+    NotADirectory {
+        /// Buildpack id.
+        buildpack: String,
+        /// Guest path.
+        path: String,
+        /// What is there now.
+        kind: &'static str,
+    },
     /// A device, FIFO or socket.
     #[error("buildpack {buildpack} left a special file (device, FIFO or socket): {path}")]
     SpecialFile {
@@ -74,6 +98,34 @@ fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Layer
     }
 }
 
+/// Every declared layer's directory, where present, must be a directory (not a file or a
+/// symlink the host would otherwise follow or misread).
+pub fn check_layer_dirs(
+    host_dir: &Path,
+    guest_root: &str,
+    buildpack: &str,
+    output: &BuildpackOutput,
+) -> Result<(), LayersDirError> {
+    for layer in &output.layers {
+        let path = host_dir.join(layer.name.as_str());
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if !meta.is_dir() {
+            return Err(LayersDirError::NotADirectory {
+                buildpack: buildpack.to_owned(),
+                path: format!("{}/{}", guest_root.trim_end_matches('/'), layer.name),
+                kind: if meta.file_type().is_symlink() {
+                    "symlink"
+                } else {
+                    "file"
+                },
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Walk `host_dir` (the buildpack's layers dir, seen by the guest at `guest_root`) without
 /// following symlinks. Reject special files, and symlinks that do not resolve inside the
 /// directory when followed physically (a `..` after a symlink goes to the link target's
@@ -84,6 +136,18 @@ pub fn verify_tree(
     buildpack: &str,
 ) -> Result<(), LayersDirError> {
     let guest_root = guest_root.trim_end_matches('/');
+    let root_meta = std::fs::symlink_metadata(host_dir).map_err(io("inspect", host_dir))?;
+    if !root_meta.is_dir() {
+        return Err(LayersDirError::NotADirectory {
+            buildpack: buildpack.to_owned(),
+            path: guest_root.to_owned(),
+            kind: if root_meta.file_type().is_symlink() {
+                "symlink"
+            } else {
+                "file"
+            },
+        });
+    }
     let mut stack: Vec<(PathBuf, Vec<String>)> = vec![(host_dir.to_path_buf(), Vec::new())];
     while let Some((dir, rel)) = stack.pop() {
         let entries = std::fs::read_dir(&dir).map_err(io("read directory", &dir))?;
@@ -97,12 +161,22 @@ pub fn verify_tree(
             if ft.is_symlink() {
                 let target = std::fs::read_link(&path).map_err(io("read symlink", &path))?;
                 let target = target.to_string_lossy().into_owned();
-                if !resolves_inside(host_dir, guest_root, rel.clone(), &target) {
-                    return Err(LayersDirError::EscapingSymlink {
-                        buildpack: buildpack.to_owned(),
-                        path: guest,
-                        target,
-                    });
+                match resolve(host_dir, guest_root, rel.clone(), &target) {
+                    Resolution::Inside => {}
+                    Resolution::Escapes => {
+                        return Err(LayersDirError::EscapingSymlink {
+                            buildpack: buildpack.to_owned(),
+                            path: guest,
+                            target,
+                        });
+                    }
+                    Resolution::Loop => {
+                        return Err(LayersDirError::SymlinkLoop {
+                            buildpack: buildpack.to_owned(),
+                            path: guest,
+                            target,
+                        });
+                    }
                 }
             } else if ft.is_dir() {
                 let mut child = rel.clone();
@@ -128,6 +202,17 @@ fn join(rel: &[String], name: &str) -> String {
 /// Most symlinks followed while resolving one link, as in Linux's `MAXSYMLINKS`.
 const MAX_SYMLINK_HOPS: usize = 40;
 
+/// Where a symlink leads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution {
+    /// Inside the root at every step.
+    Inside,
+    /// Out of the root (or unreadable).
+    Escapes,
+    /// More than [`MAX_SYMLINK_HOPS`] links deep: a loop.
+    Loop,
+}
+
 /// Whether `target`, a symlink in the directory `link_dir` (components relative to the root),
 /// resolves inside the root (`host_root` on the host, `guest_root` in the guest), following
 /// every intermediate symlink physically. Every step must stay inside the root.
@@ -137,10 +222,20 @@ pub fn resolves_inside(
     link_dir: Vec<String>,
     target: &str,
 ) -> bool {
+    resolve(host_root, guest_root, link_dir, target) == Resolution::Inside
+}
+
+/// [`resolves_inside`], telling an escape from a loop.
+pub fn resolve(
+    host_root: &Path,
+    guest_root: &str,
+    link_dir: Vec<String>,
+    target: &str,
+) -> Resolution {
     let mut stack = link_dir;
     let mut pending: std::collections::VecDeque<String> = std::collections::VecDeque::new();
     if !push_target(&mut stack, &mut pending, target, guest_root) {
-        return false;
+        return Resolution::Escapes;
     }
     let mut hops = 0;
     while let Some(part) = pending.pop_front() {
@@ -148,7 +243,7 @@ pub fn resolves_inside(
             "" | "." => {}
             ".." => {
                 if stack.pop().is_none() {
-                    return false;
+                    return Resolution::Escapes;
                 }
             }
             _ => {
@@ -158,25 +253,26 @@ pub fn resolves_inside(
                     std::fs::symlink_metadata(&host).is_ok_and(|m| m.file_type().is_symlink());
                 if is_link {
                     hops += 1;
+                    if hops > MAX_SYMLINK_HOPS {
+                        return Resolution::Loop;
+                    }
                     let Ok(next) = std::fs::read_link(&host) else {
-                        return false;
+                        return Resolution::Escapes;
                     };
                     stack.pop();
-                    if hops > MAX_SYMLINK_HOPS
-                        || !push_target(
-                            &mut stack,
-                            &mut pending,
-                            &next.to_string_lossy(),
-                            guest_root,
-                        )
-                    {
-                        return false;
+                    if !push_target(
+                        &mut stack,
+                        &mut pending,
+                        &next.to_string_lossy(),
+                        guest_root,
+                    ) {
+                        return Resolution::Escapes;
                     }
                 }
             }
         }
     }
-    true
+    Resolution::Inside
 }
 
 /// Queue the components of `target` in front of `pending`; an absolute target must lie under

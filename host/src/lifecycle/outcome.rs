@@ -73,6 +73,43 @@ pub struct OutcomeError {
     pub reason: String,
 }
 
+/// Most layers, processes and labels one buildpack may return (far above real use; a
+/// hostile buildpack returning 100k processes is refused instead of exported).
+pub const MAX_RECORDS: usize = 1024;
+/// Most env changes per layer, and most arguments per process.
+pub const MAX_ITEMS_PER_RECORD: usize = 4096;
+/// Most executable paths per layer.
+pub const MAX_EXECUTABLES: usize = 100_000;
+/// Most bytes of one value: an env value, a label value, a command or argument.
+pub const MAX_VALUE_BYTES: usize = 1 << 20;
+/// Most bytes of one layer's metadata (JSON).
+pub const MAX_METADATA_BYTES: usize = 4 << 20;
+
+/// A count over its limit, as a reason.
+fn too_many(what: &str, count: usize, limit: usize) -> Result<(), String> {
+    if count > limit {
+        return Err(format!("{count} {what} is more than the limit of {limit}"));
+    }
+    Ok(())
+}
+
+/// A value a process or env file will carry: no NUL (the OS cannot pass it), bounded size.
+fn check_value(what: &str, value: &str) -> Result<(), String> {
+    if value.contains('\0') {
+        return Err(format!(
+            "{what} contains a NUL byte, which no process can receive"
+        ));
+    }
+    if value.len() > MAX_VALUE_BYTES {
+        return Err(format!(
+            "{what} has {} bytes, more than the limit of {} MiB",
+            value.len(),
+            MAX_VALUE_BYTES >> 20
+        ));
+    }
+    Ok(())
+}
+
 /// Check a build outcome. `plan_names` are the plan entries given to the buildpack.
 pub fn validate(
     outcome: types::BuildOutcome,
@@ -84,6 +121,14 @@ pub fn validate(
         what,
         reason,
     };
+    for (what, count) in [
+        ("layers", outcome.layers.len()),
+        ("processes", outcome.processes.len()),
+        ("labels", outcome.labels.len()),
+        ("unmet entries", outcome.unmet.len()),
+    ] {
+        too_many(what, count, MAX_RECORDS).map_err(|reason| err("outcome".into(), reason))?;
+    }
     let mut layers = Vec::new();
     let mut seen_layers = BTreeSet::new();
     for l in outcome.layers {
@@ -93,6 +138,19 @@ pub fn validate(
             return Err(err(format!("layer {name}"), "it is declared twice".into()));
         }
         let what = || format!("layer {name}");
+        too_many("env changes", l.env.len(), MAX_ITEMS_PER_RECORD)
+            .and_then(|()| too_many("executables", l.executables.len(), MAX_EXECUTABLES))
+            .map_err(|reason| err(what(), reason))?;
+        if l.metadata.len() > MAX_METADATA_BYTES {
+            return Err(err(
+                what(),
+                format!(
+                    "metadata has {} bytes, more than the limit of {} MiB",
+                    l.metadata.len(),
+                    MAX_METADATA_BYTES >> 20
+                ),
+            ));
+        }
         let metadata = match serde_json::from_str::<serde_json::Value>(&l.metadata) {
             Ok(serde_json::Value::Object(map)) => map,
             Ok(_) => return Err(err(what(), "metadata must be a JSON object".into())),
@@ -146,6 +204,20 @@ pub fn validate(
                 "the process type is declared twice".into(),
             ));
         }
+        let what = || format!("process {process_type}");
+        too_many(
+            "arguments",
+            p.command.len() + p.args.len(),
+            MAX_ITEMS_PER_RECORD,
+        )
+        .map_err(|reason| err(what(), reason))?;
+        for (i, word) in p.command.iter().enumerate() {
+            check_value(&format!("command word {i}"), word).map_err(|r| err(what(), r))?;
+        }
+        for (i, arg) in p.args.iter().enumerate() {
+            check_value(&format!("argument {i}"), arg).map_err(|r| err(what(), r))?;
+        }
+        check_value("the working directory", &p.working_dir).map_err(|r| err(what(), r))?;
         if p.command.first().is_none_or(String::is_empty) {
             return Err(err(
                 format!("process {process_type}"),
@@ -181,6 +253,12 @@ pub fn validate(
                 "keys must be non-empty and contain no '=' or NUL".into(),
             ));
         }
+        check_value("the key", &kv.key)
+            .and_then(|()| check_value("the value", &kv.value))
+            .map_err(|reason| {
+                let key = crate::runtime::guest_text::capped(kv.key.clone(), 100);
+                err(format!("label {key:?}"), reason)
+            })?;
         labels.push((kv.key, kv.value));
     }
     for name in &outcome.unmet {
@@ -202,6 +280,10 @@ pub fn validate(
 fn modification(m: types::EnvModification) -> Result<Modification, String> {
     if let Some(rule) = name_problem(&m.name) {
         return Err(format!("environment variable name {:?} {rule}", m.name));
+    }
+    check_value(&format!("the value of {}", m.name), &m.value)?;
+    if let Some(d) = &m.delimiter {
+        check_value(&format!("the delimiter of {}", m.name), d)?;
     }
     let scope = match m.scope {
         types::EnvScope::All => Scope::All,

@@ -21,6 +21,18 @@ pub enum WorkspaceError {
     /// The layers dir given by the user is not empty.
     #[error("layers directory {0} is not empty; pass an empty or new directory")]
     LayersNotEmpty(PathBuf),
+    /// The disk holding the build's private copy of the app is full.
+    #[error(
+        "no space left for the build's private copy of the app in {} (while copying {}); free space there or set TMPDIR to a larger disk",
+        dir.display(),
+        file.display()
+    )]
+    NoSpace {
+        /// The build directory.
+        dir: PathBuf,
+        /// The app file being copied.
+        file: PathBuf,
+    },
     /// I/O failure.
     #[error("could not {action} {path}: {source}")]
     Io {
@@ -31,6 +43,14 @@ pub enum WorkspaceError {
         /// Cause.
         source: std::io::Error,
     },
+}
+
+/// ENOSPC or EDQUOT: the destination is full.
+fn is_no_space(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+    )
 }
 
 fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> WorkspaceError {
@@ -158,7 +178,16 @@ fn copy_tree(
         } else if ft.is_file() {
             hasher.update(b"f");
             hasher.update(meta.len().to_le_bytes());
-            std::fs::copy(&from, &to).map_err(io("copy", &from))?;
+            std::fs::copy(&from, &to).map_err(|e| {
+                if is_no_space(&e) {
+                    WorkspaceError::NoSpace {
+                        dir: dst.to_path_buf(),
+                        file: from.clone(),
+                    }
+                } else {
+                    io("copy", &from)(e)
+                }
+            })?;
             set_mtime(&to, stamp)?;
         } else {
             return Err(WorkspaceError::SpecialFile(from));

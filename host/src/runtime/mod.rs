@@ -5,6 +5,7 @@ pub mod bindings;
 pub mod compile_cache;
 mod extract_import;
 mod fetch_import;
+pub mod guest_text;
 pub mod limits;
 pub mod output;
 pub mod sandbox;
@@ -412,7 +413,7 @@ impl Runtime {
         RuntimeError::Crashed {
             buildpack: buildpack.to_owned(),
             phase,
-            reason: first_line(err),
+            reason: crash_reason(err),
         }
     }
 
@@ -507,6 +508,23 @@ impl Runtime {
             |bp, store| bp.call_build(store, ctx),
         )?;
         self.memory_breach_as_error(out, &ctx.base.buildpack_id, Phase::Build)
+    }
+}
+
+/// Why the guest trapped: the trap's own description first (the backtrace header alone says
+/// nothing), then the guest's panic message when there is one.
+fn crash_reason(err: &wasmtime::Error) -> String {
+    let Some(trap) = err.downcast_ref::<Trap>() else {
+        return first_line(err);
+    };
+    let what = match trap {
+        Trap::StackOverflow => "its call stack overflowed (unbounded recursion?)".to_owned(),
+        other => other.to_string(),
+    };
+    let text = format!("{err:#}");
+    match text.lines().find(|l| l.contains("panicked")) {
+        Some(panic) => format!("{what}: {}", panic.trim()),
+        None => what,
     }
 }
 

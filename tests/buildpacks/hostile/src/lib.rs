@@ -56,6 +56,8 @@ pub enum Mode {
     Launder,
     /// Fetch `KILN_TEST_URL` pinned to `KILN_TEST_DIGEST`.
     FetchUrl,
+    /// Leave two symlinks pointing at each other in a launch layer.
+    SymlinkLoop,
     /// Fetch like `fetch-url` (when `KILN_TEST_URL` is set), then list every file under
     /// `/downloads` on a `downloads:` log line.
     ListDownloads,
@@ -63,7 +65,7 @@ pub enum Mode {
 
 impl Mode {
     /// Every mode with its `KILN_TEST_MODE` spelling.
-    pub const ALL: [(&'static str, Self); 15] = [
+    pub const ALL: [(&'static str, Self); 16] = [
         ("ok", Self::Ok),
         ("detect-write", Self::DetectWrite),
         ("detect-loop", Self::DetectLoop),
@@ -79,6 +81,7 @@ impl Mode {
         ("launder", Self::Launder),
         ("fetch-url", Self::FetchUrl),
         ("list-downloads", Self::ListDownloads),
+        ("symlink-loop", Self::SymlinkLoop),
     ];
 
     /// The mode selected by the platform environment (`ok` when `KILN_TEST_MODE` is unset).
@@ -268,6 +271,15 @@ impl Buildpack for Hostile {
                 symlink("../../../../../etc", &link)
                     .map_err(|e| refused(mode, format!("{}: {e}", link.display())))?;
                 kiln_sdk::log::info(format!("planted {} -> ../../../../../etc", link.display()));
+                BuildResult::new().layer(layer).build()
+            }
+            Mode::SymlinkLoop => {
+                let layer = ctx.create_layer(layer_name!("looped"), LayerTypes::none().launch())?;
+                for (link, target) in [("a", "b"), ("b", "a")] {
+                    let path = layer.path().join(link);
+                    symlink(target, &path)
+                        .map_err(|e| refused(mode, format!("{}: {e}", path.display())))?;
+                }
                 BuildResult::new().layer(layer).build()
             }
             Mode::Loop => spin(),

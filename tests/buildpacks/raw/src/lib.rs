@@ -8,6 +8,11 @@
 //! - `dup-process`: two processes of type `web`;
 //! - `bad-env-name`: an environment change of variable `A=B`;
 //! - `bad-sbom`: a launch layer whose SBOM is JSON but not CycloneDX;
+//! - `huge-error`: a 16 MiB error message;
+//! - `nul-env`: an env value with a NUL byte; `nul-command`: a process command with one;
+//! - `many-processes`: 100,000 processes; `huge-label`: a 2 MiB label value;
+//! - `stack-overflow`: unbounded recursion;
+//! - `layer-is-file`: a declared launch layer whose directory is a regular file;
 //! - `ok` or no mode: a valid launch layer `fine` with one file and a `web` process `/bin/true`.
 //!
 //! An unknown mode is an error.
@@ -77,6 +82,19 @@ fn outcome(layers: Vec<Layer>, processes: Vec<Process>) -> BuildOutcome {
     }
 }
 
+fn make_dir(ctx: &BuildContext, name: &str) -> Result<std::path::PathBuf, Error> {
+    let dir = std::path::Path::new(&ctx.layers_dir).join(name);
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| error(format!("could not create {}: {e}", dir.display())))?;
+    Ok(dir)
+}
+
+/// Recursion without end, in small frames, so the call stack (not linear memory) runs out.
+#[allow(unconditional_recursion)]
+fn recurse(depth: u64) -> u64 {
+    1 + recurse(std::hint::black_box(depth + 1))
+}
+
 impl bindings::Guest for Raw {
     fn describe() -> BuildpackInfo {
         BuildpackInfo {
@@ -124,6 +142,44 @@ impl bindings::Guest for Raw {
                 std::fs::create_dir_all(&dir)
                     .map_err(|e| error(format!("could not create {}: {e}", dir.display())))?;
                 Ok(outcome(vec![bad], Vec::new()))
+            }
+            "huge-error" => Err(error("x".repeat(16 << 20))),
+            "nul-env" => {
+                let mut bad = layer("nulenv", true);
+                bad.env.push(EnvModification {
+                    name: "GREETING".to_owned(),
+                    action: EnvAction::Override,
+                    value: "hello\0world".to_owned(),
+                    delimiter: None,
+                    scope: EnvScope::All,
+                });
+                make_dir(&ctx, "nulenv")?;
+                Ok(outcome(vec![bad], Vec::new()))
+            }
+            "nul-command" => Ok(outcome(Vec::new(), vec![web("/bin/echo\0hi")])),
+            "many-processes" => Ok(outcome(
+                Vec::new(),
+                (0..100_000)
+                    .map(|i| Process {
+                        type_: format!("p{i}"),
+                        ..web("/bin/true")
+                    })
+                    .collect(),
+            )),
+            "huge-label" => {
+                let mut o = outcome(Vec::new(), Vec::new());
+                o.labels.push(KeyValue {
+                    key: "big".to_owned(),
+                    value: "v".repeat(2 << 20),
+                });
+                Ok(o)
+            }
+            "stack-overflow" => Ok(outcome(Vec::new(), vec![web(&recurse(0).to_string())])),
+            "layer-is-file" => {
+                let path = std::path::Path::new(&ctx.layers_dir).join("notadir");
+                std::fs::write(&path, "a file where a layer dir belongs\n")
+                    .map_err(|e| error(format!("could not write {}: {e}", path.display())))?;
+                Ok(outcome(vec![layer("notadir", true)], Vec::new()))
             }
             "ok" => {
                 let dir = std::path::Path::new(&ctx.layers_dir).join("fine");
