@@ -688,3 +688,37 @@ fn a_swapped_or_shared_compile_cache_entry_is_not_trusted() {
     run(&mut cmd).success();
     assert!(!none_cache.join("components").exists());
 }
+
+/// A full disk while copying the app is reported as such (not as a read failure of the app).
+#[test]
+fn a_full_disk_during_the_app_copy_is_named() {
+    let work = tempfile::tempdir().unwrap();
+    let small = work.path().join("small-tmp");
+    std::fs::create_dir_all(&small).unwrap();
+    // A 256 KiB tmpfs as the build's temp dir (the tests run as root, as CI does).
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
+        .arg(&small)
+        .status()
+        .unwrap();
+    assert!(mounted.success(), "mounting a small tmpfs needs root");
+    let app = work.path().join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    std::fs::write(app.join("Procfile"), "web: echo hi\n").unwrap();
+    std::fs::write(app.join("big.bin"), vec![7u8; 1 << 20]).unwrap();
+    let mut cmd = kiln_command();
+    cmd.env("TMPDIR", &small)
+        .arg("build")
+        .arg(format!("oci:{}", work.path().join("out").display()))
+        .arg("--path")
+        .arg(&app);
+    let out = run(&mut cmd);
+    let _ = std::process::Command::new("umount").arg(&small).status();
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let line = out.error_line();
+    assert!(line.contains("no space left"), "{line}");
+    assert!(
+        line.contains("big.bin") && line.contains("TMPDIR"),
+        "{line}"
+    );
+}
