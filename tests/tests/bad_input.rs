@@ -263,113 +263,6 @@ fn bad_input_is_reported_in_one_line_and_leaves_the_output_alone() {
             &["layer badsbom", "not CycloneDX"],
         ),
         case(
-            "a 16 MiB error message is cut",
-            &[
-                "build",
-                &target,
-                "--path",
-                &procfile_app,
-                "--buildpack",
-                &raw,
-                "--env",
-                "KILN_TEST_MODE=huge-error",
-            ],
-            51,
-            &["more bytes cut"],
-        ),
-        case(
-            "a NUL byte in an env value",
-            &[
-                "build",
-                &target,
-                "--path",
-                &procfile_app,
-                "--buildpack",
-                &raw,
-                "--env",
-                "KILN_TEST_MODE=nul-env",
-            ],
-            51,
-            &["layer nulenv", "GREETING", "NUL byte"],
-        ),
-        case(
-            "a NUL byte in a process command",
-            &[
-                "build",
-                &target,
-                "--path",
-                &procfile_app,
-                "--buildpack",
-                &raw,
-                "--env",
-                "KILN_TEST_MODE=nul-command",
-            ],
-            51,
-            &["process web", "NUL byte"],
-        ),
-        case(
-            "100,000 processes",
-            &[
-                "build",
-                &target,
-                "--path",
-                &procfile_app,
-                "--buildpack",
-                &raw,
-                "--env",
-                "KILN_TEST_MODE=many-processes",
-            ],
-            51,
-            &["100000 processes", "limit of 1024"],
-        ),
-        case(
-            "a 2 MiB label value",
-            &[
-                "build",
-                &target,
-                "--path",
-                &procfile_app,
-                "--buildpack",
-                &raw,
-                "--env",
-                "KILN_TEST_MODE=huge-label",
-            ],
-            51,
-            &["label \"big\"", "limit of 1 MiB"],
-        ),
-        case(
-            "a stack overflow",
-            &[
-                "build",
-                &target,
-                "--path",
-                &procfile_app,
-                "--buildpack",
-                &raw,
-                "--env",
-                "KILN_TEST_MODE=stack-overflow",
-                "--build-timeout",
-                "60",
-            ],
-            51,
-            &["crashed during build", "call stack overflowed"],
-        ),
-        case(
-            "a layer directory that is a file",
-            &[
-                "build",
-                &target,
-                "--path",
-                &procfile_app,
-                "--buildpack",
-                &raw,
-                "--env",
-                "KILN_TEST_MODE=layer-is-file",
-            ],
-            51,
-            &["left a file at /layers/tests_raw/notadir"],
-        ),
-        case(
             "invalid env name",
             &[
                 "build",
@@ -513,6 +406,61 @@ fn bad_input_is_reported_in_one_line_and_leaves_the_output_alone() {
             &["bad.env line 2"],
         ),
     ];
+    // Records the SDK would refuse, returned by the raw test buildpack.
+    let raw_modes: [(&'static str, &str, &[&str]); 7] = [
+        (
+            "a 16 MiB error message is cut",
+            "huge-error",
+            &["more bytes cut"],
+        ),
+        (
+            "a NUL byte in an env value",
+            "nul-env",
+            &["layer nulenv", "GREETING", "NUL byte"],
+        ),
+        (
+            "a NUL byte in a process command",
+            "nul-command",
+            &["process web", "NUL byte"],
+        ),
+        (
+            "100,000 processes",
+            "many-processes",
+            &["100000 processes", "limit of 1024"],
+        ),
+        (
+            "a 2 MiB label value",
+            "huge-label",
+            &["label \"big\"", "limit of 1 MiB"],
+        ),
+        (
+            "a stack overflow",
+            "stack-overflow",
+            &["crashed during build", "call stack overflowed"],
+        ),
+        (
+            "a layer directory that is a file",
+            "layer-is-file",
+            &["left a file at /layers/tests_raw/notadir"],
+        ),
+    ];
+    let mut cases = cases;
+    for (name, mode, needles) in raw_modes {
+        let env = format!("KILN_TEST_MODE={mode}");
+        let args = [
+            "build",
+            &target,
+            "--path",
+            &procfile_app,
+            "--buildpack",
+            &raw,
+            "--env",
+            &env,
+            "--build-timeout",
+            "60",
+        ];
+        cases.push(case(name, &args, 51, needles));
+    }
     for c in cases {
         let out = kiln(&c.args);
         assert_eq!(

@@ -49,6 +49,18 @@ server.listen(0, '127.0.0.1', () => {
 });
 ";
 
+/// A lockfile entry: install path, name, version, integrity, extra fields.
+type LockEntry = (String, &'static str, String, String, serde_json::Value);
+
+/// The app's lockfile with `entries`.
+fn lockfile_of(deps: &[(&str, &str)], entries: &[LockEntry]) -> String {
+    let borrowed: Vec<(&str, &str, &str, &str, serde_json::Value)> = entries
+        .iter()
+        .map(|(p, n, v, i, x)| (p.as_str(), *n, v.as_str(), i.as_str(), x.clone()))
+        .collect();
+    lockfile("app", deps, &borrowed)
+}
+
 /// A test world: the fixture server (registry + dist), an app, a download cache.
 struct World {
     work: tempfile::TempDir,
@@ -136,42 +148,44 @@ impl World {
         w
     }
 
-    fn write_lock(&self, top_shout: &str) {
+    /// Lockfile entries of greet (with its own shout 1.0.0) and a top-level shout.
+    fn greet_and_shout(&self, top_shout: &str) -> Vec<LockEntry> {
         let i = |k: &str| self.integrity[k].clone();
-        let lock = lockfile(
-            "app",
-            &[("greet", "^1.0.0"), ("shout", "^2.0.0")],
-            &[
-                (
-                    "node_modules/greet",
-                    "greet",
-                    "1.0.0",
-                    &i("greet@1.0.0"),
-                    serde_json::json!({"bin": {"greet": "bin/greet.js"}, "dependencies": {"shout": "^1.0.0"}}),
-                ),
-                (
-                    "node_modules/greet/node_modules/shout",
-                    "shout",
-                    "1.0.0",
-                    &i("shout@1.0.0"),
-                    serde_json::json!({}),
-                ),
-                (
-                    "node_modules/shout",
-                    "shout",
-                    top_shout,
-                    &i(&format!("shout@{top_shout}")),
-                    serde_json::json!({}),
-                ),
-                (
-                    "node_modules/devtool",
-                    "devtool",
-                    "1.0.0",
-                    &i("devtool@1.0.0"),
-                    serde_json::json!({"dev": true}),
-                ),
-            ],
-        );
+        vec![
+            (
+                "node_modules/greet".into(),
+                "greet",
+                "1.0.0".into(),
+                i("greet@1.0.0"),
+                serde_json::json!({"bin": {"greet": "bin/greet.js"}, "dependencies": {"shout": "^1.0.0"}}),
+            ),
+            (
+                "node_modules/greet/node_modules/shout".into(),
+                "shout",
+                "1.0.0".into(),
+                i("shout@1.0.0"),
+                serde_json::json!({}),
+            ),
+            (
+                "node_modules/shout".into(),
+                "shout",
+                top_shout.into(),
+                i(&format!("shout@{top_shout}")),
+                serde_json::json!({}),
+            ),
+        ]
+    }
+
+    fn write_lock(&self, top_shout: &str) {
+        let mut entries = self.greet_and_shout(top_shout);
+        entries.push((
+            "node_modules/devtool".into(),
+            "devtool",
+            "1.0.0".into(),
+            self.integrity["devtool@1.0.0"].clone(),
+            serde_json::json!({"dev": true}),
+        ));
+        let lock = lockfile_of(&[("greet", "^1.0.0"), ("shout", "^2.0.0")], &entries);
         std::fs::write(self.app.join("package-lock.json"), lock).unwrap();
     }
 
@@ -598,44 +612,21 @@ fn node_modules_is_where_node_and_the_app_look_for_it() {
 "dependencies":{"greet":"^1.0.0","shout":"^2.0.0","datafile":"1.0.0"}}"#,
     )
     .unwrap();
-    let i = |k: &str| w.integrity[k].clone();
-    let lock = lockfile(
-        "app",
+    let mut entries = w.greet_and_shout("2.0.0");
+    entries.push((
+        "node_modules/datafile".into(),
+        "datafile",
+        "1.0.0".into(),
+        data_integrity,
+        serde_json::json!({}),
+    ));
+    let lock = lockfile_of(
         &[
             ("greet", "^1.0.0"),
             ("shout", "^2.0.0"),
             ("datafile", "1.0.0"),
         ],
-        &[
-            (
-                "node_modules/datafile",
-                "datafile",
-                "1.0.0",
-                &data_integrity,
-                serde_json::json!({}),
-            ),
-            (
-                "node_modules/greet",
-                "greet",
-                "1.0.0",
-                &i("greet@1.0.0"),
-                serde_json::json!({"bin": {"greet": "bin/greet.js"}, "dependencies": {"shout": "^1.0.0"}}),
-            ),
-            (
-                "node_modules/greet/node_modules/shout",
-                "shout",
-                "1.0.0",
-                &i("shout@1.0.0"),
-                serde_json::json!({}),
-            ),
-            (
-                "node_modules/shout",
-                "shout",
-                "2.0.0",
-                &i("shout@2.0.0"),
-                serde_json::json!({}),
-            ),
-        ],
+        &entries,
     );
     std::fs::write(w.app.join("package-lock.json"), lock).unwrap();
     // A node_modules of the user's own: the image gets the locked tree, the user's dir stays.

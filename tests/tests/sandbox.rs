@@ -327,40 +327,25 @@ fn downloads_shows_only_what_this_build_fetched() {
     let cache = tempfile::tempdir().unwrap();
     let cache_arg = cache.path().display().to_string();
     let url = format!("KILN_TEST_URL={}/payload", server.base);
-    let earlier = attempt(
-        "fetch-url",
-        |_| {},
-        &[
-            "--env",
-            &url,
-            "--env",
-            &format!("KILN_TEST_DIGEST={first}"),
-            "--network-allow",
-            "127.0.0.1",
-            "--download-cache",
-            &cache_arg,
-        ],
-    );
+    let digest = format!("KILN_TEST_DIGEST={first}");
+    let fetch_it = [
+        "--env",
+        &url,
+        "--env",
+        &digest,
+        "--network-allow",
+        "127.0.0.1",
+        "--download-cache",
+        &cache_arg,
+    ];
+    let earlier = attempt("fetch-url", |_| {}, &fetch_it);
     assert_eq!(earlier.out.code, 0, "{}", earlier.out.stderr);
     // Another build with the same download cache that fetches nothing sees nothing.
     let nothing = attempt("list-downloads", |_| {}, &["--download-cache", &cache_arg]);
     assert_eq!(nothing.out.code, 0, "{}", nothing.out.stderr);
     assert_eq!(listing(&nothing.out.stderr), "", "{}", nothing.out.stderr);
     // One that fetches the file sees exactly it.
-    let own = attempt(
-        "list-downloads",
-        |_| {},
-        &[
-            "--env",
-            &url,
-            "--env",
-            &format!("KILN_TEST_DIGEST={first}"),
-            "--network-allow",
-            "127.0.0.1",
-            "--download-cache",
-            &cache_arg,
-        ],
-    );
+    let own = attempt("list-downloads", |_| {}, &fetch_it);
     assert_eq!(own.out.code, 0, "{}", own.out.stderr);
     let hex = first.trim_start_matches("sha256:");
     assert_eq!(
