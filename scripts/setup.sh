@@ -66,7 +66,11 @@ if $want_tests; then
   # The image tools the end-to-end tests validate and run images with, and the machine's
   # Node.js and npm (the Node.js tests package the machine's node and compare with npm ci).
   bash tools/install-deps.sh
-  bash tools/install-deps.sh nodejs npm
+  # Only when the commands are missing: a machine may have Node.js from elsewhere (its
+  # `nodejs` package then conflicts with Debian's `npm`).
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    bash tools/install-deps.sh nodejs npm
+  fi
 else
   bash tools/install-deps.sh busybox-static runc umoci
 fi
