@@ -243,6 +243,14 @@ impl Cache {
                     format!("entry {path} is not part of layer {dest}"),
                 ));
             }
+            let rel = std::path::PathBuf::from(path.trim_start_matches('/'));
+            if crate::long_path::is_long(&scratch.join(&rel)) {
+                // Too long for plain calls: created directory by directory (the same checks:
+                // plain components only, never through a symlink).
+                crate::long_path::unpack_long(&scratch, &rel, &mut entry)
+                    .map_err(|e| err(&scratch, format!("entry {path}: {e}")))?;
+                continue;
+            }
             let inside = entry.unpack_in(&scratch).map_err(|e| err(&scratch, e))?;
             if !inside {
                 return Err(err(&tar_path, format!("entry {path} leaves the layer")));

@@ -17,6 +17,7 @@ pub mod fetch;
 pub mod image;
 pub mod interrupt;
 pub mod lifecycle;
+pub mod long_path;
 pub mod pipeline;
 pub mod rebase;
 pub mod registry;

@@ -247,3 +247,61 @@ fn a_previous_image_layer_whose_blob_was_replaced_is_rebuilt_not_reused() {
         validated.stdout
     );
 }
+
+/// A layer file 4,000 bytes below its layer (longer than PATH_MAX with the layers dir in
+/// front) is walked, exported, cached and restored; also under a long `--layers-dir`.
+#[test]
+fn a_layer_path_longer_than_path_max_is_exported_cached_and_restored() {
+    let work = tempfile::tempdir().unwrap();
+    let app = work.path().join("app");
+    copy_dir(fixture("procfile-app"), &app);
+    let long_layers = (0..4).fold(work.path().join("layers"), |p, i| {
+        p.join(format!("{i}{}", "l".repeat(200)))
+    });
+    for layers_dir in [None, Some(long_layers)] {
+        let layout = work.path().join("image");
+        let cache = work.path().join("cache");
+        let _ = std::fs::remove_dir_all(&layout);
+        let _ = std::fs::remove_dir_all(&cache);
+        let build = |layers: Option<&Path>| {
+            let mut cmd = kiln_command();
+            cmd.arg("build")
+                .arg(format!("oci:{}", layout.display()))
+                .arg("--path")
+                .arg(&app)
+                .arg("--buildpack")
+                .arg(test_buildpack("raw"))
+                .args(["--env", "KILN_TEST_MODE=long-path"])
+                .arg("--cache-dir")
+                .arg(&cache)
+                .args(["--run-image", &busybox()]);
+            if let Some(dir) = layers {
+                let _ = std::fs::remove_dir_all(dir);
+                cmd.arg("--layers-dir").arg(dir);
+            }
+            run(&mut cmd)
+        };
+        let first = build(layers_dir.as_deref());
+        assert_eq!(first.code, 0, "{}", first.stderr);
+        let again = build(layers_dir.as_deref());
+        assert_eq!(again.code, 0, "{}", again.stderr);
+        let trouble: Vec<&str> = again
+            .stderr
+            .lines()
+            .filter(|l| l.contains("warning") && !l.contains("no default process"))
+            .collect();
+        assert!(
+            trouble.is_empty(),
+            "the cached layer was restored without trouble: {}",
+            again.stderr
+        );
+        assert_eq!(digest_of(&again), digest_of(&first));
+        // umoci would unpack below a bundle dir, past PATH_MAX; the layout checker reads the
+        // tars (GNU long names) and checks every digest and diff_id.
+        let checked = run(std::process::Command::new("python3")
+            .arg(root().join("tools/check-oci-layout.py"))
+            .arg(&layout)
+            .arg("latest"));
+        assert_eq!(checked.code, 0, "{}\n{}", checked.stdout, checked.stderr);
+    }
+}

@@ -30,6 +30,7 @@ use super::spec::MEDIA_TYPE_OCI_LAYER_GZIP;
 use super::{
     BlobStore, Descriptor, Digest, HashingWriter, ImageError, NORMALIZED_MTIME, Result, io_err,
 };
+use crate::long_path;
 
 /// Mode of every directory entry.
 const DIR_MODE: u32 = 0o755;
@@ -202,13 +203,13 @@ impl LayerBuilder {
         // (host dir, path relative to src)
         let mut stack: Vec<(PathBuf, Vec<u8>)> = vec![(src.to_path_buf(), Vec::new())];
         while let Some((dir, rel)) = stack.pop() {
-            let listing = fs::read_dir(&dir).map_err(io_err("list directory", &dir))?;
-            for item in listing {
-                let item = item.map_err(io_err("list directory", &dir))?;
-                let host = item.path();
-                let meta =
-                    fs::symlink_metadata(&host).map_err(io_err("read metadata of", &host))?;
-                let rel_child = join_path(&rel, item.file_name().as_bytes());
+            let listing =
+                long_path::read_dir_names(&dir).map_err(io_err("list directory", &dir))?;
+            for file_name in listing {
+                let host = dir.join(&file_name);
+                let meta = long_path::symlink_metadata(&host)
+                    .map_err(io_err("read metadata of", &host))?;
+                let rel_child = join_path(&rel, file_name.as_bytes());
                 let image_path = join_path(&base, &rel_child);
                 let ft = meta.file_type();
                 let entry = if ft.is_dir() {
@@ -227,7 +228,8 @@ impl LayerBuilder {
                         owner: self.owner,
                     }
                 } else if ft.is_symlink() {
-                    let target = fs::read_link(&host).map_err(io_err("read symlink", &host))?;
+                    let target =
+                        long_path::read_link(&host).map_err(io_err("read symlink", &host))?;
                     Entry {
                         kind: Kind::Symlink(target.as_os_str().as_bytes().to_vec()),
                         mode: SYMLINK_MODE,
@@ -471,7 +473,7 @@ fn append_entry<W: Write>(builder: &mut tar::Builder<W>, path: &[u8], entry: &En
             dev,
             ino,
         }) => {
-            let file = File::open(host).map_err(io_err("open", host))?;
+            let file = crate::long_path::open(host).map_err(io_err("open", host))?;
             let meta = file.metadata().map_err(io_err("read metadata of", host))?;
             if !meta.is_file() || meta.dev() != *dev || meta.ino() != *ino {
                 return Err(ImageError::LayerSource {

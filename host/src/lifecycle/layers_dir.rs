@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::outcome::{BuildpackOutput, LayerRecord};
+use crate::long_path;
 
 /// A problem found in a buildpack's layers directory.
 #[derive(Debug, thiserror::Error)]
@@ -150,16 +151,15 @@ pub fn verify_tree(
     }
     let mut stack: Vec<(PathBuf, Vec<String>)> = vec![(host_dir.to_path_buf(), Vec::new())];
     while let Some((dir, rel)) = stack.pop() {
-        let entries = std::fs::read_dir(&dir).map_err(io("read directory", &dir))?;
-        for entry in entries {
-            let entry = entry.map_err(io("read directory", &dir))?;
-            let path = entry.path();
-            let name = entry.file_name().to_string_lossy().into_owned();
+        let names = long_path::read_dir_names(&dir).map_err(io("read directory", &dir))?;
+        for file_name in names {
+            let path = dir.join(&file_name);
+            let name = file_name.to_string_lossy().into_owned();
             let guest = format!("{guest_root}/{}", join(&rel, &name));
-            let meta = std::fs::symlink_metadata(&path).map_err(io("inspect", &path))?;
+            let meta = long_path::symlink_metadata(&path).map_err(io("inspect", &path))?;
             let ft = meta.file_type();
             if ft.is_symlink() {
-                let target = std::fs::read_link(&path).map_err(io("read symlink", &path))?;
+                let target = long_path::read_link(&path).map_err(io("read symlink", &path))?;
                 let target = target.to_string_lossy().into_owned();
                 match resolve(host_dir, guest_root, rel.clone(), &target) {
                     Resolution::Inside => {}
@@ -250,13 +250,13 @@ pub fn resolve(
                 stack.push(part);
                 let host: PathBuf = stack.iter().fold(host_root.to_path_buf(), |p, c| p.join(c));
                 let is_link =
-                    std::fs::symlink_metadata(&host).is_ok_and(|m| m.file_type().is_symlink());
+                    long_path::symlink_metadata(&host).is_ok_and(|m| m.file_type().is_symlink());
                 if is_link {
                     hops += 1;
                     if hops > MAX_SYMLINK_HOPS {
                         return Resolution::Loop;
                     }
-                    let Ok(next) = std::fs::read_link(&host) else {
+                    let Ok(next) = long_path::read_link(&host) else {
                         return Resolution::Escapes;
                     };
                     stack.pop();

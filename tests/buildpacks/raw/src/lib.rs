@@ -13,6 +13,7 @@
 //! - `many-processes`: 100,000 processes; `huge-label`: a 2 MiB label value;
 //! - `stack-overflow`: unbounded recursion;
 //! - `layer-is-file`: a declared launch layer whose directory is a regular file;
+//! - `long-path`: a launch + cache layer `deep` holding a file 4,000 bytes below the layer;
 //! - `ok` or no mode: a valid launch layer `fine` with one file and a `web` process `/bin/true`.
 //!
 //! An unknown mode is an error.
@@ -175,6 +176,19 @@ impl bindings::Guest for Raw {
                 Ok(o)
             }
             "stack-overflow" => Ok(outcome(Vec::new(), vec![web(&recurse(0).to_string())])),
+            "long-path" => {
+                let mut dir = make_dir(&ctx, "deep")?;
+                for i in 0..20 {
+                    dir.push(format!("{i:02}{}", "d".repeat(197)));
+                }
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| error(format!("could not create the deep directories: {e}")))?;
+                std::fs::write(dir.join("file.txt"), "deep down\n")
+                    .map_err(|e| error(format!("could not write the deep file: {e}")))?;
+                let mut deep = layer("deep", true);
+                deep.cache = true;
+                Ok(outcome(vec![deep], Vec::new()))
+            }
             "layer-is-file" => {
                 let path = std::path::Path::new(&ctx.layers_dir).join("notadir");
                 std::fs::write(&path, "a file where a layer dir belongs\n")
