@@ -1,6 +1,7 @@
 //! Kiln benchmark: component load (cold and cached), detect+build call overhead, end-to-end
 //! builds of the sample app, and the peer baseline (`buildah bud` through the workplace's
-//! `build-peer.sh`, `$KILN_PEER_TOOLS` or `../shared/tools`, when present) in the same run. Prints a Markdown table of medians.
+//! `build-peer.sh`, `$KILN_PEER_TOOLS` or `../shared/tools`, when present) in the same run.
+//! Prints a Markdown table of medians.
 //!
 //! Run with `cargo bench -p kiln --bench build`. Set `KILN_BENCH_RUNS` to change the number
 //! of end-to-end runs (default 15) and `KILN_BENCH_SKIP_PEER=1` to skip the baseline.
@@ -159,7 +160,11 @@ fn main() {
         .unwrap();
     let app = work.path().join("app");
     sample_app(&app);
-    let procfile = EMBEDDED_BUILDPACKS[0].1;
+    let procfile = EMBEDDED_BUILDPACKS
+        .iter()
+        .find(|(id, _)| *id == "kiln/procfile")
+        .expect("kiln/procfile is embedded")
+        .1;
     let mut rows: Vec<(String, Duration)> = Vec::new();
 
     // 1. Cold load: compile every time (no cache).
