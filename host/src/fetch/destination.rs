@@ -97,6 +97,26 @@ impl Trusted {
     }
 }
 
+/// Refuse `url` when its host, as the HTTP client will read it, is an internal address the
+/// user did not allow. The URL parser's reading counts: `http://2130706433/`, `127.1` and
+/// `0x7f.0.0.1` are all 127.0.0.1.
+pub fn check_url(trusted: &Trusted, url: &str) -> Result<(), String> {
+    let Ok(parsed) = reqwest::Url::parse(url) else {
+        return Ok(()); // the policy check reports malformed URLs
+    };
+    // The parser writes IP hosts in their canonical form (`127.0.0.1`, `[::1]`).
+    let canonical = parsed.host_str().unwrap_or_default().to_ascii_lowercase();
+    let as_given = super::policy::url_host(url)
+        .map(|(h, _)| h)
+        .unwrap_or_default();
+    if trusted.contains(&as_given) {
+        return Ok(());
+    }
+    trusted
+        .check_literal(&canonical)
+        .map_err(|_| refusal(&as_given))
+}
+
 /// `host` of `host:port` or `[v6]:port`, lower-case, brackets kept.
 fn host_part(entry: &str) -> String {
     let lower = entry.to_ascii_lowercase();
@@ -202,7 +222,7 @@ pub fn redirect_policy(
                 "a redirect to {host} was refused: it is not allowed by --network-allow"
             )));
         }
-        if let Err(why) = trusted.check_literal(&host) {
+        if let Err(why) = check_url(&trusted, url.as_str()) {
             return attempt.error(Refused(format!("a redirect was refused: {why}")));
         }
         attempt.follow()

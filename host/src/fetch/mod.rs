@@ -260,13 +260,8 @@ impl Fetcher {
         self.policy
             .check(url, expected.is_some())
             .map_err(|e| FetchError::new(url, FetchErrorKind::Denied, e.to_string()))?;
-        if let Some((host, _)) = policy::url_host(url) {
-            destination::Trusted::new(&self.policy.network_allow)
-                .check_literal(&host)
-                .map_err(|why| {
-                    FetchError::new(url, FetchErrorKind::Denied, format!("{url}: {why}"))
-                })?;
-        }
+        destination::check_url(&destination::Trusted::new(&self.policy.network_allow), url)
+            .map_err(|why| FetchError::new(url, FetchErrorKind::Denied, format!("{url}: {why}")))?;
         if expected.is_none() {
             self.count(|s| s.unpinned.push(url.to_owned()));
         }

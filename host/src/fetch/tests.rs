@@ -228,6 +228,11 @@ fn loopback_is_refused_unless_allowed_before_any_request() {
     for other in [
         format!("http://localhost:{port}/a"),
         format!("http://[::1]:{port}/a"),
+        // Other spellings of 127.0.0.1 that URL parsers accept.
+        format!("http://2130706433:{port}/a"),
+        format!("http://127.1:{port}/a"),
+        format!("http://0x7f.0.0.1:{port}/a"),
+        format!("http://[::ffff:127.0.0.1]:{port}/a"),
     ] {
         let out = exact_fetcher(tmp.path(), Policy::default())
             .fetch(&[request(&other, Some(&sha256(b"alpha")))]);
