@@ -131,7 +131,8 @@ pub struct Fetcher {
     jobs: usize,
     runtime: OnceLock<Result<(tokio::runtime::Runtime, http::Http), String>>,
     stats: Mutex<Stats>,
-    view: OnceLock<Result<view::DownloadView, String>>,
+    /// Each buildpack's `/downloads`, by buildpack id.
+    views: Mutex<std::collections::BTreeMap<String, Arc<view::DownloadView>>>,
 }
 
 impl std::fmt::Debug for Fetcher {
@@ -160,24 +161,25 @@ impl Fetcher {
             jobs: options.jobs.max(1),
             runtime: OnceLock::new(),
             stats: Mutex::new(Stats::default()),
-            view: OnceLock::new(),
+            views: Mutex::new(std::collections::BTreeMap::new()),
         }
     }
 
-    /// This build's view of the download cache, created on first use: only the files it
-    /// fetched, for the guest's read-only `/downloads`.
-    pub fn view(&self) -> Result<&view::DownloadView, String> {
-        self.view
-            .get_or_init(|| {
-                view::DownloadView::create(&self.cache).map_err(|e| {
-                    format!(
-                        "could not create a download view in {}: {e}",
-                        self.cache.root().display()
-                    )
-                })
-            })
-            .as_ref()
-            .map_err(Clone::clone)
+    /// The `/downloads` of `buildpack` in this build, created on first use: only the files
+    /// this build fetched for it.
+    pub fn view(&self, buildpack: &str) -> Result<Arc<view::DownloadView>, String> {
+        let mut views = self.views.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(v) = views.get(buildpack) {
+            return Ok(v.clone());
+        }
+        let created = Arc::new(view::DownloadView::create(&self.cache).map_err(|e| {
+            format!(
+                "could not create a download view in {}: {e}",
+                self.cache.root().display()
+            )
+        })?);
+        views.insert(buildpack.to_owned(), created.clone());
+        Ok(created)
     }
 
     /// The download cache.
@@ -197,9 +199,13 @@ impl Fetcher {
         f(&mut self.stats.lock().unwrap_or_else(PoisonError::into_inner));
     }
 
-    /// Serve a batch: policy and cache first, then the misses downloaded in parallel.
-    /// Results are in request order.
-    pub fn fetch(&self, requests: &[FetchRequest]) -> Vec<Result<Fetched, FetchError>> {
+    /// Serve a batch for `buildpack`: policy and cache first, then the misses downloaded in
+    /// parallel; each file is shown in that buildpack's view. Results are in request order.
+    pub fn fetch(
+        &self,
+        buildpack: &str,
+        requests: &[FetchRequest],
+    ) -> Vec<Result<Fetched, FetchError>> {
         let mut results: Vec<Option<Result<Fetched, FetchError>>> = vec![None; requests.len()];
         let mut jobs = Vec::new();
         for (index, r) in requests.iter().enumerate() {
@@ -229,15 +235,15 @@ impl Fetcher {
                         format!("{}: the download did not finish", req.url),
                     ))
                 })
-                .and_then(|f| self.show(f))
+                .and_then(|f| self.show(buildpack, f))
             })
             .collect()
     }
 
-    /// Put a verified file into this build's view.
-    fn show(&self, f: Fetched) -> Result<Fetched, FetchError> {
+    /// Put a verified file into `buildpack`'s view.
+    fn show(&self, buildpack: &str, f: Fetched) -> Result<Fetched, FetchError> {
         let storage = |why: String| FetchError::new(&f.url, FetchErrorKind::Storage, why);
-        self.view()
+        self.view(buildpack)
             .map_err(storage)?
             .add(&self.cache, &f.digest)
             .map_err(|e| storage(format!("could not show {} to the buildpack: {e}", f.url)))?;

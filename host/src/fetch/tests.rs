@@ -96,7 +96,7 @@ fn downloads_verifies_and_then_serves_from_cache() {
         request(&format!("{base}/b"), Some(&sha256(b"beta"))),
     ];
     let f = fetcher(tmp.path(), Policy::default());
-    let out = f.fetch(&reqs);
+    let out = f.fetch("bp", &reqs);
     let a = out[0].as_ref().unwrap();
     assert!(!a.cached);
     assert_eq!(a.size, 5);
@@ -105,7 +105,7 @@ fn downloads_verifies_and_then_serves_from_cache() {
     assert_eq!(f.stats().fetched, 2);
 
     let again = fetcher(tmp.path(), Policy::default());
-    let out = again.fetch(&reqs);
+    let out = again.fetch("bp", &reqs);
     assert!(out.iter().all(|r| r.as_ref().unwrap().cached));
     assert_eq!(hits.load(Ordering::SeqCst), 2, "no network on a warm cache");
     assert_eq!(again.stats().cached, 2);
@@ -117,7 +117,7 @@ fn mismatch_fails_and_keeps_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let url = format!("{base}/a");
     let want = sha256(b"good");
-    let out = fetcher(tmp.path(), Policy::default()).fetch(&[request(&url, Some(&want))]);
+    let out = fetcher(tmp.path(), Policy::default()).fetch("bp", &[request(&url, Some(&want))]);
     let err = out[0].as_ref().unwrap_err();
     assert_eq!(err.kind, FetchErrorKind::IntegrityMismatch);
     assert!(err.message.contains(&url), "{}", err.message);
@@ -141,13 +141,14 @@ fn offline_miss_names_the_url_and_missing_file_is_not_found() {
         offline: true,
         ..Policy::default()
     };
-    let out = fetcher(tmp.path(), offline).fetch(&[request(&url, Some(&sha256(b"x")))]);
+    let out = fetcher(tmp.path(), offline).fetch("bp", &[request(&url, Some(&sha256(b"x")))]);
     let err = out[0].as_ref().unwrap_err();
     assert_eq!(err.kind, FetchErrorKind::OfflineMiss);
     assert!(err.message.contains(&url));
     assert_eq!(hits.load(Ordering::SeqCst), 0);
 
-    let out = fetcher(tmp.path(), Policy::default()).fetch(&[request(&url, Some(&sha256(b"x")))]);
+    let out =
+        fetcher(tmp.path(), Policy::default()).fetch("bp", &[request(&url, Some(&sha256(b"x")))]);
     assert_eq!(out[0].as_ref().unwrap_err().kind, FetchErrorKind::NotFound);
 }
 
@@ -156,7 +157,7 @@ fn unpinned_is_refused_unless_allowed_and_then_counted() {
     let (base, _) = serve(BTreeMap::from([("/u".to_owned(), b"free".to_vec())]));
     let tmp = tempfile::tempdir().unwrap();
     let url = format!("{base}/u");
-    let out = fetcher(tmp.path(), Policy::default()).fetch(&[request(&url, None)]);
+    let out = fetcher(tmp.path(), Policy::default()).fetch("bp", &[request(&url, None)]);
     assert_eq!(out[0].as_ref().unwrap_err().kind, FetchErrorKind::Denied);
 
     let allow = Policy {
@@ -164,7 +165,7 @@ fn unpinned_is_refused_unless_allowed_and_then_counted() {
         ..Policy::default()
     };
     let f = fetcher(tmp.path(), allow.clone());
-    let got = f.fetch(&[request(&url, None)]).remove(0).unwrap();
+    let got = f.fetch("bp", &[request(&url, None)]).remove(0).unwrap();
     assert_eq!(got.digest.to_string(), sha256(b"free"));
     assert_eq!(f.stats().unpinned, vec![url.clone()]);
 
@@ -174,7 +175,7 @@ fn unpinned_is_refused_unless_allowed_and_then_counted() {
         ..allow
     };
     let got = fetcher(tmp.path(), offline)
-        .fetch(&[request(&url, None)])
+        .fetch("bp", &[request(&url, None)])
         .remove(0)
         .unwrap();
     assert!(got.cached);
@@ -188,8 +189,10 @@ fn allowlist_blocks_other_hosts_before_any_request() {
         network_allow: vec!["mirror.example".into()],
         ..Policy::default()
     };
-    let out = fetcher(tmp.path(), policy)
-        .fetch(&[request(&format!("{base}/a"), Some(&sha256(b"alpha")))]);
+    let out = fetcher(tmp.path(), policy).fetch(
+        "bp",
+        &[request(&format!("{base}/a"), Some(&sha256(b"alpha")))],
+    );
     let err = out[0].as_ref().unwrap_err();
     assert_eq!(err.kind, FetchErrorKind::Denied);
     assert!(err.message.contains("--network-allow 127.0.0.1"));
@@ -200,7 +203,7 @@ fn allowlist_blocks_other_hosts_before_any_request() {
 fn bad_digest_is_invalid() {
     let tmp = tempfile::tempdir().unwrap();
     let out = fetcher(tmp.path(), Policy::default())
-        .fetch(&[request("http://127.0.0.1:1/a", Some("md5:00"))]);
+        .fetch("bp", &[request("http://127.0.0.1:1/a", Some("md5:00"))]);
     assert_eq!(out[0].as_ref().unwrap_err().kind, FetchErrorKind::Invalid);
 }
 
@@ -210,7 +213,7 @@ fn loopback_is_refused_unless_allowed_before_any_request() {
     let tmp = tempfile::tempdir().unwrap();
     let url = format!("{base}/a");
     let out = exact_fetcher(tmp.path(), Policy::default())
-        .fetch(&[request(&url, Some(&sha256(b"alpha")))]);
+        .fetch("bp", &[request(&url, Some(&sha256(b"alpha")))]);
     let err = out[0].as_ref().unwrap_err();
     assert_eq!(err.kind, FetchErrorKind::Denied, "{}", err.message);
     assert!(
@@ -235,7 +238,7 @@ fn loopback_is_refused_unless_allowed_before_any_request() {
         format!("http://[::ffff:127.0.0.1]:{port}/a"),
     ] {
         let out = exact_fetcher(tmp.path(), Policy::default())
-            .fetch(&[request(&other, Some(&sha256(b"alpha")))]);
+            .fetch("bp", &[request(&other, Some(&sha256(b"alpha")))]);
         let err = out[0].as_ref().unwrap_err();
         assert!(
             err.message.contains("not a public address"),
@@ -249,7 +252,8 @@ fn loopback_is_refused_unless_allowed_before_any_request() {
         network_allow: vec!["127.0.0.1".into()],
         ..Policy::default()
     };
-    let out = exact_fetcher(tmp.path(), allowed).fetch(&[request(&url, Some(&sha256(b"alpha")))]);
+    let out =
+        exact_fetcher(tmp.path(), allowed).fetch("bp", &[request(&url, Some(&sha256(b"alpha")))]);
     assert!(out[0].is_ok(), "{:?}", out[0]);
 }
 
@@ -283,8 +287,10 @@ fn redirects_are_followed_only_to_allowed_hosts() {
         ..Policy::default()
     };
     for path in ["/to-other-port", "/to-localhost", "/to-file"] {
-        let out = exact_fetcher(tmp.path(), only_base.clone())
-            .fetch(&[request(&format!("{base}{path}"), Some(&sha256(b"alpha")))]);
+        let out = exact_fetcher(tmp.path(), only_base.clone()).fetch(
+            "bp",
+            &[request(&format!("{base}{path}"), Some(&sha256(b"alpha")))],
+        );
         let err = out[0].as_ref().unwrap_err();
         // Not followed: refused by the policy, or (non-http schemes) left as the 302 itself.
         assert!(
@@ -299,8 +305,10 @@ fn redirects_are_followed_only_to_allowed_hosts() {
         "no redirect was followed"
     );
     // With the target's host allowed too, the redirect is followed.
-    let out = fetcher(tmp.path(), Policy::default())
-        .fetch(&[request(&format!("{base}/to-self"), Some(&sha256(b"alpha")))]);
+    let out = fetcher(tmp.path(), Policy::default()).fetch(
+        "bp",
+        &[request(&format!("{base}/to-self"), Some(&sha256(b"alpha")))],
+    );
     assert!(out[0].is_ok(), "{:?}", out[0]);
 }
 
@@ -312,13 +320,19 @@ fn a_build_sees_only_what_it_fetched() {
     ]));
     let tmp = tempfile::tempdir().unwrap();
     let earlier = fetcher(tmp.path(), Policy::default());
-    earlier.fetch(&[request(&format!("{base}/a"), Some(&sha256(b"alpha")))])[0]
-        .as_ref()
-        .unwrap();
+    earlier.fetch(
+        "bp",
+        &[request(&format!("{base}/a"), Some(&sha256(b"alpha")))],
+    )[0]
+    .as_ref()
+    .unwrap();
     let later = fetcher(tmp.path(), Policy::default());
-    let got = later.fetch(&[request(&format!("{base}/b"), Some(&sha256(b"beta")))]);
+    let got = later.fetch(
+        "bp",
+        &[request(&format!("{base}/b"), Some(&sha256(b"beta")))],
+    );
     let got = got[0].as_ref().unwrap();
-    let view = later.view().unwrap().root().to_path_buf();
+    let view = later.view("bp").unwrap().root().to_path_buf();
     let listed: Vec<String> = std::fs::read_dir(view.join("sha256"))
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -328,4 +342,23 @@ fn a_build_sees_only_what_it_fetched() {
         std::fs::read(view.join("sha256").join(got.digest.hex())).unwrap(),
         b"beta"
     );
+}
+
+#[test]
+fn a_buildpack_sees_only_what_was_fetched_for_it() {
+    let (base, _) = serve(BTreeMap::from([("/a".to_owned(), b"alpha".to_vec())]));
+    let tmp = tempfile::tempdir().unwrap();
+    let f = fetcher(tmp.path(), Policy::default());
+    f.fetch(
+        "first",
+        &[request(&format!("{base}/a"), Some(&sha256(b"alpha")))],
+    )[0]
+    .as_ref()
+    .unwrap();
+    let other = f.view("second").unwrap();
+    assert!(
+        std::fs::read_dir(other.root()).unwrap().next().is_none(),
+        "another buildpack of the same build sees nothing"
+    );
+    assert!(f.view("first").unwrap().root().join("sha256").is_dir());
 }

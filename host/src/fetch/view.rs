@@ -1,4 +1,4 @@
-//! A build's own view of the download cache: what the buildpacks see at `/downloads`.
+//! One buildpack's view of the download cache in a build: what it sees at `/downloads`.
 //!
 //! The shared cache holds every file any build fetched; a buildpack must see only the files
 //! this build fetched for it. The view is a fresh directory inside the cache root

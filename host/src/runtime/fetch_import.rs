@@ -41,7 +41,7 @@ impl wit::Host for HostState {
                 integrity: r.integrity,
             })
             .collect();
-        let results = fetcher.fetch(&requests);
+        let results = fetcher.fetch(&self.buildpack, &requests);
         results
             .into_iter()
             .map(|r| match r {

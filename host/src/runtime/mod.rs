@@ -276,8 +276,9 @@ impl Runtime {
         })
     }
 
-    /// Serve the `fetch` import of `build` calls with `fetcher`, and grant its view of the
-    /// download cache (only what this build fetched) read-only at `/downloads` during build.
+    /// Serve the `fetch` import of `build` calls with `fetcher`, and grant each buildpack its
+    /// view of the download cache (only what this build fetched for it) read-only at
+    /// `/downloads` during build.
     pub fn set_fetcher(&mut self, fetcher: Arc<crate::fetch::Fetcher>) {
         self.fetcher = Some(fetcher);
     }
@@ -343,8 +344,8 @@ impl Runtime {
         let stderr = LineStream::new(Stream::Stderr, self.limits.output, sink_for(Stream::Stderr));
         let fetch = self.fetcher.clone().filter(|_| phase == Phase::Build);
         let mut extended;
-        let view = fetch.as_ref().and_then(|f| f.view().ok());
-        let grants = match view {
+        let view = fetch.as_ref().and_then(|f| f.view(buildpack).ok());
+        let grants = match &view {
             Some(v) => {
                 extended = grants.clone();
                 extended.read_only(v.root(), crate::fetch::cache::GUEST_DIR);
