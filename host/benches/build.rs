@@ -1,7 +1,6 @@
 //! Kiln benchmark: component load (cold and cached), detect+build call overhead, end-to-end
-//! builds of the sample app, and the peer baseline (`buildah bud` through the workplace's
-//! `build-peer.sh`, `$KILN_PEER_TOOLS` or `../shared/tools`, when present) in the same run.
-//! Prints a Markdown table of medians.
+//! builds of the sample app, and the peer baseline (`buildah bud` of the same app through
+//! `tools/build-peer.sh`) in the same run. Prints a Markdown table of medians.
 //!
 //! Run with `cargo bench -p kiln --bench build`. Set `KILN_BENCH_RUNS` to change the number
 //! of end-to-end runs (default 15) and `KILN_BENCH_SKIP_PEER=1` to skip the baseline.
@@ -9,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
@@ -78,25 +78,33 @@ fn tools_dir() -> Option<PathBuf> {
     dir.join("make-busybox-base.sh").is_file().then_some(dir)
 }
 
-/// The peer baseline's scripts (`build-peer.sh`, `sample-app/`), outside the project.
-fn peer_tools_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("KILN_PEER_TOOLS")
-        .map_or_else(|| workspace_root().join("../shared/tools"), PathBuf::from);
-    dir.join("build-peer.sh").is_file().then_some(dir)
-}
-
-/// The peer sample app's files plus a Procfile that runs the same command.
+/// The sample app: a start script, a small data file and a 128 KiB text file, plus a
+/// Procfile for Kiln and a Dockerfile for the peer baseline that do the same.
 fn sample_app(dir: &Path) {
-    std::fs::create_dir_all(dir).unwrap();
-    if let Some(tools) = peer_tools_dir() {
-        for entry in std::fs::read_dir(tools.join("sample-app/app")).unwrap() {
-            let entry = entry.unwrap();
-            std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
-        }
-    } else {
-        std::fs::write(dir.join("run.sh"), "#!/bin/sh\necho hello\n").unwrap();
+    let app = dir.join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    std::fs::write(
+        app.join("run.sh"),
+        "#!/bin/sh\necho \"hello $(cat /workspace/data.txt)\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        app.join("run.sh"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    std::fs::write(app.join("data.txt"), "world\n").unwrap();
+    let mut blob = String::new();
+    for i in 0..5000 {
+        writeln!(blob, "line {i:05} of the sample blob").unwrap();
     }
-    std::fs::write(dir.join("Procfile"), "web: /workspace/run.sh\n").unwrap();
+    std::fs::write(app.join("blob.txt"), &blob[..128 << 10]).unwrap();
+    std::fs::write(app.join("Procfile"), "web: /workspace/run.sh\n").unwrap();
+    std::fs::write(
+        dir.join("Dockerfile"),
+        "ARG BASE\nFROM ${BASE}\nCOPY app/ /workspace/\nWORKDIR /workspace\nUSER 1000:1000\nCMD [\"/workspace/run.sh\"]\n",
+    )
+    .unwrap();
 }
 
 fn busybox_run_image(work: &Path) -> Option<String> {
@@ -158,8 +166,9 @@ fn main() {
         .rand_bytes(0)
         .tempdir_in(&work_dir)
         .unwrap();
-    let app = work.path().join("app");
-    sample_app(&app);
+    let sample = work.path().join("sample");
+    sample_app(&sample);
+    let app = sample.join("app");
     let procfile = EMBEDDED_BUILDPACKS
         .iter()
         .find(|(id, _)| *id == "kiln/procfile")
@@ -320,8 +329,9 @@ fn main() {
                 kiln::export::RunImage::open(run_image).unwrap(),
                 kiln::export::RunImage::open(&v2).unwrap(),
             ];
-            let big_app = work.path().join("big-app");
-            sample_app(&big_app);
+            let big_sample = work.path().join("big-sample");
+            sample_app(&big_sample);
+            let big_app = big_sample.join("app");
             // 64 MiB of incompressible bytes: the app layer of the "large" image.
             let mut state = 0x2545_f491_4f6c_dd1d_u64;
             let bytes: Vec<u8> = (0..64 << 20)
@@ -359,13 +369,13 @@ fn main() {
     // 6. Peer baseline: buildah bud of the same app on the same base.
     let mut peer = None;
     if std::env::var_os("KILN_BENCH_SKIP_PEER").is_none()
-        && let (Some(tools), Some(_)) = (peer_tools_dir(), &busybox)
+        && let (Some(tools), Some(_)) = (tools_dir(), &busybox)
     {
         let kiln_tools = work.path().join("kiln-tools");
         let build_peer = || {
             Command::new("bash")
                 .arg(tools.join("build-peer.sh"))
-                .arg(tools.join("sample-app"))
+                .arg(&sample)
                 .arg(work.path().join("peer"))
                 .env("KILN_TOOLS_DIR", &kiln_tools)
                 .stdout(std::process::Stdio::null())
