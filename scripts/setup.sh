@@ -43,20 +43,22 @@ mapfile -t components < <(toolchain_field components)
 if ! rustup run "$channel" rustc --version >/dev/null 2>&1; then
   rustup toolchain install "$channel" --profile "${profile:-minimal}"
 fi
-missing_targets=()
-installed_targets=$(rustup target list --installed --toolchain "$channel")
-for t in "${targets[@]}"; do
-  [ -n "$t" ] && ! grep -qx "$t" <<<"$installed_targets" && missing_targets+=("$t")
-done
+# missing INSTALLED PATTERN ITEM...: the items with no line of INSTALLED matching PATTERN
+# (where `@` stands for the item).
+missing() {
+  local have=$1 pattern=$2 item
+  shift 2
+  for item in "$@"; do
+    [ -n "$item" ] && ! grep -q "${pattern//@/$item}" <<<"$have" && echo "$item"
+  done
+  return 0
+}
+mapfile -t missing_targets < <(missing "$(rustup target list --installed --toolchain "$channel")" '^@$' "${targets[@]}")
 if [ ${#missing_targets[@]} -gt 0 ]; then
   echo "setup: adding Rust targets ${missing_targets[*]} to $channel" >&2
   rustup target add --toolchain "$channel" "${missing_targets[@]}"
 fi
-missing_components=()
-installed_components=$(rustup component list --installed --toolchain "$channel")
-for c in "${components[@]}"; do
-  [ -n "$c" ] && ! grep -q "^$c-" <<<"$installed_components" && missing_components+=("$c")
-done
+mapfile -t missing_components < <(missing "$(rustup component list --installed --toolchain "$channel")" '^@-' "${components[@]}")
 if [ ${#missing_components[@]} -gt 0 ]; then
   echo "setup: adding Rust components ${missing_components[*]} to $channel" >&2
   rustup component add --toolchain "$channel" "${missing_components[@]}"

@@ -98,15 +98,7 @@ PY
 esac
 
 # The manifest digest the checks below are about.
-digest=$(python3 - "$LAYOUT/index.json" "$TAG" <<'PY' || true
-import json, sys
-index = json.load(open(sys.argv[1]))
-for m in index.get("manifests") or []:
-    if (m.get("annotations") or {}).get("org.opencontainers.image.ref.name") == sys.argv[2]:
-        print(m.get("digest", ""))
-        break
-PY
-)
+digest=$(manifest_digest "$LAYOUT" "$TAG" 2>/dev/null) || true
 echo "IMAGE $TAG ${digest:-(no manifest with that tag)}"
 
 # ---- the validators ---------------------------------------------------------------------------------

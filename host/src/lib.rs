@@ -3,6 +3,7 @@
 //! See `ARCHITECTURE.md` for the map of modules and the data flow from app dir to image.
 
 pub mod analyze;
+pub mod atomic_file;
 pub mod buildpack;
 pub mod buildpack_artifact;
 pub mod cache;

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::export::{self, ExportInputs, ExportReport, RunImage};
 use crate::image::blob_cache::BlobCache;
 use crate::image::docker_archive::{self, DockerArchiveRef};
-use crate::image::layout::BLOB_TEMP_PREFIX;
+use crate::image::layout::{BLOB_TEMP_PREFIX, INDEX_TEMP_PREFIX};
 use crate::image::{ImageRef, LayerOwnership, OciLayout};
 use crate::lifecycle::detect::{self, DetectOutput, Verdict};
 use crate::lifecycle::env::Env;
@@ -576,12 +576,22 @@ pub fn build_with_runtime(
         .lock_path()
         .map(|p| DirLock::acquire(p, "output", request.wait_for_locks, &wait_note))
         .transpose()?;
-    // Blob temp files of builds that were killed; ours are removed if we are interrupted.
-    let blobs_dir = output.dir.join("blobs").join("sha256");
-    let _interrupted_blobs = output.lock_path().map(|_| {
-        crate::interrupt::sweep_temp_files(&blobs_dir, BLOB_TEMP_PREFIX, started);
-        crate::interrupt::remove_temp_files_on_interrupt(&blobs_dir, BLOB_TEMP_PREFIX)
-    });
+    // Temp files (blobs, index.json) of builds that were killed; ours are removed if we are
+    // interrupted.
+    let temp_files = [
+        (output.dir.join("blobs").join("sha256"), BLOB_TEMP_PREFIX),
+        (output.dir.clone(), INDEX_TEMP_PREFIX),
+    ];
+    let _interrupted: Vec<_> = match output.lock_path() {
+        Some(_) => temp_files
+            .iter()
+            .map(|(dir, prefix)| {
+                crate::interrupt::sweep_temp_files(dir, prefix, started);
+                crate::interrupt::remove_temp_files_on_interrupt(dir, prefix)
+            })
+            .collect(),
+        None => Vec::new(),
+    };
     reporter.phase("ANALYZING");
     let run_image = RunImage::open(&request.run_image)?;
     reporter.info(&format!(

@@ -88,7 +88,7 @@ impl Trusted {
 
     /// Refuse `host` (a name or an IP literal, `[v6]` allowed) when it is an internal address
     /// the user did not allow.
-    pub fn check_literal(&self, host: &str) -> Result<(), String> {
+    fn check_literal(&self, host: &str) -> Result<(), String> {
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         match bare.parse::<IpAddr>() {
             Ok(ip) if is_internal(ip) && !self.contains(host) => Err(refusal(host)),
@@ -117,18 +117,15 @@ pub fn check_url(trusted: &Trusted, url: &str) -> Result<(), String> {
         .map_err(|_| refusal(&as_given))
 }
 
-/// `host` of `host:port` or `[v6]:port`, lower-case, brackets kept.
+/// `host` of an allowlist entry (`host`, `host:port`, `[v6]:port` or a bare IPv6 address),
+/// lower-case, brackets kept: the host part as URLs spell it.
 fn host_part(entry: &str) -> String {
-    let lower = entry.to_ascii_lowercase();
-    if lower.starts_with('[') {
-        return lower
-            .split_once(']')
-            .map_or(lower.clone(), |(h, _)| format!("{h}]"));
-    }
-    if lower.matches(':').count() > 1 {
-        return format!("[{lower}]");
-    }
-    lower.split(':').next().unwrap_or(&lower).to_owned()
+    let entry = if entry.matches(':').count() > 1 && !entry.starts_with('[') {
+        format!("[{entry}]")
+    } else {
+        entry.to_owned()
+    };
+    super::policy::url_host(&format!("http://{entry}")).map_or(entry, |(host, _)| host)
 }
 
 /// The one message for every refused destination: it names only the host the buildpack gave.

@@ -50,10 +50,9 @@ pub struct Http {
 }
 
 impl Http {
-    /// A client with Kiln's timeouts and `policy`'s destinations (internal addresses only
-    /// when allowed, also after DNS and redirects); proxies from the environment.
-    pub fn new(policy: &Policy) -> Result<Self, String> {
-        let trusted = Arc::new(Trusted::new(&policy.network_allow));
+    /// A client with Kiln's timeouts, `policy`'s allowlist and `trusted`'s internal
+    /// destinations (also after DNS and redirects); proxies from the environment.
+    pub fn new(policy: &Policy, trusted: Arc<Trusted>) -> Result<Self, String> {
         let allowlist = policy.clone();
         let client = reqwest::Client::builder()
             .dns_resolver(GuardedResolver::new(trusted.clone()))

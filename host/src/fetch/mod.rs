@@ -131,6 +131,8 @@ pub struct Fetcher {
     jobs: usize,
     runtime: OnceLock<Result<(tokio::runtime::Runtime, http::Http), String>>,
     stats: Mutex<Stats>,
+    /// The destinations the user allowed (built once from the policy and the environment).
+    trusted: Arc<destination::Trusted>,
     /// Each buildpack's `/downloads`, by buildpack id.
     views: Mutex<std::collections::BTreeMap<String, Arc<view::DownloadView>>>,
 }
@@ -158,6 +160,7 @@ impl Fetcher {
         Self {
             cache: DownloadCache::new(options.cache_dir.clone().unwrap_or(default_cache)),
             policy: options.policy.clone(),
+            trusted: Arc::new(destination::Trusted::new(&options.policy.network_allow)),
             jobs: options.jobs.max(1),
             runtime: OnceLock::new(),
             stats: Mutex::new(Stats::default()),
@@ -266,7 +269,7 @@ impl Fetcher {
         self.policy
             .check(url, expected.is_some())
             .map_err(|e| FetchError::new(url, FetchErrorKind::Denied, e.to_string()))?;
-        destination::check_url(&destination::Trusted::new(&self.policy.network_allow), url)
+        destination::check_url(&self.trusted, url)
             .map_err(|why| FetchError::new(url, FetchErrorKind::Denied, format!("{url}: {why}")))?;
         if expected.is_none() {
             self.count(|s| s.unpinned.push(url.to_owned()));
@@ -310,7 +313,7 @@ impl Fetcher {
                     .enable_all()
                     .build()
                     .map_err(|e| format!("could not start the download runtime: {e}"))?;
-                let http = http::Http::new(&self.policy)?;
+                let http = http::Http::new(&self.policy, self.trusted.clone())?;
                 Ok((rt, http))
             })
             .as_ref()

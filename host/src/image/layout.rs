@@ -13,6 +13,9 @@ use std::path::{Path, PathBuf};
 /// Prefix of blob files being written (renamed to their digest when complete).
 pub const BLOB_TEMP_PREFIX: &str = ".tmp-";
 
+/// Prefix of a new `index.json` being written (renamed over the old one when complete).
+pub const INDEX_TEMP_PREFIX: &str = "index.json.tmp-";
+
 use serde_json::Value;
 use tempfile::NamedTempFile;
 

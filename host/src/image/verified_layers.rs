@@ -167,18 +167,12 @@ fn record_text(diff_id: &Digest, stamp: &str) -> String {
     format!("{diff_id} {stamp}\n")
 }
 
-/// Write a record atomically; failures only cost a later re-check.
+/// Write a record; failures only cost a later re-check.
 fn write_record(path: &Path, text: &str) {
-    let Some(dir) = path.parent() else {
-        return;
-    };
-    if std::fs::create_dir_all(dir).is_err() {
-        return;
-    }
-    if let Ok(mut tmp) = tempfile::NamedTempFile::new_in(dir)
-        && io::Write::write_all(&mut tmp, text.as_bytes()).is_ok()
+    if let Some(dir) = path.parent()
+        && std::fs::create_dir_all(dir).is_ok()
     {
-        let _ = tmp.persist(path);
+        let _ = crate::atomic_file::write(path, text.as_bytes());
     }
 }
 

@@ -13,7 +13,6 @@
 //! none` compiles in memory instead.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -140,20 +139,11 @@ fn store(path: &Path, component_sha: &str, bytes: &[u8]) -> std::io::Result<()> 
         .ok_or_else(|| std::io::Error::other("cache path has no parent"))?;
     create_private_dir(dir)?;
     // The sidecar first: an artifact is never there without its binding.
-    write_atomically(
-        dir,
+    crate::atomic_file::write(
         &sidecar(path),
         sidecar_text(component_sha, bytes).as_bytes(),
     )?;
-    write_atomically(dir, path, bytes)
-}
-
-fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    crate::atomic_file::write(path, bytes)
 }
 
 /// Create `dir` (and parents) with mode 0700 where Kiln creates it.
