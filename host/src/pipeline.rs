@@ -578,10 +578,21 @@ pub fn build_with_runtime(
         .transpose()?;
     // Temp files (blobs, index.json) of builds that were killed; ours are removed if we are
     // interrupted.
-    let temp_files = [
-        (output.dir.join("blobs").join("sha256"), BLOB_TEMP_PREFIX),
-        (output.dir.clone(), INDEX_TEMP_PREFIX),
+    let mut temp_files = vec![
+        (
+            output.dir.join("blobs").join("sha256"),
+            BLOB_TEMP_PREFIX.to_owned(),
+        ),
+        (output.dir.clone(), INDEX_TEMP_PREFIX.to_owned()),
     ];
+    if let Some((file, _)) = &output.archive
+        && let (Some(dir), Some(name)) = (file.parent(), file.file_name())
+    {
+        temp_files.push((
+            dir.to_path_buf(),
+            docker_archive::temp_prefix(&name.to_string_lossy()),
+        ));
+    }
     let _interrupted: Vec<_> = match output.lock_path() {
         Some(_) => temp_files
             .iter()

@@ -467,6 +467,12 @@ pub struct WrittenArchive {
     pub size: u64,
 }
 
+/// Prefix of the temporary file an archive named `file_name` is written to (beside it, then
+/// renamed over it).
+pub fn temp_prefix(file_name: &str) -> String {
+    format!(".{file_name}.tmp-")
+}
+
 /// Writes a docker-archive at `path` (atomically; see the module docs) for the
 /// image with `config` and `layers`.
 ///
@@ -555,7 +561,7 @@ pub fn write_docker_archive_raw(
         .ok_or_else(|| archive_err(path, None, "the path has no file name".into()))?;
     fs::create_dir_all(&dir).map_err(super::io_err("create directory", &dir))?;
     let tmp = tempfile::Builder::new()
-        .prefix(&format!(".{file_name}.tmp-"))
+        .prefix(&temp_prefix(&file_name))
         .tempfile_in(&dir)
         .map_err(super::io_err("create a temporary file in", &dir))?;
 
