@@ -90,8 +90,7 @@ fn is_fresh(bin: &Path, root: &Path) -> bool {
         return false;
     };
     let mut stack: Vec<PathBuf> = [
-        "host/src",
-        "host/build.rs",
+        "host",
         "launcher/src",
         "sdk/src",
         "spec/src",

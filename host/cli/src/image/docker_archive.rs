@@ -2190,7 +2190,7 @@ mod tests {
 
     /// The project's image tools, `<workspace>/tools`.
     fn project_tools() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools")
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools")
     }
 
     #[test]
@@ -2204,7 +2204,7 @@ mod tests {
         let script = project_tools().join("make-busybox-base.sh");
         if script.is_file() {
             let work = std::env::var_os("KILN_TOOLS_DIR").map_or_else(
-                || Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/kiln-tools"),
+                || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/kiln-tools"),
                 PathBuf::from,
             );
             run(Command::new("bash")

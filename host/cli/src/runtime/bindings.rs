@@ -3,7 +3,7 @@
 #![allow(missing_docs, clippy::pedantic)]
 
 wasmtime::component::bindgen!({
-    path: "../wit",
+    path: "../../wit",
     world: "buildpack",
 });
 

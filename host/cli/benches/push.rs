@@ -29,7 +29,7 @@ fn ms(d: Duration) -> String {
 }
 
 fn tools_dir() -> Option<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let dir = root.join("tools");
     dir.join("start-registry.sh").is_file().then_some(dir)
 }
