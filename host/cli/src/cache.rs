@@ -244,10 +244,10 @@ impl Cache {
                 ));
             }
             let rel = std::path::PathBuf::from(path.trim_start_matches('/'));
-            if crate::long_path::is_long(&scratch.join(&rel)) {
+            if kiln_fs::long_path::is_long(&scratch.join(&rel)) {
                 // Too long for plain calls: created directory by directory (the same checks:
                 // plain components only, never through a symlink).
-                crate::long_path::unpack_long(&scratch, &rel, &mut entry)
+                kiln_fs::long_path::unpack_long(&scratch, &rel, &mut entry)
                     .map_err(|e| err(&scratch, format!("entry {path}: {e}")))?;
                 continue;
             }
@@ -342,7 +342,7 @@ impl Cache {
         if let Ok(d) = std::fs::File::open(&staging_layers) {
             let _ = d.sync_all();
         }
-        crate::fault::point("cache-before-commit");
+        kiln_fs::fault::point("cache-before-commit");
         self.commit(&staging.keep())?;
         Ok(written)
     }
@@ -399,7 +399,7 @@ impl Cache {
         if committed.exists() {
             std::fs::rename(&committed, &previous).map_err(|e| err(&committed, e))?;
         }
-        crate::fault::point("cache-between-renames");
+        kiln_fs::fault::point("cache-between-renames");
         std::fs::rename(staging, &committed).map_err(|e| err(&committed, e))?;
         if let Ok(d) = std::fs::File::open(&self.dir) {
             let _ = d.sync_all();

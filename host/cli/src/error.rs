@@ -74,7 +74,7 @@ pub enum Error {
     Registry(#[from] crate::registry::RegistryError),
     /// The output or the layer cache could not be locked.
     #[error(transparent)]
-    Locked(#[from] crate::dir_lock::LockError),
+    Locked(#[from] kiln_fs::dir_lock::LockError),
 }
 
 impl Error {
@@ -100,7 +100,7 @@ impl Error {
             Self::Export(_) => exit::EXPORT_ERROR,
             Self::Rebase(_) => exit::REBASE_ERROR,
             Self::Registry(_) => exit::REGISTRY_ERROR,
-            Self::Locked(crate::dir_lock::LockError::Busy { .. }) => exit::BUSY,
+            Self::Locked(kiln_fs::dir_lock::LockError::Busy { .. }) => exit::BUSY,
             Self::Locked(_) => exit::GENERIC,
         }
     }

@@ -3,22 +3,17 @@
 //! See `ARCHITECTURE.md` for the map of modules and the data flow from app dir to image.
 
 pub mod analyze;
-pub mod atomic_file;
 pub mod buildpack;
 pub mod buildpack_artifact;
 pub mod cache;
 pub mod cache_image;
 pub mod cli;
-pub mod dir_lock;
 pub mod embedded;
 pub mod error;
 pub mod export;
-pub mod fault;
 pub mod fetch;
 pub mod image;
-pub mod interrupt;
 pub mod lifecycle;
-pub mod long_path;
 pub mod pipeline;
 pub mod rebase;
 pub mod registry;

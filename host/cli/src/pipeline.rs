@@ -8,7 +8,7 @@ use crate::analyze::PreviousImage;
 use crate::buildpack::{self, Buildpack};
 use crate::cache::{self, Cache, LayerToSave};
 use crate::cache_image::CacheImage;
-use crate::dir_lock::DirLock;
+use kiln_fs::{CachePaths, DirLock};
 use crate::error::{Error, Result};
 use crate::export::{self, ExportInputs, ExportReport, RunImage};
 use crate::image::blob_cache::BlobCache;
@@ -84,6 +84,8 @@ pub struct Request {
     pub fetch: crate::fetch::FetchOptions,
     /// When another build holds the output or the layer cache: wait (`true`) or fail.
     pub wait_for_locks: bool,
+    /// Where the caches are.
+    pub caches: CachePaths,
 }
 
 impl Request {
@@ -106,6 +108,7 @@ impl Request {
             limits: Limits::default(),
             fetch: crate::fetch::FetchOptions::default(),
             wait_for_locks: true,
+            caches: CachePaths::from_env(),
         }
     }
 }
@@ -572,9 +575,10 @@ pub fn build_with_runtime(
 ) -> Result<BuildSummary> {
     let started = std::time::SystemTime::now();
     let wait_note = |m: &str| reporter.info(m);
+    let locks = request.caches.locks();
     let _output_lock = output
         .lock_path()
-        .map(|p| DirLock::acquire(p, "output", request.wait_for_locks, &wait_note))
+        .map(|p| DirLock::acquire(&locks, p, "output", request.wait_for_locks, &wait_note))
         .transpose()?;
     // Temp files (blobs, index.json) of builds that were killed; ours are removed if we are
     // interrupted.
@@ -597,8 +601,8 @@ pub fn build_with_runtime(
         Some(_) => temp_files
             .iter()
             .map(|(dir, prefix)| {
-                crate::interrupt::sweep_temp_files(dir, prefix, started);
-                crate::interrupt::remove_temp_files_on_interrupt(dir, prefix)
+                kiln_fs::interrupt::sweep_temp_files(dir, prefix, started);
+                kiln_fs::interrupt::remove_temp_files_on_interrupt(dir, prefix)
             })
             .collect(),
         None => Vec::new(),
@@ -665,6 +669,7 @@ pub fn build_with_runtime(
     };
     let _cache_lock = match &cache {
         Some(c) => Some(DirLock::acquire(
+            &locks,
             c.dir(),
             "layer cache",
             request.wait_for_locks,
@@ -798,7 +803,7 @@ pub fn build_with_runtime(
                 .join(",")
         ));
     }
-    crate::fault::point("export-done");
+    kiln_fs::fault::point("export-done");
     if let Some(cache) = &cache {
         save_cache(cache, &buildpacks, &built, &ws.layers, request, reporter);
     }

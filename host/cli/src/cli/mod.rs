@@ -41,7 +41,7 @@ pub fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<(), Error> {
     logging::init(cli.verbosity());
-    crate::interrupt::install();
+    kiln_fs::interrupt::install();
     let reporter: Arc<dyn pipeline::Reporter> = Arc::new(ConsoleReporter::new(cli.verbosity()));
     crate::registry::configure(cli.registry_settings()?);
     match cli.command {

@@ -377,7 +377,7 @@ pub fn export(
         config.set_history(&[])?;
     }
     config.set_diff_ids(&diff_ids);
-    crate::fault::point("export-layers-written");
+    kiln_fs::fault::point("export-layers-written");
     let blobs_before = count_blobs(layout);
     let image = layout.write_image(tag, &config, descriptors)?;
     blobs_written += count_blobs(layout).saturating_sub(blobs_before);

@@ -30,7 +30,7 @@ use super::spec::MEDIA_TYPE_OCI_LAYER_GZIP;
 use super::{
     BlobStore, Descriptor, Digest, HashingWriter, ImageError, NORMALIZED_MTIME, Result, io_err,
 };
-use crate::long_path;
+use kiln_fs::long_path;
 
 /// Mode of every directory entry.
 const DIR_MODE: u32 = 0o755;
@@ -473,7 +473,7 @@ fn append_entry<W: Write>(builder: &mut tar::Builder<W>, path: &[u8], entry: &En
             dev,
             ino,
         }) => {
-            let file = crate::long_path::open(host).map_err(io_err("open", host))?;
+            let file = kiln_fs::long_path::open(host).map_err(io_err("open", host))?;
             let meta = file.metadata().map_err(io_err("read metadata of", host))?;
             if !meta.is_file() || meta.dev() != *dev || meta.ino() != *ino {
                 return Err(ImageError::LayerSource {

@@ -655,7 +655,7 @@ impl OciLayout {
             }
         }
         desc.set_ref_name(tag);
-        crate::fault::point("export-before-index");
+        kiln_fs::fault::point("export-before-index");
         self.tag_descriptor(desc.clone())?;
         Ok(desc)
     }

@@ -172,7 +172,7 @@ fn write_record(path: &Path, text: &str) {
     if let Some(dir) = path.parent()
         && std::fs::create_dir_all(dir).is_ok()
     {
-        let _ = crate::atomic_file::write(path, text.as_bytes());
+        let _ = kiln_fs::atomic_file::write(path, text.as_bytes());
     }
 }
 

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::outcome::{BuildpackOutput, LayerRecord};
-use crate::long_path;
+use kiln_fs::long_path;
 
 /// A problem found in a buildpack's layers directory.
 #[derive(Debug, thiserror::Error)]

@@ -68,7 +68,7 @@ pub const BUILD_DIR_PREFIX: &str = "kiln-build-";
 /// The working directories; the temporary ones are removed on drop.
 pub struct Workspace {
     // Field order: the interrupt registration and the lock go before the directory.
-    _on_interrupt: crate::interrupt::Registration,
+    _on_interrupt: kiln_fs::interrupt::Registration,
     _lock: std::fs::File,
     _temp: tempfile::TempDir,
     /// Copy of the app (guest `/workspace`).
@@ -95,14 +95,14 @@ impl Workspace {
         if !app_src.is_dir() {
             return Err(WorkspaceError::MissingApp(app_src.to_path_buf()));
         }
-        crate::interrupt::sweep_stale_builds(&std::env::temp_dir(), BUILD_DIR_PREFIX);
+        kiln_fs::interrupt::sweep_stale_builds(&std::env::temp_dir(), BUILD_DIR_PREFIX);
         let temp = tempfile::Builder::new()
             .prefix(BUILD_DIR_PREFIX)
             .tempdir()
             .map_err(io("create a temporary directory in", &std::env::temp_dir()))?;
-        let on_interrupt = crate::interrupt::remove_tree_on_interrupt(temp.path());
+        let on_interrupt = kiln_fs::interrupt::remove_tree_on_interrupt(temp.path());
         // Held while the build runs, so later builds can tell this dir is not stale.
-        let lock_path = temp.path().join(crate::interrupt::BUILD_DIR_LOCK);
+        let lock_path = temp.path().join(kiln_fs::interrupt::BUILD_DIR_LOCK);
         let lock = std::fs::File::create(&lock_path).map_err(io("create", &lock_path))?;
         lock.lock().map_err(io("lock", &lock_path))?;
         let app = temp.path().join("workspace");

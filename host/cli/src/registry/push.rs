@@ -90,7 +90,7 @@ pub fn push_with_concurrency(
                 }
             }
         }
-        crate::fault::point("push-before-manifest");
+        kiln_fs::fault::point("push-before-manifest");
         registry.put_manifest(target, &manifest_bytes, &media_type)?;
         report.references.push(target.whole());
     }

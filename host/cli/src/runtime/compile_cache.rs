@@ -139,11 +139,11 @@ fn store(path: &Path, component_sha: &str, bytes: &[u8]) -> std::io::Result<()> 
         .ok_or_else(|| std::io::Error::other("cache path has no parent"))?;
     create_private_dir(dir)?;
     // The sidecar first: an artifact is never there without its binding.
-    crate::atomic_file::write(
+    kiln_fs::atomic_file::write(
         &sidecar(path),
         sidecar_text(component_sha, bytes).as_bytes(),
     )?;
-    crate::atomic_file::write(path, bytes)
+    kiln_fs::atomic_file::write(path, bytes)
 }
 
 /// Create `dir` (and parents) with mode 0700 where Kiln creates it.

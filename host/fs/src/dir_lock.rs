@@ -45,14 +45,6 @@ pub enum LockError {
     },
 }
 
-/// Where lock files go: `<cache base>/locks`, or `<temp>/kiln-locks` without a cache base.
-pub fn locks_dir() -> PathBuf {
-    crate::pipeline::cache_base().map_or_else(
-        || std::env::temp_dir().join("kiln-locks"),
-        |b| b.join("locks"),
-    )
-}
-
 /// `path` made absolute and canonical as far as it exists (its parent, for a new path).
 fn canonical(path: &Path) -> PathBuf {
     if let Ok(p) = path.canonicalize() {
@@ -68,16 +60,18 @@ fn canonical(path: &Path) -> PathBuf {
 }
 
 impl DirLock {
-    /// Lock `path` (the `what` for messages). When another build holds it: wait, after
-    /// calling `on_wait` with a message, or fail with [`LockError::Busy`] if `!wait`.
+    /// Lock `path` (the `what` for messages) with a lock file in `locks_dir`. When another
+    /// build holds it: wait, after calling `on_wait` with a message, or fail with
+    /// [`LockError::Busy`] if `!wait`.
     pub fn acquire(
+        locks_dir: &Path,
         path: &Path,
         what: &'static str,
         wait: bool,
         on_wait: &dyn Fn(&str),
     ) -> Result<Self, LockError> {
         let path = canonical(path);
-        let dir = locks_dir();
+        let dir = locks_dir;
         let lock_file = dir.join(format!(
             "{}.lock",
             hex::encode(Sha256::digest(path.as_os_str().as_encoded_bytes()))
@@ -88,7 +82,7 @@ impl DirLock {
             lock_file: lock_file.clone(),
             source,
         };
-        std::fs::create_dir_all(&dir).map_err(io)?;
+        std::fs::create_dir_all(dir).map_err(io)?;
         let mut file = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -121,11 +115,12 @@ mod tests {
     #[test]
     fn a_second_lock_is_busy_until_the_first_is_dropped() {
         let tmp = tempfile::tempdir().unwrap();
+        let locks = tmp.path().join("locks");
         let target = tmp.path().join("not-yet");
-        let first = DirLock::acquire(&target, "output", false, &|_| {}).unwrap();
-        let err = DirLock::acquire(&target, "output", false, &|_| {}).unwrap_err();
+        let first = DirLock::acquire(&locks, &target, "output", false, &|_| {}).unwrap();
+        let err = DirLock::acquire(&locks, &target, "output", false, &|_| {}).unwrap_err();
         assert!(matches!(err, LockError::Busy { .. }), "{err}");
         drop(first);
-        DirLock::acquire(&target, "output", false, &|_| {}).unwrap();
+        DirLock::acquire(&locks, &target, "output", false, &|_| {}).unwrap();
     }
 }
