@@ -63,7 +63,7 @@ fn corrupt_run_image(dir: &Path) -> String {
 /// A busybox copy whose config claims another diff_id for its layer (the blob is intact).
 fn wrong_diff_id_run_image(dir: &Path) -> String {
     edited_busybox(dir, "latest", |config| {
-        let other = kiln::image::Digest::of_bytes(b"not the layer");
+        let other = kiln_oci::Digest::of_bytes(b"not the layer");
         config.set_diff_ids(&[other]);
     })
 }
@@ -71,7 +71,7 @@ fn wrong_diff_id_run_image(dir: &Path) -> String {
 /// A busybox copy whose layer descriptor has a media type that is not a layer type.
 fn bogus_media_type_run_image(dir: &Path) -> String {
     let reference = edited_busybox(dir, "latest", |_| {});
-    let layout = kiln::image::OciLayout::open(dir).unwrap();
+    let layout = kiln_oci::OciLayout::open(dir).unwrap();
     let base = layout.resolve(Some("latest")).unwrap();
     let mut layers = base.manifest.layers.clone();
     layers[0].media_type = "application/vnd.example.bogus".into();

@@ -212,9 +212,9 @@ fn a_previous_image_layer_whose_blob_was_replaced_is_rebuilt_not_reused() {
     let p = Project::new();
     let first = digest_of(&p.build());
     // Point the top layer at other bytes; the config's diff_ids stay as they were.
-    let layout = kiln::image::OciLayout::open(p.layout()).unwrap();
+    let layout = kiln_oci::OciLayout::open(p.layout()).unwrap();
     let image = layout.resolve(Some("latest")).unwrap();
-    let mut evil = kiln::image::LayerBuilder::new(kiln::image::LayerOwnership::ROOT);
+    let mut evil = kiln_oci::LayerBuilder::new(kiln_oci::LayerOwnership::ROOT);
     evil.add_file("planted", b"attacker bytes".to_vec(), 0o755)
         .unwrap();
     let evil = evil.write_to(layout.blobs()).unwrap();

@@ -15,10 +15,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kiln::buildpack::{self, EMBEDDED_BUILDPACKS};
+use kiln::image_ref::ImageRef;
 use kiln::lifecycle::env::Env;
 use kiln::lifecycle::workspace::Workspace;
 use kiln::lifecycle::{BuildInputs, OrderEntry, build, detect};
-use kiln::pipeline::{self, OutputTarget, Reporter, Request, Silent};
+use kiln::pipeline::{self, OutputTarget, Reporter, Request, Silent, open_run_image};
 use kiln::runtime::{LogSink, Runtime};
 
 /// Records when each phase starts.
@@ -234,7 +235,11 @@ fn main() {
     let mut n = 0;
     let mut e2e = |request: &Request| {
         n += 1;
-        let out = OutputTarget::parse(&format!("oci:{}/out{n}", work.path().display())).unwrap();
+        let out = OutputTarget::parse(
+            &format!("oci:{}/out{n}", work.path().display()),
+            &request.caches,
+        )
+        .unwrap();
         pipeline::build_with_runtime(request, &out, &rt, &Silent).unwrap();
     };
     rows.push((
@@ -245,7 +250,11 @@ fn main() {
     let mut phases: BTreeMap<String, Vec<Duration>> = BTreeMap::new();
     for i in 0..runs {
         let timer = PhaseTimer::default();
-        let out = OutputTarget::parse(&format!("oci:{}/phases{i}", work.path().display())).unwrap();
+        let out = OutputTarget::parse(
+            &format!("oci:{}/phases{i}", work.path().display()),
+            &request.caches,
+        )
+        .unwrap();
         pipeline::build_with_runtime(&request, &out, &rt, &timer).unwrap();
         let end = Instant::now();
         let marks = timer.marks.into_inner().unwrap();
@@ -264,7 +273,7 @@ fn main() {
     }
     let busybox = busybox_run_image(work.path());
     if let Some(run_image) = &busybox {
-        request.run_image.clone_from(run_image);
+        request.run_image = ImageRef::parse(run_image).unwrap();
         rows.push((
             "end-to-end build, in process, busybox run image".into(),
             measure(runs, || e2e(&request)),
@@ -300,10 +309,11 @@ fn main() {
     // 5b. Rebuilds into the same layout (the previous image), and rebase.
     if let Some(run_image) = &busybox {
         let mut rebuild = request.clone();
-        rebuild.run_image.clone_from(run_image);
+        rebuild.run_image = ImageRef::parse(run_image).unwrap();
         rebuild.cache_dir = Some(work.path().join("rebuild-cache"));
         let layout = work.path().join("rebuild");
-        let out = OutputTarget::parse(&format!("oci:{}", layout.display())).unwrap();
+        let out =
+            OutputTarget::parse(&format!("oci:{}", layout.display()), &rebuild.caches).unwrap();
         let (noop, noop_blobs) = measure_blobs(runs, &layout, |_| {
             pipeline::build_with_runtime(&rebuild, &out, &rt, &Silent).unwrap();
         });
@@ -323,8 +333,12 @@ fn main() {
 
         if let Some(v2) = busybox_variant(work.path(), Some("v2")) {
             let bases = [
-                kiln::export::RunImage::open(run_image).unwrap(),
-                kiln::export::RunImage::open(&v2).unwrap(),
+                open_run_image(&ImageRef::parse(run_image).unwrap(), &rebuild.caches)
+                    .unwrap()
+                    .image,
+                open_run_image(&ImageRef::parse(&v2).unwrap(), &rebuild.caches)
+                    .unwrap()
+                    .image,
             ];
             let big_sample = work.path().join("big-sample");
             sample_app(&big_sample);
@@ -348,15 +362,16 @@ fn main() {
                 r.cache_dir = None;
                 pipeline::build_with_runtime(
                     &r,
-                    &OutputTarget::parse(&image).unwrap(),
+                    &OutputTarget::parse(&image, &r.caches).unwrap(),
                     &rt,
                     &Silent,
                 )
                 .unwrap();
                 let mut flip = 0;
+                let target = kiln_oci::OciLayout::open(&layout).unwrap();
                 let (d, blobs) = measure_blobs(runs, &layout, |_| {
                     flip ^= 1;
-                    kiln::rebase::rebase(&image, &bases[flip], false).unwrap();
+                    kiln::rebase::rebase(&image, &target, "latest", &bases[flip], false).unwrap();
                 });
                 rows.push((format!("rebase, {label} image ({blobs} blobs written)"), d));
             }

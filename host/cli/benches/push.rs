@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use kiln::image::{ImageConfig, LayerBuilder, LayerOwnership, OciLayout};
 use kiln::registry::{self, RegistryRef};
+use kiln_oci::{ImageConfig, LayerBuilder, LayerOwnership, OciLayout};
 use rand::{RngExt as _, SeedableRng as _};
 
 const LAYERS: usize = 8;
@@ -51,7 +51,7 @@ fn make_image(dir: &Path) -> OciLayout {
         diff_ids.push(written.diff_id.clone());
         layers.push(written.descriptor.clone());
     }
-    let mut config = ImageConfig::new("linux", kiln::image::platform_arch());
+    let mut config = ImageConfig::new("linux", kiln_oci::platform_arch());
     config.set_diff_ids(&diff_ids);
     layout.write_image("big", &config, layers).unwrap();
     layout

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::export::labels::LIFECYCLE_METADATA;
-use crate::image::{Descriptor, Digest, ImageError, ImageRef, OciLayout, ResolvedImage};
+use kiln_oci::{Descriptor, Digest, LocalImage, OciLayout};
 
 /// A launch layer recorded in the previous image's label.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -42,55 +42,16 @@ struct Label {
 
 /// The previous image, when there is one.
 pub struct PreviousImage {
-    layout: OciLayout,
-    resolved: ResolvedImage,
+    image: LocalImage,
     layers: BTreeMap<String, BTreeMap<String, PreviousLayer>>,
 }
 
-/// The previous image could not be read.
-#[derive(Debug, thiserror::Error)]
-#[error("{}", match source {
-    ImageError::Registry(e) => format!("previous image: {e}"),
-    other => format!("previous image {reference}: {other}"),
-})]
-pub struct AnalyzeError {
-    /// The reference.
-    pub reference: String,
-    /// Cause.
-    #[source]
-    pub source: ImageError,
-}
-
 impl PreviousImage {
-    /// Open `reference` (`oci:DIR[:TAG]` or a registry reference, which is pulled into the
-    /// local store). A registry image, layout or tag that does not exist is not an
-    /// error (there is simply no previous image); a damaged one is.
-    pub fn open(reference: &str) -> Result<Option<Self>, AnalyzeError> {
-        let wrap = |source| AnalyzeError {
-            reference: reference.to_owned(),
-            source,
-        };
-        if crate::registry::is_registry_ref(reference) {
-            let options = crate::registry::PullOptions { layers: true };
-            return match crate::registry::localize(reference, options)
-                .map_err(|e| wrap(e.into()))?
-            {
-                Some(local) => Self::open(&local.local),
-                None => Ok(None),
-            };
-        }
-        let ImageRef::Layout { dir, tag } = ImageRef::parse(reference).map_err(wrap)? else {
-            return Ok(None);
-        };
-        if !dir.join("index.json").is_file() {
-            return Ok(None);
-        }
-        let layout = OciLayout::open(&dir).map_err(wrap)?;
-        if !layout.tags().map_err(wrap)?.contains(&tag) {
-            return Ok(None);
-        }
-        let resolved = layout.resolve(Some(&tag)).map_err(wrap)?;
-        let label: Option<Label> = resolved
+    /// The previous image `image`, with the layer records of its lifecycle label (a label
+    /// that does not parse records nothing: every layer is then rebuilt, none is lost).
+    pub fn new(image: LocalImage) -> Self {
+        let label: Option<Label> = image
+            .resolved
             .config
             .label(LIFECYCLE_METADATA)
             .and_then(|l| serde_json::from_str(l).ok());
@@ -102,11 +63,7 @@ impl PreviousImage {
                     .collect()
             })
             .unwrap_or_default();
-        Ok(Some(Self {
-            layout,
-            resolved,
-            layers,
-        }))
+        Self { image, layers }
     }
 
     /// The recorded launch layers of buildpack `id`.
@@ -121,13 +78,13 @@ impl PreviousImage {
 
     /// The descriptor of the previous image's layer with `diff_id`, if it has one.
     pub fn descriptor_for(&self, diff_id: &Digest) -> Option<Descriptor> {
-        let ids = self.resolved.config.diff_ids().ok()?;
+        let ids = self.image.resolved.config.diff_ids().ok()?;
         let i = ids.iter().position(|d| d == diff_id)?;
-        self.resolved.manifest.layers.get(i).cloned()
+        self.image.resolved.manifest.layers.get(i).cloned()
     }
 
     /// The layout holding the previous image (its blobs).
     pub fn layout(&self) -> &OciLayout {
-        &self.layout
+        &self.image.layout
     }
 }

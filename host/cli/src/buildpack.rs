@@ -163,22 +163,30 @@ struct TargetTable {
     arch: Option<String>,
 }
 
-/// Resolve and load one buildpack reference.
+/// Load a buildpack unpacked from an artifact: its directory (with `buildpack.toml`) if it
+/// has one, else its bare component; `origin` names the artifact.
+pub fn load_unpacked(
+    dir: Option<&Path>,
+    component: &Path,
+    origin: &str,
+    runtime: &Runtime,
+) -> Result<Buildpack, BuildpackError> {
+    let mut buildpack = if let Some(dir) = dir {
+        load_dir(dir, runtime)?
+    } else {
+        let bytes = std::fs::read(component).map_err(|source| BuildpackError::Read {
+            path: component.to_path_buf(),
+            source,
+        })?;
+        load_bytes(&bytes, origin, runtime)?
+    };
+    origin.clone_into(&mut buildpack.origin);
+    Ok(buildpack)
+}
+
+/// Resolve and load one local buildpack reference: a directory, a `.wasm` file, or an
+/// embedded id.
 pub fn load(reference: &str, runtime: &Runtime) -> Result<Buildpack, BuildpackError> {
-    if let Some(fetched) = crate::buildpack_artifact::fetch(reference)? {
-        let mut buildpack = if let Some(dir) = &fetched.dir {
-            load_dir(dir, runtime)?
-        } else {
-            let bytes =
-                std::fs::read(&fetched.component).map_err(|source| BuildpackError::Read {
-                    path: fetched.component.clone(),
-                    source,
-                })?;
-            load_bytes(&bytes, &fetched.origin, runtime)?
-        };
-        buildpack.origin.clone_from(&fetched.origin);
-        return Ok(buildpack);
-    }
     let path = Path::new(reference);
     if path.is_dir() {
         return load_dir(path, runtime);

@@ -16,9 +16,11 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::buildpack::{self, BuildpackError, DEFAULT_COMPONENT_FILE};
-use crate::image::{Descriptor, Digest, ImageManifest, ImageRef, OciLayout};
+use crate::image_ref::ImageRef;
 use crate::registry::{self, PullOptions, RegistryRef, store};
 use crate::runtime::Runtime;
+use kiln_fs::CachePaths;
+use kiln_oci::{Descriptor, Digest, ImageManifest, OciLayout};
 
 /// `artifactType` of a Kiln buildpack.
 pub const ARTIFACT_TYPE: &str = "application/vnd.kiln.buildpack.v1";
@@ -101,7 +103,7 @@ pub fn package(src: &Path, dest: &str, runtime: &Runtime) -> Result<Packaged, Bu
         serde_json::to_vec(&config).map_err(|e| artifact_error(dest, format!("config: {e}")))?;
 
     let (layout, tag, push_to) = destination(dest)?;
-    let store_err = |e: crate::image::ImageError| artifact_error(dest, e);
+    let store_err = |e: kiln_oci::ImageError| artifact_error(dest, e);
     let blobs = layout.blobs();
     let config_desc = blobs
         .write_bytes(&config_bytes, CONFIG_MEDIA_TYPE)
@@ -146,12 +148,11 @@ pub fn package(src: &Path, dest: &str, runtime: &Runtime) -> Result<Packaged, Bu
 
 /// Where a package goes: (layout, tag, registry to push to).
 fn destination(dest: &str) -> Result<(OciLayout, String, Option<RegistryRef>), BuildpackError> {
-    if registry::is_registry_ref(dest) {
-        let target = RegistryRef::parse(dest).map_err(|e| artifact_error(dest, e))?;
-        let layout = store::open().map_err(|e| artifact_error(dest, e))?;
-        return Ok((layout, store::tag_for(&target), Some(target)));
-    }
     match ImageRef::parse(dest) {
+        Ok(ImageRef::Registry(target)) => {
+            let layout = store::open().map_err(|e| artifact_error(dest, e))?;
+            Ok((layout, store::tag_for(&target), Some(target)))
+        }
         Ok(ImageRef::Layout { dir, tag }) => {
             let layout = OciLayout::create_or_open(&dir).map_err(|e| artifact_error(dest, e))?;
             Ok((layout, tag, None))
@@ -166,23 +167,28 @@ fn destination(dest: &str) -> Result<(OciLayout, String, Option<RegistryRef>), B
 /// Fetch the buildpack artifact `reference` names: `docker://REF` (pulled into the local
 /// store; a digest reference already there needs no network) or `oci:DIR[:TAG]`. Other
 /// references are not artifacts: `Ok(None)`.
-pub fn fetch(reference: &str) -> Result<Option<Fetched>, BuildpackError> {
+pub fn fetch(reference: &str, caches: &CachePaths) -> Result<Option<Fetched>, BuildpackError> {
     let err = |e: &dyn std::fmt::Display| artifact_error(reference, e);
-    let (layout, tag, origin) = if reference.starts_with(registry::reference::DOCKER_PREFIX) {
-        let parsed = RegistryRef::parse(reference).map_err(|e| err(&e))?;
-        let pulled = registry::pull(&parsed, PullOptions { layers: true })
-            .map_err(|e| err(&e))?
-            .ok_or_else(|| err(&"not found in the registry; check the name and tag"))?;
-        let origin = format!("{}@{}", parsed.whole(), pulled.manifest_digest);
-        (pulled.layout, pulled.tag, origin)
-    } else if let Some(rest) = reference.strip_prefix("oci:") {
-        let Ok(ImageRef::Layout { dir, tag }) = ImageRef::parse(reference) else {
-            return Err(err(&"use oci:DIR[:TAG]"));
-        };
-        let layout = OciLayout::open(&dir).map_err(|e| err(&e))?;
-        (layout, tag, format!("oci:{rest}"))
-    } else {
+    // Only an explicit `docker://` or `oci:` names an artifact; anything else is a path or id.
+    let explicit = reference.starts_with(registry::reference::DOCKER_PREFIX)
+        || reference.starts_with(crate::image_ref::LAYOUT_TRANSPORT);
+    if !explicit {
         return Ok(None);
+    }
+    let (layout, tag, origin) = match ImageRef::parse(reference).map_err(|e| err(&e))? {
+        ImageRef::Registry(parsed) => {
+            let pulled = registry::pull(&parsed, PullOptions { layers: true })
+                .map_err(|e| err(&e))?
+                .ok_or_else(|| err(&"not found in the registry; check the name and tag"))?;
+            let origin = format!("{}@{}", parsed.whole(), pulled.manifest_digest);
+            (pulled.layout, pulled.tag, origin)
+        }
+        ImageRef::Layout { dir, tag } => {
+            let layout = OciLayout::open(&dir).map_err(|e| err(&e))?;
+            let rest = &reference[crate::image_ref::LAYOUT_TRANSPORT.len()..];
+            (layout, tag, format!("oci:{rest}"))
+        }
+        _ => return Err(err(&"use docker://REF or oci:DIR[:TAG]")),
     };
     let (desc, _, manifest) =
         registry::push::tagged_manifest(&layout, &tag).map_err(|e| err(&e))?;
@@ -209,10 +215,7 @@ pub fn fetch(reference: &str) -> Result<Option<Fetched>, BuildpackError> {
         }));
     };
     // Rebuild the buildpack directory once per artifact digest.
-    let dir = crate::pipeline::cache_base()
-        .unwrap_or_else(|| std::env::temp_dir().join("kiln"))
-        .join("buildpacks")
-        .join(&desc.digest.hex()[..32]);
+    let dir = caches.buildpacks().join(&desc.digest.hex()[..32]);
     if !dir.join("buildpack.toml").is_file() {
         materialize(&layout, toml_layer, &component_path, &dir).map_err(|e| err(&e))?;
     }
@@ -224,7 +227,7 @@ pub fn fetch(reference: &str) -> Result<Option<Fetched>, BuildpackError> {
 }
 
 /// Check a blob against its digest.
-fn verify(layout: &OciLayout, desc: &Descriptor) -> Result<(), crate::image::ImageError> {
+fn verify(layout: &OciLayout, desc: &Descriptor) -> Result<(), kiln_oci::ImageError> {
     layout.blobs().read_descriptor(desc).map(|_| ())
 }
 

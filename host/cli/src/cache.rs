@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use crate::image::{Digest, HashingWriter, LayerBuilder, LayerOwnership};
+use kiln_oci::{Digest, HashingWriter, LayerBuilder, LayerOwnership};
 
 /// File name of the cache metadata inside `committed/`.
 const METADATA: &str = "metadata.json";
@@ -409,9 +409,8 @@ impl Cache {
     }
 }
 
-/// The default cache dir for an output image reference: `<user cache>/kiln/build-cache/<hash>`.
-pub fn default_dir(image: &str) -> Option<PathBuf> {
-    let base = crate::pipeline::cache_base()?;
-    let hash = hex::encode(Sha256::digest(image.as_bytes()));
-    Some(base.join("build-cache").join(&hash[..16]))
+/// The default cache dir for an output image (named by `key`): `<caches>/build-cache/<hash>`.
+pub fn default_dir(caches: &kiln_fs::CachePaths, key: &str) -> Option<PathBuf> {
+    let hash = hex::encode(Sha256::digest(key.as_bytes()));
+    Some(caches.build_caches()?.join(&hash[..16]))
 }

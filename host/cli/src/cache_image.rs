@@ -10,9 +10,9 @@
 use std::path::PathBuf;
 
 use crate::cache::{Cache, CacheMetadata};
-use crate::image::spec::MEDIA_TYPE_OCI_LAYER_TAR;
-use crate::image::{Descriptor, Digest, ImageConfig, ImageError};
 use crate::registry::{self, PullOptions, PushReport, RegistryError, RegistryRef, store};
+use kiln_oci::spec::MEDIA_TYPE_OCI_LAYER_TAR;
+use kiln_oci::{Descriptor, Digest, ImageConfig, ImageError};
 
 /// Label holding the cache metadata JSON.
 pub const CACHE_METADATA_LABEL: &str = "io.buildpacks.lifecycle.cache.metadata";
@@ -25,14 +25,13 @@ pub struct CacheImage {
 
 impl CacheImage {
     /// A cache image at `reference`, mirrored in a per-reference directory of the user cache.
-    pub fn new(reference: &str) -> Result<Self, RegistryError> {
-        let reference = RegistryRef::parse(reference)?;
-        let dir = crate::cache::default_dir(&format!("cache-image:{}", reference.whole()))
+    pub fn new(reference: RegistryRef, caches: &kiln_fs::CachePaths) -> Self {
+        let dir = crate::cache::default_dir(caches, &format!("cache-image:{}", reference.whole()))
             .unwrap_or_else(|| std::env::temp_dir().join("kiln-cache-image"));
-        Ok(Self {
+        Self {
             mirror: Cache::new(dir),
             reference,
-        })
+        }
     }
 
     /// The local mirror the build reads and writes.
@@ -109,7 +108,7 @@ impl CacheImage {
             layers.push(desc);
             diff_ids.push(digest);
         }
-        let mut config = ImageConfig::new("linux", crate::image::platform_arch());
+        let mut config = ImageConfig::new("linux", kiln_oci::platform_arch());
         config.set_label(
             CACHE_METADATA_LABEL,
             &serde_json::to_string(&metadata).unwrap_or_default(),
@@ -125,7 +124,7 @@ impl CacheImage {
 fn copy_tar(
     path: &std::path::Path,
     desc: &Descriptor,
-    store: &crate::image::BlobStore,
+    store: &kiln_oci::BlobStore,
 ) -> Result<(), RegistryError> {
     let mut file = std::fs::File::open(path).map_err(|source| ImageError::Io {
         action: "read",

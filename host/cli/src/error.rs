@@ -3,10 +3,12 @@
 
 use crate::buildpack::BuildpackError;
 use crate::export::{ExportError, RunImageError};
-use crate::image::ImageError;
 use crate::lifecycle::build::BuildError;
 use crate::lifecycle::detect::DetectError;
 use crate::lifecycle::workspace::WorkspaceError;
+use crate::registry::RegistryError;
+use crate::transport::OpenError;
+use kiln_oci::ImageError;
 
 /// Exit codes. See the README for the table.
 pub mod exit {
@@ -51,9 +53,15 @@ pub enum Error {
     /// The run image could not be used.
     #[error(transparent)]
     RunImage(#[from] RunImageError),
-    /// The previous image could not be read.
+    /// The run image could not be opened.
+    #[error("run image{}", describe_open(.0, "; check the path and tag, or rebuild it (e.g. with make-busybox-base.sh)"))]
+    OpenRunImage(OpenError),
+    /// An image could not be opened (inspect, sbom).
     #[error(transparent)]
-    Analyze(#[from] crate::analyze::AnalyzeError),
+    Open(OpenError),
+    /// The previous image could not be read.
+    #[error("previous image{}", describe_open(.0, ""))]
+    OpenPreviousImage(OpenError),
     /// Detection failed.
     #[error(transparent)]
     Detect(#[from] DetectError),
@@ -66,12 +74,21 @@ pub enum Error {
     /// Rebase refused or failed.
     #[error(transparent)]
     Rebase(#[from] crate::rebase::RebaseError),
+    /// An image reference does not parse.
+    #[error("{what}: {source}")]
+    Reference {
+        /// Which reference (`output image`, `--run-image`, ...).
+        what: &'static str,
+        /// Cause.
+        #[source]
+        source: crate::image_ref::ImageRefError,
+    },
     /// Reading an image failed (inspect).
     #[error(transparent)]
     Image(#[from] ImageError),
     /// A registry operation failed.
     #[error(transparent)]
-    Registry(#[from] crate::registry::RegistryError),
+    Registry(#[from] RegistryError),
     /// The output or the layer cache could not be locked.
     #[error(transparent)]
     Locked(#[from] kiln_fs::dir_lock::LockError),
@@ -87,12 +104,17 @@ impl Error {
             Self::InvalidInput(_)
             | Self::Workspace(_)
             | Self::Image(_)
-            | Self::Registry(crate::registry::RegistryError::InvalidReference { .. })
+            | Self::Reference { .. }
+            | Self::Registry(RegistryError::InvalidReference { .. })
             | Self::Buildpack(BuildpackError::Unknown { .. } | BuildpackError::Read { .. }) => {
                 exit::INVALID_INPUT
             }
             Self::Buildpack(_) => exit::BUILDPACK_INVALID,
-            Self::RunImage(_) | Self::Analyze(_) => exit::ANALYZE_ERROR,
+            Self::Open(OpenError::Registry(_)) => exit::REGISTRY_ERROR,
+            Self::Open(_) => exit::INVALID_INPUT,
+            Self::RunImage(_) | Self::OpenRunImage(_) | Self::OpenPreviousImage(_) => {
+                exit::ANALYZE_ERROR
+            }
             Self::Detect(DetectError::NoMatch(_)) => exit::DETECT_NO_MATCH,
             Self::Detect(DetectError::Errored(_)) => exit::DETECT_ERROR,
             Self::Build(e) if e.is_buildpack_fault() => exit::BUILD_BUILDPACK_FAILED,
@@ -103,6 +125,15 @@ impl Error {
             Self::Locked(kiln_fs::dir_lock::LockError::Busy { .. }) => exit::BUSY,
             Self::Locked(_) => exit::GENERIC,
         }
+    }
+}
+
+/// An open error after `run image` / `previous image`: a registry error names the image
+/// itself; a layout or archive error gets the reference and `advice`.
+fn describe_open(error: &OpenError, advice: &str) -> String {
+    match error {
+        OpenError::Image { reference, source } => format!(" {reference}: {source}{advice}"),
+        OpenError::Registry(e) => format!(": {e}"),
     }
 }
 

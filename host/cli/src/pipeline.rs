@@ -6,15 +6,12 @@ use std::sync::Arc;
 
 use crate::analyze::PreviousImage;
 use crate::buildpack::{self, Buildpack};
+use crate::buildpack_artifact;
 use crate::cache::{self, Cache, LayerToSave};
 use crate::cache_image::CacheImage;
-use kiln_fs::{CachePaths, DirLock};
 use crate::error::{Error, Result};
 use crate::export::{self, ExportInputs, ExportReport, RunImage};
-use crate::image::blob_cache::BlobCache;
-use crate::image::docker_archive::{self, DockerArchiveRef};
-use crate::image::layout::{BLOB_TEMP_PREFIX, INDEX_TEMP_PREFIX};
-use crate::image::{ImageRef, LayerOwnership, OciLayout};
+use crate::image_ref::ImageRef;
 use crate::lifecycle::detect::{self, DetectOutput, Verdict};
 use crate::lifecycle::env::Env;
 use crate::lifecycle::workspace::Workspace;
@@ -22,6 +19,12 @@ use crate::lifecycle::{BuildInputs, OrderEntry, build, files, order};
 use crate::registry::{self, RegistryRef};
 use crate::restore;
 use crate::runtime::{Limits, LogLevel, LogSink, Runtime};
+use crate::transport;
+use kiln_fs::{CachePaths, DirLock};
+use kiln_oci::blob_cache::BlobCache;
+use kiln_oci::docker_archive;
+use kiln_oci::layout::{BLOB_TEMP_PREFIX, INDEX_TEMP_PREFIX};
+use kiln_oci::{LayerOwnership, OciLayout, VerifiedLayers};
 use sha2::Digest as _;
 
 /// `SOURCE_DATE_EPOCH` default: 1980-01-01T00:00:01Z.
@@ -58,8 +61,8 @@ pub struct Request {
     pub buildpacks: Vec<String>,
     /// An `order.toml` whose groups detection tries in order.
     pub order: Option<PathBuf>,
-    /// Run image reference (`scratch` or `oci:DIR[:TAG]`).
-    pub run_image: String,
+    /// The run image.
+    pub run_image: ImageRef,
     /// User env.
     pub env: Env,
     /// Execution environment.
@@ -75,9 +78,9 @@ pub struct Request {
     /// Layer cache dir (`None`: the default for the output image).
     pub cache_dir: Option<PathBuf>,
     /// Keep the layer cache in this registry image (`--cache-image`) instead of a directory.
-    pub cache_image: Option<String>,
+    pub cache_image: Option<RegistryRef>,
     /// Previous image (`None`: the output image, if it exists).
-    pub previous_image: Option<String>,
+    pub previous_image: Option<ImageRef>,
     /// Resource limits.
     pub limits: Limits,
     /// Download policy and cache for the buildpacks' `fetch` import.
@@ -89,45 +92,34 @@ pub struct Request {
 }
 
 impl Request {
-    /// A request with defaults for everything but the app dir.
+    /// A request with defaults for everything but the app dir, with the caches of
+    /// [`CachePaths::from_env`].
     pub fn new(app: impl Into<PathBuf>) -> Self {
+        Self::with_caches(app, CachePaths::from_env())
+    }
+
+    /// A request with defaults for everything but the app dir and the caches.
+    pub fn with_caches(app: impl Into<PathBuf>, caches: CachePaths) -> Self {
         Self {
+            compile_cache: caches.components(),
             app: app.into(),
             buildpacks: Vec::new(),
             order: None,
-            run_image: "scratch".into(),
+            run_image: ImageRef::Scratch,
             env: Env::new(),
             exec_env: "production".into(),
             epoch_seconds: DEFAULT_EPOCH,
             layers_dir: None,
             ownership: LayerOwnership::new(1000, 1000),
-            compile_cache: default_compile_cache(),
             cache_dir: None,
             cache_image: None,
             previous_image: None,
             limits: Limits::default(),
             fetch: crate::fetch::FetchOptions::default(),
             wait_for_locks: true,
-            caches: CachePaths::from_env(),
+            caches,
         }
     }
-}
-
-/// `$KILN_CACHE_DIR`, else the user's cache dir `kiln`: where Kiln keeps its caches.
-pub fn cache_base() -> Option<PathBuf> {
-    std::env::var_os("KILN_CACHE_DIR")
-        .map(PathBuf::from)
-        .or_else(|| dirs::cache_dir().map(|d| d.join("kiln")))
-}
-
-/// The record of checked layer blobs, `<cache base>/verified-layers`.
-pub fn verified_layers() -> crate::image::VerifiedLayers {
-    crate::image::VerifiedLayers::new(cache_base().map(|d| d.join("verified-layers")))
-}
-
-/// `<cache base>/components`: precompiled components.
-pub fn default_compile_cache() -> Option<PathBuf> {
-    cache_base().map(|d| d.join("components"))
 }
 
 /// A finished build.
@@ -143,7 +135,7 @@ pub struct BuildSummary {
 
 /// Where the output image goes, checked before any work is done.
 pub struct OutputTarget {
-    reference: String,
+    reference: ImageRef,
     dir: PathBuf,
     tag: String,
     /// For `docker-archive:` outputs: the archive file and its `RepoTags`. The image is
@@ -170,57 +162,61 @@ impl OutputTarget {
         )
     }
 
-    /// Parse `oci:DIR[:TAG]` (DIR must be absent, empty or an OCI layout) or
-    /// `docker-archive:FILE[:NAME:TAG]` (FILE must not be a directory).
-    pub fn parse(reference: &str) -> Result<Self> {
-        if registry::is_registry_ref(reference) {
-            let dest = RegistryRef::parse(reference)?;
-            if dest.digest().is_some() {
-                return Err(Error::InvalidInput(format!(
-                    "output image {reference:?} names a digest; push to a tag (REPOSITORY:TAG)"
-                )));
+    /// Parse `reference` and check it with [`OutputTarget::new`].
+    pub fn parse(reference: &str, caches: &CachePaths) -> Result<Self> {
+        let parsed = ImageRef::parse(reference).map_err(|source| Error::Reference {
+            what: "output image",
+            source,
+        })?;
+        Self::new(parsed, caches)
+    }
+
+    /// Check an output: `oci:DIR[:TAG]` (DIR must be absent, empty or an OCI layout),
+    /// `docker-archive:FILE[:NAME:TAG]` (FILE must not be a directory), or a registry
+    /// reference with a tag.
+    pub fn new(reference: ImageRef, caches: &CachePaths) -> Result<Self> {
+        let plain = |dir: PathBuf, tag: String| Self {
+            reference: reference.clone(),
+            dir,
+            tag,
+            archive: None,
+            push: None,
+            extra_tags: Vec::new(),
+        };
+        match &reference {
+            ImageRef::Registry(dest) => {
+                if dest.digest().is_some() {
+                    return Err(Error::InvalidInput(format!(
+                        "output image {} names a digest; push to a tag (REPOSITORY:TAG)",
+                        dest.whole()
+                    )));
+                }
+                // Create the store now, atomically (concurrent builds may race to make it).
+                let store = registry::store::open()?;
+                Ok(Self {
+                    push: Some(dest.clone()),
+                    ..plain(store.root().to_owned(), registry::store::tag_for(dest))
+                })
             }
-            // Create the store now, atomically (concurrent builds may race to make it).
-            let store = registry::store::open()?;
-            return Ok(Self {
-                reference: dest.whole(),
-                dir: store.root().to_owned(),
-                tag: registry::store::tag_for(&dest),
-                archive: None,
-                push: Some(dest),
-                extra_tags: Vec::new(),
-            });
-        }
-        if reference.starts_with(docker_archive::TRANSPORT) {
-            let parsed = DockerArchiveRef::parse(reference).map_err(|e| {
-                Error::InvalidInput(format!(
-                    "invalid output image {reference:?}: {e}; use docker-archive:FILE[:NAME:TAG]"
-                ))
-            })?;
-            if parsed.file.is_dir() {
-                return Err(Error::InvalidInput(format!(
-                    "output {} is a directory; a docker-archive output is a file",
-                    parsed.file.display()
-                )));
+            ImageRef::DockerArchive(archive) => {
+                if archive.file.is_dir() {
+                    return Err(Error::InvalidInput(format!(
+                        "output {} is a directory; a docker-archive output is a file",
+                        archive.file.display()
+                    )));
+                }
+                let absolute =
+                    std::path::absolute(&archive.file).unwrap_or_else(|_| archive.file.clone());
+                let key = hex::encode(sha2::Sha256::digest(absolute.to_string_lossy().as_bytes()));
+                let dir = caches.archive_layouts().join(&key[..16]);
+                Ok(Self {
+                    archive: Some((archive.file.clone(), archive.repo_tags())),
+                    ..plain(dir, kiln_oci::DEFAULT_TAG.to_owned())
+                })
             }
-            let absolute =
-                std::path::absolute(&parsed.file).unwrap_or_else(|_| parsed.file.clone());
-            let key = hex::encode(sha2::Sha256::digest(absolute.to_string_lossy().as_bytes()));
-            let base = cache_base().unwrap_or_else(std::env::temp_dir);
-            let dir = base.join("archive-layouts").join(&key[..16]);
-            return Ok(Self {
-                reference: format!("oci:{}:latest", dir.display()),
-                dir,
-                tag: "latest".into(),
-                archive: Some((parsed.file.clone(), parsed.repo_tags())),
-                push: None,
-                extra_tags: Vec::new(),
-            });
-        }
-        match ImageRef::parse(reference) {
-            Ok(ImageRef::Layout { dir, tag }) => {
+            ImageRef::Layout { dir, tag } => {
                 if dir.exists() {
-                    let empty = std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_none());
+                    let empty = std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_none());
                     if !dir.is_dir() || (!empty && !dir.join("oci-layout").is_file()) {
                         return Err(Error::InvalidInput(format!(
                             "output {} exists and is not an OCI image layout; choose a new or empty directory",
@@ -228,21 +224,36 @@ impl OutputTarget {
                         )));
                     }
                 }
-                Ok(Self {
-                    reference: format!("oci:{}:{tag}", dir.display()),
-                    dir,
-                    tag,
-                    archive: None,
-                    push: None,
-                    extra_tags: Vec::new(),
-                })
+                Ok(plain(dir.clone(), tag.clone()))
             }
-            Ok(ImageRef::Scratch) => Err(Error::InvalidInput(
+            ImageRef::Scratch => Err(Error::InvalidInput(
                 "the output image cannot be `scratch`; use oci:DIR[:TAG]".into(),
             )),
-            Err(e) => Err(Error::InvalidInput(format!(
-                "invalid output image {reference:?}: {e}; use oci:DIR[:TAG] or docker-archive:FILE[:NAME:TAG]"
-            ))),
+        }
+    }
+
+    /// The default previous image: the output itself (a registry output is read back from
+    /// its registry, an archive output from its staging layout).
+    fn default_previous(&self) -> ImageRef {
+        if self.push.is_some() {
+            self.reference.clone()
+        } else {
+            self.written()
+        }
+    }
+
+    /// The key of the default layer cache: the output's registry reference, or its layout.
+    fn cache_key(&self) -> String {
+        self.default_previous().to_string()
+    }
+
+    /// The image the build writes, where it is read back from as the default previous
+    /// image: the layout (the staging layout of an archive output, the store's copy of a
+    /// registry output).
+    fn written(&self) -> ImageRef {
+        ImageRef::Layout {
+            dir: self.dir.clone(),
+            tag: self.tag.clone(),
         }
     }
 
@@ -272,7 +283,7 @@ impl OutputTarget {
                     )));
                 }
                 None => {
-                    crate::image::validate_tag(t)
+                    kiln_oci::validate_tag(t)
                         .map_err(|e| Error::InvalidInput(format!("--tag {t}: {e}")))?;
                     self.extra_tags.push(t.clone());
                 }
@@ -281,8 +292,8 @@ impl OutputTarget {
         Ok(self)
     }
 
-    /// The normalised reference, `oci:DIR:TAG`.
-    pub fn reference(&self) -> &str {
+    /// The output reference.
+    pub fn reference(&self) -> &ImageRef {
         &self.reference
     }
 
@@ -302,7 +313,7 @@ fn push_output(
     output: &OutputTarget,
     dest: &RegistryRef,
     layout: &OciLayout,
-    run_image: &RunImage,
+    run_image_registry: Option<&RegistryRef>,
     reporter: &dyn Reporter,
 ) -> Result<()> {
     reporter.phase("PUSHING");
@@ -311,7 +322,7 @@ fn push_output(
         .iter()
         .map(|t| RegistryRef::parse(t))
         .collect::<Result<Vec<_>, _>>()?;
-    let mount_from: Vec<RegistryRef> = run_image.registry.iter().cloned().collect();
+    let mount_from: Vec<RegistryRef> = run_image_registry.into_iter().cloned().collect();
     let report = registry::push(layout, &output.tag, dest, &extra, &mount_from)?;
     reporter.info(&format!(
         "Pushed {}: {} blobs uploaded ({}), {} mounted, {} already present",
@@ -331,16 +342,9 @@ pub fn runtime(request: &Request, reporter: Arc<dyn Reporter>) -> Result<Runtime
         .map_err(|e| Error::Buildpack(e.into()))?;
     rt.set_fetcher(Arc::new(crate::fetch::Fetcher::new(
         &request.fetch,
-        default_download_cache(),
+        request.caches.downloads(),
     )));
     Ok(rt)
-}
-
-/// `<cache base>/downloads` (or a temporary dir without a cache base): the download cache.
-pub fn default_download_cache() -> PathBuf {
-    cache_base()
-        .unwrap_or_else(|| std::env::temp_dir().join("kiln"))
-        .join("downloads")
 }
 
 /// Load the requested buildpacks and make the detection order: the `--order` file's groups,
@@ -360,7 +364,7 @@ pub fn load_buildpacks(
         request.buildpacks.clone()
     };
     for r in &explicit {
-        add_buildpack(&mut loaded, buildpack::load(r, runtime)?)?;
+        add_buildpack(&mut loaded, load_buildpack(r, runtime, &request.caches)?)?;
     }
     let Some(path) = &request.order else {
         let optional = request.buildpacks.is_empty();
@@ -380,7 +384,10 @@ pub fn load_buildpacks(
             let index = match loaded.iter().position(|b| b.descriptor.id.as_str() == r.id) {
                 Some(i) => i,
                 None if buildpack::embedded_ids().contains(&r.id.as_str()) => {
-                    add_buildpack(&mut loaded, buildpack::load(&r.id, runtime)?)?;
+                    add_buildpack(
+                        &mut loaded,
+                        load_buildpack(&r.id, runtime, &request.caches)?,
+                    )?;
                     loaded.len() - 1
                 }
                 None => {
@@ -411,6 +418,19 @@ pub fn load_buildpacks(
         order.push(entries);
     }
     Ok((loaded, order))
+}
+
+/// Load one buildpack reference: a packaged artifact (registry or `oci:`), else a local one.
+fn load_buildpack(reference: &str, runtime: &Runtime, caches: &CachePaths) -> Result<Buildpack> {
+    if let Some(fetched) = buildpack_artifact::fetch(reference, caches)? {
+        return Ok(buildpack::load_unpacked(
+            fetched.dir.as_deref(),
+            &fetched.component,
+            &fetched.origin,
+            runtime,
+        )?);
+    }
+    Ok(buildpack::load(reference, runtime)?)
 }
 
 fn add_buildpack(loaded: &mut Vec<Buildpack>, bp: Buildpack) -> Result<()> {
@@ -533,6 +553,63 @@ fn save_cache(
     }
 }
 
+/// A run image opened and checked, with where it came from.
+pub struct OpenedRunImage {
+    /// The checked run image.
+    pub image: RunImage,
+    /// Its registry reference, for registry images (their layers can be mounted from there
+    /// when pushing).
+    pub registry: Option<RegistryRef>,
+    /// Blobs and bytes downloaded to pull it.
+    pub downloaded: (usize, u64),
+    /// Its registry was unreachable and the store's copy was used.
+    pub offline: bool,
+}
+
+/// Open `reference` through its transport and check it as a run image.
+pub fn open_run_image(reference: &ImageRef, caches: &CachePaths) -> Result<OpenedRunImage> {
+    let opened = transport::open_existing(reference).map_err(Error::OpenRunImage)?;
+    let registry = opened.registry().cloned();
+    let (downloaded, offline) = (opened.downloaded, opened.offline);
+    let image = RunImage::new(
+        &opened.reference.to_string(),
+        opened.stable_name(),
+        opened.image,
+        &VerifiedLayers::new(caches.verified_layers()),
+    )?;
+    Ok(OpenedRunImage {
+        image,
+        registry,
+        downloaded,
+        offline,
+    })
+}
+
+/// [`open_run_image`] for a build, reporting what was pulled.
+fn report_run_image(request: &Request, reporter: &dyn Reporter) -> Result<OpenedRunImage> {
+    let opened = open_run_image(&request.run_image, &request.caches)?;
+    reporter.info(&format!(
+        "Run image: {}{}",
+        request.run_image,
+        match opened.image.digest() {
+            d if d.is_empty() => String::new(),
+            d => format!(" ({d})"),
+        }
+    ));
+    if opened.offline {
+        reporter.info(
+            "warning: the run image's registry is unreachable; using the copy in the local store",
+        );
+    } else if opened.registry.is_some() {
+        let (blobs, bytes) = opened.downloaded;
+        reporter.info(&format!(
+            "Pulled run image: {blobs} blobs downloaded ({})",
+            registry::human_bytes(bytes)
+        ));
+    }
+    Ok(opened)
+}
+
 fn workspace(request: &Request) -> Result<Workspace> {
     Ok(Workspace::create(
         &request.app,
@@ -545,7 +622,7 @@ fn workspace(request: &Request) -> Result<Workspace> {
 /// Detect only: returns the group.toml and plan.toml texts.
 pub fn detect_only(request: &Request, reporter: &Arc<dyn Reporter>) -> Result<(String, String)> {
     let ws = workspace(request)?;
-    let run_image = RunImage::open(&request.run_image)?;
+    let run_image = open_run_image(&request.run_image, &request.caches)?.image;
     let rt = runtime(request, reporter.clone())?;
     let (buildpacks, order) = load_buildpacks(request, &rt)?;
     let inputs = inputs(request, &ws, &run_image);
@@ -608,31 +685,19 @@ pub fn build_with_runtime(
         None => Vec::new(),
     };
     reporter.phase("ANALYZING");
-    let run_image = RunImage::open(&request.run_image)?;
-    reporter.info(&format!(
-        "Run image: {}{}",
-        request.run_image,
-        match run_image.digest() {
-            d if d.is_empty() => String::new(),
-            d => format!(" ({d})"),
-        }
-    ));
-    if run_image.offline {
-        reporter.info(
-            "warning: the run image's registry is unreachable; using the copy in the local store",
-        );
-    } else if run_image.registry.is_some() {
-        let (blobs, bytes) = run_image.downloaded;
-        reporter.info(&format!(
-            "Pulled run image: {blobs} blobs downloaded ({})",
-            registry::human_bytes(bytes)
-        ));
-    }
+    let OpenedRunImage {
+        image: run_image,
+        registry: run_image_registry,
+        ..
+    } = report_run_image(request, reporter)?;
     let previous_ref = request
         .previous_image
         .clone()
-        .unwrap_or_else(|| output.reference.clone());
-    let previous = PreviousImage::open(&previous_ref)?;
+        .unwrap_or_else(|| output.default_previous());
+    let previous = transport::open(&previous_ref)
+        .map_err(Error::OpenPreviousImage)?
+        .and_then(|opened| opened.image)
+        .map(PreviousImage::new);
     if previous.is_some() {
         reporter.info(&format!("Previous image: {previous_ref}"));
     }
@@ -645,9 +710,8 @@ pub fn build_with_runtime(
     reporter.phase("RESTORING");
     let cache_image = request
         .cache_image
-        .as_deref()
-        .map(CacheImage::new)
-        .transpose()?;
+        .clone()
+        .map(|r| CacheImage::new(r, &request.caches));
     if let Some(image) = &cache_image {
         match image.restore() {
             Ok(n) => reporter.info(&format!(
@@ -664,7 +728,7 @@ pub fn build_with_runtime(
         None => request
             .cache_dir
             .clone()
-            .or_else(|| cache::default_dir(&output.reference))
+            .or_else(|| cache::default_dir(&request.caches, &output.cache_key()))
             .map(Cache::new),
     };
     let _cache_lock = match &cache {
@@ -735,8 +799,8 @@ pub fn build_with_runtime(
     }
 
     reporter.phase("EXPORTING");
-    let blob_cache = cache_base().map(|b| BlobCache::new(b.join("layer-blobs")));
-    let verified = verified_layers();
+    let blob_cache = request.caches.layer_blobs().map(BlobCache::new);
+    let verified = VerifiedLayers::new(request.caches.verified_layers());
     let layout = OciLayout::create_or_open(&output.dir).map_err(|e| Error::Export(e.into()))?;
     let report = export::export(
         &ExportInputs {
@@ -782,7 +846,7 @@ pub fn build_with_runtime(
         ));
         report.archive_image_id = Some(written.image_id);
     } else if let Some(dest) = &output.push {
-        push_output(output, dest, &layout, &run_image, reporter)?;
+        push_output(output, dest, &layout, run_image_registry.as_ref(), reporter)?;
     } else {
         for extra in &output.extra_tags {
             let mut desc = layout

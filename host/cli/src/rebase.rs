@@ -9,7 +9,9 @@ use serde_json::Value;
 
 use crate::export::RunImage;
 use crate::export::labels::LIFECYCLE_METADATA;
-use crate::image::{Digest, HistoryEntry, ImageError, ImageRef, OciLayout};
+use crate::image_ref::ImageRef;
+use crate::registry::{self, PullOptions, PushReport, RegistryError, RegistryRef};
+use kiln_oci::{Digest, HistoryEntry, ImageError, OciLayout};
 
 /// Label that, when exactly `"false"`, forbids rebasing without `--force`.
 pub const REBASABLE_LABEL: &str = "io.buildpacks.rebasable";
@@ -45,6 +47,9 @@ pub enum RebaseError {
         /// Run image platform.
         new: String,
     },
+    /// Pulling or pushing the image failed.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
     /// Reading or writing the image failed.
     #[error("image {image}: {source}")]
     Image {
@@ -73,41 +78,55 @@ pub struct RebaseReport {
 /// image is pulled into the local store (blobs it already has are not downloaded), rebased
 /// there, and pushed back. The push uploads only the new config and manifest: every app layer
 /// is already in the repository, and the new run image's layers are mounted from its
-/// repository when the registry allows it.
+/// repository (`run_image_registry`) when the registry allows it.
 pub fn rebase_anywhere(
-    image: &str,
+    image: &ImageRef,
     run_image: &RunImage,
+    run_image_registry: Option<&RegistryRef>,
     force: bool,
-) -> Result<(RebaseReport, Option<crate::registry::PushReport>), RebaseError> {
-    use crate::registry::{self, PullOptions};
+) -> Result<(RebaseReport, Option<PushReport>), RebaseError> {
+    let name = image.to_string();
     let img_err = |source: ImageError| RebaseError::Image {
-        image: image.to_owned(),
+        image: name.clone(),
         source,
     };
-    let local = registry::localize_existing(image, PullOptions { layers: true })
-        .map_err(|e| img_err(e.into()))?;
-    let report = rebase(&local.local, run_image, force).map_err(|e| match e {
-        RebaseError::Image { source, .. } => img_err(source),
-        other => other,
-    })?;
-    let Some(dest) = &local.registry else {
+    let (layout, tag) = match image {
+        ImageRef::Layout { dir, tag } => (OciLayout::open(dir).map_err(img_err)?, tag.clone()),
+        ImageRef::Registry(r) => {
+            let pulled = registry::pull(r, PullOptions { layers: true })?.ok_or_else(|| {
+                RegistryError::NotFound {
+                    reference: r.whole(),
+                    registry: r.registry().to_owned(),
+                    what: "manifest".into(),
+                }
+            })?;
+            (pulled.layout, pulled.tag)
+        }
+        ImageRef::Scratch | ImageRef::DockerArchive(_) => {
+            return Err(RebaseError::NotABuildpacksImage {
+                image: name,
+                reason: "only an oci: layout or a registry image can be rebased in place".into(),
+            });
+        }
+    };
+    let report = rebase(&name, &layout, &tag, run_image, force)?;
+    let ImageRef::Registry(dest) = image else {
         return Ok((report, None));
     };
-    let mount_from: Vec<_> = run_image.registry.iter().cloned().collect();
-    let layout = OciLayout::open(registry::store::dir()).map_err(img_err)?;
-    let pushed = registry::push(
-        &layout,
-        &registry::store::tag_for(dest),
-        dest,
-        &[],
-        &mount_from,
-    )
-    .map_err(|e| img_err(e.into()))?;
+    let mount_from: Vec<_> = run_image_registry.into_iter().cloned().collect();
+    let pushed = registry::push(&layout, &tag, dest, &[], &mount_from)?;
     Ok((report, Some(pushed)))
 }
 
-/// Rebase `image` (an `oci:DIR[:TAG]` reference) onto `run_image`, in place.
-pub fn rebase(image: &str, run_image: &RunImage, force: bool) -> Result<RebaseReport, RebaseError> {
+/// Rebase the image tagged `tag` in `layout` (called `image` in messages) onto `run_image`,
+/// in place.
+pub fn rebase(
+    image: &str,
+    layout: &OciLayout,
+    tag: &str,
+    run_image: &RunImage,
+    force: bool,
+) -> Result<RebaseReport, RebaseError> {
     let img_err = |source| RebaseError::Image {
         image: image.to_owned(),
         source,
@@ -116,11 +135,7 @@ pub fn rebase(image: &str, run_image: &RunImage, force: bool) -> Result<RebaseRe
         image: image.to_owned(),
         reason: reason.to_owned(),
     };
-    let ImageRef::Layout { dir, tag } = ImageRef::parse(image).map_err(img_err)? else {
-        return Err(not_cnb("`scratch` is not an app image"));
-    };
-    let layout = OciLayout::open(&dir).map_err(img_err)?;
-    let app = layout.resolve(Some(&tag)).map_err(img_err)?;
+    let app = layout.resolve(Some(tag)).map_err(img_err)?;
     let mut config = app.config.clone();
     if config.label(REBASABLE_LABEL) == Some("false") && !force {
         return Err(RebaseError::NotRebasable {
@@ -204,9 +219,9 @@ pub fn rebase(image: &str, run_image: &RunImage, force: bool) -> Result<RebaseRe
         .map_err(img_err)?;
     config.set_diff_ids(&new_diff_ids);
 
-    run_image.copy_blobs_to(&layout).map_err(img_err)?;
+    run_image.copy_blobs_to(layout).map_err(img_err)?;
     let written = layout
-        .write_image(&tag, &config, descriptors)
+        .write_image(tag, &config, descriptors)
         .map_err(img_err)?;
     Ok(RebaseReport {
         manifest_digest: written.manifest.digest,

@@ -5,23 +5,17 @@ use std::path::{Path, PathBuf};
 
 use crate::error::Error;
 use crate::export::labels::LIFECYCLE_METADATA;
-use crate::image::{ImageError, ImageRef, OciLayout};
+use kiln_oci::{ImageError, LocalImage};
 
 /// Where SBOM files live inside images.
 const SBOM_PREFIX: &str = "layers/sbom/";
 
-/// Extract the SBOM files of `image` (`oci:DIR[:TAG]` or a registry reference) into `out`, keeping their paths below
-/// `/layers/sbom` (e.g. `launch/<buildpack>/<layer>/sbom.cdx.json`). Returns the files written.
-pub fn extract(image: &str, out: &Path) -> Result<Vec<PathBuf>, Error> {
-    let local =
-        crate::registry::localize_existing(image, crate::registry::PullOptions { layers: true })?;
-    let ImageRef::Layout { dir, tag } = ImageRef::parse(&local.local)
-        .map_err(|e| Error::InvalidInput(format!("invalid image {image:?}: {e}")))?
-    else {
-        return Err(Error::InvalidInput("`scratch` has no SBOM".into()));
-    };
-    let layout = OciLayout::open(&dir)?;
-    let resolved = layout.resolve(Some(&tag))?;
+/// Extract the SBOM files of `image` (named `name` in messages) into `out`, keeping their
+/// paths below `/layers/sbom` (e.g. `launch/<buildpack>/<layer>/sbom.cdx.json`). Returns the
+/// files written.
+pub fn extract(name: &str, image: &LocalImage, out: &Path) -> Result<Vec<PathBuf>, Error> {
+    let (layout, resolved) = (&image.layout, &image.resolved);
+    let image = name;
     let sha = resolved
         .config
         .label(LIFECYCLE_METADATA)

@@ -113,8 +113,14 @@ mod tests {
         assert_eq!(paths.locks(), Path::new("/c/locks"));
         assert_eq!(paths.downloads(), Path::new("/c/downloads"));
         assert_eq!(paths.registry_store(), Path::new("/c/registry-store"));
-        assert_eq!(paths.components().as_deref(), Some(Path::new("/c/components")));
-        assert_eq!(paths.build_caches().as_deref(), Some(Path::new("/c/build-cache")));
+        assert_eq!(
+            paths.components().as_deref(),
+            Some(Path::new("/c/components"))
+        );
+        assert_eq!(
+            paths.build_caches().as_deref(),
+            Some(Path::new("/c/build-cache"))
+        );
     }
 
     #[test]

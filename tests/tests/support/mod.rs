@@ -230,7 +230,7 @@ pub fn digest_of(out: &Output) -> String {
 pub fn edited_busybox(
     dir: &Path,
     tag: &str,
-    edit: impl FnOnce(&mut kiln::image::ImageConfig),
+    edit: impl FnOnce(&mut kiln_oci::ImageConfig),
 ) -> String {
     let src = PathBuf::from(
         busybox()
@@ -238,7 +238,7 @@ pub fn edited_busybox(
             .trim_end_matches(":latest"),
     );
     copy_dir(&src, dir);
-    let layout = kiln::image::OciLayout::open(dir).unwrap();
+    let layout = kiln_oci::OciLayout::open(dir).unwrap();
     let base = layout.resolve(Some("latest")).unwrap();
     let mut config = base.config.clone();
     edit(&mut config);

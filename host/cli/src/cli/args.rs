@@ -7,10 +7,11 @@ use clap::{Args, Parser, Subcommand};
 
 use super::Verbosity;
 use crate::error::Error;
-use crate::image::LayerOwnership;
 use crate::lifecycle::env::{Env, name_problem};
-use crate::pipeline::{DEFAULT_EPOCH, Request, default_compile_cache};
+use crate::pipeline::{DEFAULT_EPOCH, Request};
 use crate::runtime::Limits;
+use kiln_fs::CachePaths;
+use kiln_oci::LayerOwnership;
 
 /// Build OCI images from source with WebAssembly Cloud Native Buildpacks.
 #[derive(Debug, Parser)]
@@ -37,9 +38,13 @@ pub struct Cli {
 
 impl Cli {
     /// The registry settings the flags select.
-    pub fn registry_settings(&self) -> Result<crate::registry::RegistrySettings, Error> {
+    pub fn registry_settings(
+        &self,
+        caches: &kiln_fs::CachePaths,
+    ) -> Result<crate::registry::RegistrySettings, Error> {
         let mut settings = crate::registry::RegistrySettings {
             insecure: self.insecure_registries.clone(),
+            store: caches.registry_store(),
             ..Default::default()
         };
         if let Some(p) = &self.platform {
@@ -62,11 +67,11 @@ impl Cli {
 }
 
 /// The compile cache `--compile-cache` selects: a directory, the default, or none.
-pub fn compile_cache_dir(flag: Option<&PathBuf>) -> Option<PathBuf> {
+pub fn compile_cache_dir(flag: Option<&PathBuf>, caches: &CachePaths) -> Option<PathBuf> {
     match flag {
         Some(p) if p.as_os_str() == "none" => None,
         Some(p) => Some(p.clone()),
-        None => default_compile_cache(),
+        None => caches.components(),
     }
 }
 
@@ -218,12 +223,23 @@ pub struct BuildArgs {
 
 impl BuildArgs {
     /// The pipeline request.
-    pub fn request(&self) -> Result<Request, Error> {
-        let mut r = self.common.request()?;
+    pub fn request(&self, caches: &CachePaths) -> Result<Request, Error> {
+        let mut r = self.common.request(caches)?;
         r.ownership = LayerOwnership::new(self.uid, self.gid);
         r.cache_dir.clone_from(&self.cache_dir);
-        r.cache_image.clone_from(&self.cache_image);
-        r.previous_image.clone_from(&self.previous_image);
+        r.cache_image = self
+            .cache_image
+            .as_deref()
+            .map(|c| {
+                crate::registry::RegistryRef::parse(c)
+                    .map_err(|e| Error::InvalidInput(format!("--cache-image {c:?}: {e}")))
+            })
+            .transpose()?;
+        r.previous_image = self
+            .previous_image
+            .as_deref()
+            .map(|p| super::parse_ref("--previous-image", p))
+            .transpose()?;
         r.fetch = self.fetch.options()?;
         r.wait_for_locks = !self.no_wait;
         Ok(r)
@@ -240,8 +256,8 @@ pub struct DetectArgs {
 
 impl DetectArgs {
     /// The pipeline request.
-    pub fn request(&self) -> Result<Request, Error> {
-        self.common.request()
+    pub fn request(&self, caches: &CachePaths) -> Result<Request, Error> {
+        self.common.request(caches)
     }
 }
 
@@ -266,7 +282,7 @@ fn seconds(value: f64, flag: &str) -> Result<Duration, Error> {
 }
 
 impl CommonArgs {
-    fn request(&self) -> Result<Request, Error> {
+    fn request(&self, caches: &CachePaths) -> Result<Request, Error> {
         if !self.path.is_dir() {
             return Err(Error::InvalidInput(format!(
                 "app directory {} does not exist or is not a directory; pass an existing directory with --path",
@@ -289,15 +305,15 @@ impl CommonArgs {
             env.set(k, v);
         }
         let epoch = source_date_epoch()?;
-        let mut request = Request::new(&self.path);
+        let mut request = Request::with_caches(&self.path, caches.clone());
         request.buildpacks.clone_from(&self.buildpacks);
         request.order.clone_from(&self.order);
-        request.run_image.clone_from(&self.run_image);
+        request.run_image = super::parse_ref("--run-image", &self.run_image)?;
         request.env = env;
         request.exec_env.clone_from(&self.exec_env);
         request.epoch_seconds = epoch;
         request.layers_dir.clone_from(&self.layers_dir);
-        request.compile_cache = compile_cache_dir(self.compile_cache.as_ref());
+        request.compile_cache = compile_cache_dir(self.compile_cache.as_ref(), caches);
         request.limits = Limits {
             detect_timeout: seconds(self.detect_timeout, "detect-timeout")?,
             build_timeout: seconds(self.build_timeout, "build-timeout")?,

@@ -5,23 +5,19 @@ use serde_json::Value;
 use super::args::InspectArgs;
 use crate::error::Error;
 use crate::export::labels::{BUILD_METADATA, LIFECYCLE_METADATA};
-use crate::image::{ImageRef, ImageSummary, OciLayout};
+use crate::transport::{self, Depth};
+use kiln_oci::ImageSummary;
 
 /// Run `kiln inspect`.
 pub fn run(args: &InspectArgs) -> Result<(), Error> {
-    let local = crate::registry::localize_existing(
-        &args.image,
-        crate::registry::PullOptions { layers: false },
-    )?;
-    let ImageRef::Layout { dir, tag } = ImageRef::parse(&local.local)
-        .map_err(|e| Error::InvalidInput(format!("invalid image {:?}: {e}", args.image)))?
-    else {
+    let reference = super::parse_ref("image", &args.image)?;
+    let opened = transport::open_existing_to(&reference, Depth::ConfigOnly).map_err(Error::Open)?;
+    let Some(image) = opened.image else {
         return Err(Error::InvalidInput(
             "`scratch` has nothing to inspect".into(),
         ));
     };
-    let layout = OciLayout::open(&dir)?;
-    let summary = ImageSummary::from_layout(&layout, Some(&tag))?;
+    let summary = ImageSummary::from_resolved(&image.resolved)?;
     let lifecycle: Value = label_json(&summary, LIFECYCLE_METADATA);
     let build: Value = label_json(&summary, BUILD_METADATA);
     if args.json {

@@ -11,7 +11,10 @@ use std::sync::Arc;
 
 use clap::Parser;
 
+use kiln_fs::CachePaths;
+
 use crate::error::{Error, exit};
+use crate::image_ref::ImageRef;
 use crate::pipeline::{self, OutputTarget};
 use args::{Cli, Command};
 pub use reporter::{ConsoleReporter, Verbosity};
@@ -43,11 +46,12 @@ fn run(cli: Cli) -> Result<(), Error> {
     logging::init(cli.verbosity());
     kiln_fs::interrupt::install();
     let reporter: Arc<dyn pipeline::Reporter> = Arc::new(ConsoleReporter::new(cli.verbosity()));
-    crate::registry::configure(cli.registry_settings()?);
+    let caches = CachePaths::from_env();
+    crate::registry::configure(cli.registry_settings(&caches)?);
     match cli.command {
         Command::Build(b) => {
-            let output = OutputTarget::parse(&b.image)?.with_tags(&b.tags)?;
-            let request = b.request()?;
+            let output = OutputTarget::parse(&b.image, &caches)?.with_tags(&b.tags)?;
+            let request = b.request(&caches)?;
             let summary = pipeline::build(&request, &output, &reporter)?;
             // A docker-archive is identified by its image ID (what `docker load` shows).
             match &summary.export.archive_image_id {
@@ -57,21 +61,26 @@ fn run(cli: Cli) -> Result<(), Error> {
             Ok(())
         }
         Command::Detect(d) => {
-            let request = d.request()?;
+            let request = d.request(&caches)?;
             let (group, plan) = pipeline::detect_only(&request, &reporter)?;
             println!("# group.toml\n{group}\n# plan.toml\n{plan}");
             Ok(())
         }
         Command::Inspect(i) => inspect::run(&i),
         Command::Sbom(s) => {
-            for path in crate::sbom::extract(&s.image, &s.output_dir)? {
+            let reference = parse_ref("image", &s.image)?;
+            let opened = crate::transport::open_existing(&reference).map_err(Error::Open)?;
+            let Some(image) = opened.image else {
+                return Err(Error::InvalidInput("`scratch` has no SBOM".into()));
+            };
+            for path in crate::sbom::extract(&s.image, &image, &s.output_dir)? {
                 println!("{}", path.display());
             }
             Ok(())
         }
         Command::Buildpack(args::BuildpackCommand::Package(p)) => {
             let log: crate::runtime::LogSink = Arc::new(|_, _, _| {});
-            let cache = args::compile_cache_dir(p.compile_cache.as_ref());
+            let cache = args::compile_cache_dir(p.compile_cache.as_ref(), &caches);
             let runtime =
                 crate::runtime::Runtime::new(cache, crate::runtime::Limits::default(), log)
                     .map_err(|e| Error::Buildpack(e.into()))?;
@@ -93,8 +102,15 @@ fn run(cli: Cli) -> Result<(), Error> {
         }
         Command::Rebase(r) => {
             reporter.phase("REBASING");
-            let run_image = crate::export::RunImage::open(&r.run_image)?;
-            let (report, pushed) = crate::rebase::rebase_anywhere(&r.image, &run_image, r.force)?;
+            let image = parse_ref("image", &r.image)?;
+            let run_image =
+                pipeline::open_run_image(&parse_ref("--run-image", &r.run_image)?, &caches)?;
+            let (report, pushed) = crate::rebase::rebase_anywhere(
+                &image,
+                &run_image.image,
+                run_image.registry.as_ref(),
+                r.force,
+            )?;
             if let Some(p) = pushed {
                 reporter.info(&format!(
                     "Pushed {}: {} blobs uploaded ({}), {} mounted, {} already present",
@@ -117,6 +133,11 @@ fn run(cli: Cli) -> Result<(), Error> {
             Ok(())
         }
     }
+}
+
+/// Parse the image reference `input` given as `what` (a flag or argument name).
+pub(crate) fn parse_ref(what: &'static str, input: &str) -> Result<ImageRef, Error> {
+    ImageRef::parse(input).map_err(|source| Error::Reference { what, source })
 }
 
 /// The error and its causes on one line (`a: b: c`), without repeating a cause the message

@@ -12,14 +12,14 @@ use std::path::Path;
 
 use crate::analyze::PreviousImage;
 use crate::buildpack::Buildpack;
-use crate::image::blob_cache::BlobCache;
-use crate::image::{
-    Descriptor, Digest, HistoryEntry, ImageError, LayerBuilder, LayerOwnership, OciLayout,
-    VerifiedLayers,
-};
 use crate::lifecycle::build::BuiltBuildpack;
 use crate::lifecycle::env::Env;
 use crate::lifecycle::files::{self, LaunchMetadata};
+use kiln_oci::blob_cache::BlobCache;
+use kiln_oci::{
+    Descriptor, Digest, HistoryEntry, ImageError, LayerBuilder, LayerOwnership, OciLayout,
+    VerifiedLayers,
+};
 use labels::{
     BuildMetadata, BuildpackLayers, LayerMetadata, LifecycleMetadata, RunImageMetadata, Sha,
     StackMetadata, StackRunImage,
@@ -112,7 +112,7 @@ pub enum ExportError {
         /// The diff_id the metadata named.
         sha: String,
         /// What the check found.
-        problem: crate::image::LayerProblem,
+        problem: kiln_oci::LayerProblem,
     },
     /// A layer kept by metadata alone has nothing to reuse.
     #[error(
@@ -322,11 +322,11 @@ pub fn export(
         run_image: RunImageMetadata {
             top_layer,
             reference: inputs.run_image.digest(),
-            image: inputs.run_image.name(),
+            image: inputs.run_image.name().to_owned(),
         },
         stack: StackMetadata {
             run_image: StackRunImage {
-                image: inputs.run_image.name(),
+                image: inputs.run_image.name().to_owned(),
             },
         },
     };
@@ -492,7 +492,7 @@ fn place_layer(
 /// Why a previous-image layer was not reused.
 enum ReuseRefused {
     /// Its blob failed the content check.
-    Check(crate::image::LayerProblem),
+    Check(kiln_oci::LayerProblem),
     /// It could not be copied.
     Io(ImageError),
 }

@@ -1,31 +1,26 @@
 //! The run image: the base the app layers go on top of (`scratch` or an OCI layout).
 
-use crate::image::docker_archive::{self, DockerArchiveRef};
-use crate::image::{
-    Descriptor, ImageConfig, ImageError, ImageRef, OciLayout, ResolvedImage, platform_arch,
+use kiln_oci::{
+    Descriptor, ImageConfig, ImageError, LocalImage, OciLayout, VerifiedLayers, platform_arch,
 };
 
 /// A run image that has been read and checked.
 pub struct RunImage {
     /// The reference as the user gave it.
     pub reference: String,
-    /// Its layout and resolved manifest, or `None` for `scratch`.
-    pub source: Option<(OciLayout, ResolvedImage)>,
+    /// A name for labels that does not depend on where a layout sits on disk.
+    name: String,
+    /// The image, or `None` for `scratch`.
+    pub source: Option<LocalImage>,
     /// Its config (a fresh one for `scratch`).
     pub config: ImageConfig,
-    /// The registry reference, for a run image pulled from a registry.
-    pub registry: Option<crate::registry::RegistryRef>,
-    /// Blobs and bytes downloaded to pull it.
-    pub downloaded: (usize, u64),
-    /// Its registry was unreachable and the local store's copy was used.
-    pub offline: bool,
-    /// Holds the layout a `docker-archive:` run image was imported into.
-    _imported: Option<tempfile::TempDir>,
 }
 
 /// The run image could not be used.
 #[derive(Debug, thiserror::Error)]
-#[error("{}", describe_run_image_error(reference, source))]
+#[error(
+    "run image {reference}: {source}; check the path and tag, or rebuild it (e.g. with make-busybox-base.sh)"
+)]
 pub struct RunImageError {
     /// The reference.
     pub reference: String,
@@ -34,65 +29,36 @@ pub struct RunImageError {
     pub source: ImageError,
 }
 
-/// A registry error already names the image and says what to do; a layout error gets the
-/// reference and advice for layouts.
-fn describe_run_image_error(reference: &str, source: &ImageError) -> String {
-    match source {
-        ImageError::Registry(e) => format!("run image: {e}"),
-        other => format!(
-            "run image {reference}: {other}; check the path and tag, or rebuild it (e.g. with make-busybox-base.sh)"
-        ),
-    }
-}
-
 impl RunImage {
-    /// Open and check the run image named by `reference`.
-    pub fn open(reference: &str) -> Result<Self, RunImageError> {
+    /// Check the run image `source` (`None`: `scratch`) opened by `reference`: its config
+    /// and manifest agree, and every layer blob matches its digest and diff_id (checked once
+    /// per blob, remembered in `verified`). `name` is its name for labels.
+    pub fn new(
+        reference: &str,
+        name: String,
+        source: Option<LocalImage>,
+        verified: &VerifiedLayers,
+    ) -> Result<Self, RunImageError> {
         let wrap = |source| RunImageError {
             reference: reference.to_owned(),
             source,
         };
-        if reference.starts_with(docker_archive::TRANSPORT) {
-            return Self::open_archive(reference).map_err(wrap);
-        }
-        if crate::registry::is_registry_ref(reference) {
-            let pulled = crate::registry::localize_existing(
-                reference,
-                crate::registry::PullOptions { layers: true },
-            )
-            .map_err(|e| wrap(e.into()))?;
-            let mut image = Self::open(&pulled.local)?;
-            reference.clone_into(&mut image.reference);
-            image.registry = pulled.registry;
-            image.downloaded = pulled.downloaded;
-            image.offline = pulled.offline;
-            return Ok(image);
-        }
-        match ImageRef::parse(reference).map_err(wrap)? {
-            ImageRef::Scratch => Ok(Self::local(
-                reference,
-                None,
-                ImageConfig::new("linux", platform_arch()),
-                None,
-            )),
-            ImageRef::Layout { dir, tag } => {
-                let layout = OciLayout::open(&dir).map_err(wrap)?;
-                let resolved = layout.resolve(Some(&tag)).map_err(wrap)?;
-                let config = resolved.config.clone();
+        let config = match &source {
+            None => ImageConfig::new("linux", platform_arch()),
+            Some(image) => {
+                let config = image.resolved.config.clone();
+                let layers = &image.resolved.manifest.layers;
                 let diff_ids = config.diff_ids().map_err(wrap)?;
-                if diff_ids.len() != resolved.manifest.layers.len() {
+                if diff_ids.len() != layers.len() {
                     return Err(wrap(ImageError::InvalidConfig(format!(
                         "config has {} diff_ids but the manifest has {} layers",
                         diff_ids.len(),
-                        resolved.manifest.layers.len()
+                        layers.len()
                     ))));
                 }
-                let verified = crate::pipeline::verified_layers();
-                for (i, (layer, diff_id)) in
-                    resolved.manifest.layers.iter().zip(&diff_ids).enumerate()
-                {
+                for (i, (layer, diff_id)) in layers.iter().zip(&diff_ids).enumerate() {
                     verified
-                        .check(layout.blobs(), layer, diff_id)
+                        .check(image.layout.blobs(), layer, diff_id)
                         .map_err(|problem| {
                             wrap(ImageError::BadLayer {
                                 index: i + 1,
@@ -101,99 +67,36 @@ impl RunImage {
                             })
                         })?;
                 }
-                Ok(Self::local(
-                    reference,
-                    Some((layout, resolved)),
-                    config,
-                    None,
-                ))
+                config
             }
-        }
-    }
-
-    /// Import a `docker-archive:FILE[:NAME:TAG]` into a private OCI layout (layers stay
-    /// uncompressed, so their digests are their diff_ids and nothing is recompressed).
-    fn open_archive(reference: &str) -> Result<Self, ImageError> {
-        let parsed = DockerArchiveRef::parse(reference)?;
-        let archive =
-            docker_archive::read_docker_archive(&parsed.file, parsed.name_tag().as_deref())?;
-        let temp = tempfile::Builder::new()
-            .prefix("kiln-run-image-")
-            .tempdir()
-            .map_err(|source| ImageError::Io {
-                action: "create a temporary directory in",
-                path: std::env::temp_dir(),
-                source,
-            })?;
-        let layout = OciLayout::create_or_open(temp.path().join("layout"))?;
-        let layers = archive.import_into(layout.blobs())?;
-        layout.write_image("latest", &archive.config, layers)?;
-        let resolved = layout.resolve(Some("latest"))?;
-        let config = resolved.config.clone();
-        Ok(Self::local(
-            reference,
-            Some((layout, resolved)),
-            config,
-            Some(temp),
-        ))
-    }
-
-    /// A run image that did not come from a registry.
-    fn local(
-        reference: &str,
-        source: Option<(OciLayout, ResolvedImage)>,
-        config: ImageConfig,
-        imported: Option<tempfile::TempDir>,
-    ) -> Self {
-        Self {
+        };
+        Ok(Self {
             reference: reference.to_owned(),
+            name,
             source,
             config,
-            registry: None,
-            downloaded: (0, 0),
-            offline: false,
-            _imported: imported,
-        }
+        })
     }
 
     /// The run image's layer descriptors (bottom first).
     pub fn layers(&self) -> Vec<Descriptor> {
         self.source
             .as_ref()
-            .map(|(_, r)| r.manifest.layers.clone())
+            .map(|i| i.resolved.manifest.layers.clone())
             .unwrap_or_default()
     }
 
-    /// A name for labels that does not depend on where the layout sits on disk:
-    /// the registry reference, `<layout dir name>:<tag>`, the archive's `NAME:TAG` (else its file name), or `scratch`.
-    pub fn name(&self) -> String {
-        if let Some(r) = &self.registry {
-            return r.whole();
-        }
-        if let Ok(archive) = DockerArchiveRef::parse(&self.reference) {
-            return archive.name_tag().unwrap_or_else(|| {
-                archive.file.file_name().map_or_else(
-                    || "archive".to_owned(),
-                    |n| n.to_string_lossy().into_owned(),
-                )
-            });
-        }
-        match ImageRef::parse(&self.reference) {
-            Ok(ImageRef::Layout { dir, tag }) => {
-                let base = dir
-                    .file_name()
-                    .map_or_else(|| "image".to_owned(), |n| n.to_string_lossy().into_owned());
-                format!("{base}:{tag}")
-            }
-            _ => "scratch".to_owned(),
-        }
+    /// A name for labels that does not depend on where the layout sits on disk: the
+    /// registry reference, `<layout dir name>:<tag>`, the archive's `NAME:TAG`, or `scratch`.
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// Manifest digest, or empty for `scratch`.
     pub fn digest(&self) -> String {
         self.source
             .as_ref()
-            .map(|(_, r)| r.manifest_descriptor.digest.to_string())
+            .map(|i| i.resolved.manifest_descriptor.digest.to_string())
             .unwrap_or_default()
     }
 
@@ -211,11 +114,11 @@ impl RunImage {
     /// Copy the run image's layer blobs into `dest`, verifying each digest. Blobs already
     /// present are skipped.
     pub fn copy_blobs_to(&self, dest: &OciLayout) -> Result<(), ImageError> {
-        let Some((layout, resolved)) = &self.source else {
+        let Some(image) = &self.source else {
             return Ok(());
         };
-        for layer in &resolved.manifest.layers {
-            dest.blobs().copy_from(layout.blobs(), layer)?;
+        for layer in &image.resolved.manifest.layers {
+            dest.blobs().copy_from(image.layout.blobs(), layer)?;
         }
         Ok(())
     }

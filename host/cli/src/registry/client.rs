@@ -14,7 +14,7 @@ use oci_client::{Client, RegistryOperation};
 
 use super::auth::{Credentials, Sources};
 use super::{RegistryError, RegistryRef, settings};
-use crate::image::{BlobStore, Descriptor, Digest};
+use kiln_oci::{BlobStore, Descriptor, Digest};
 
 /// Attempts per request (the first try plus retries).
 const ATTEMPTS: u32 = 4;
@@ -33,7 +33,7 @@ fn runtime() -> Result<&'static tokio::runtime::Runtime, RegistryError> {
         .enable_all()
         .build()
         .map_err(|e| {
-            RegistryError::Store(crate::image::ImageError::Io {
+            RegistryError::Store(kiln_oci::ImageError::Io {
                 action: "start the registry I/O runtime in",
                 path: std::env::temp_dir(),
                 source: e,
@@ -135,10 +135,10 @@ impl Registry {
     /// Fetch a manifest (or index) by tag or digest; `None` if the registry has none.
     pub fn manifest(&self, at: &RegistryRef) -> Result<Option<RawManifest>, RegistryError> {
         const ACCEPT: &[&str] = &[
-            crate::image::spec::MEDIA_TYPE_OCI_MANIFEST,
-            crate::image::spec::MEDIA_TYPE_OCI_INDEX,
-            crate::image::spec::MEDIA_TYPE_DOCKER_MANIFEST,
-            crate::image::spec::MEDIA_TYPE_DOCKER_MANIFEST_LIST,
+            kiln_oci::spec::MEDIA_TYPE_OCI_MANIFEST,
+            kiln_oci::spec::MEDIA_TYPE_OCI_INDEX,
+            kiln_oci::spec::MEDIA_TYPE_DOCKER_MANIFEST,
+            kiln_oci::spec::MEDIA_TYPE_DOCKER_MANIFEST_LIST,
         ];
         let auth = self.credentials.to_registry_auth();
         let result = self.block_on("fetch the manifest", || {
@@ -247,7 +247,7 @@ impl Registry {
     pub async fn upload_blob(&self, path: &Path, digest: &Digest) -> Result<u64, RegistryError> {
         let size = std::fs::metadata(path)
             .map_err(|e| {
-                RegistryError::Store(crate::image::ImageError::Io {
+                RegistryError::Store(kiln_oci::ImageError::Io {
                     action: "read blob",
                     path: path.to_owned(),
                     source: e,
@@ -454,6 +454,6 @@ fn file_chunks(
 }
 
 #[allow(clippy::needless_pass_by_value)] // used as `map_err(io_error)`
-fn io_error(e: crate::image::ImageError) -> OciDistributionError {
+fn io_error(e: kiln_oci::ImageError) -> OciDistributionError {
     OciDistributionError::IoError(std::io::Error::other(e.to_string()))
 }

@@ -1,6 +1,6 @@
 //! Registry errors, each naming the reference and saying what to do.
 
-use crate::image::{Digest, ImageError};
+use kiln_oci::{Digest, ImageError};
 
 /// A registry operation failed.
 #[derive(Debug, thiserror::Error)]

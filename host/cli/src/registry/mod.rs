@@ -37,7 +37,7 @@ impl TargetPlatform {
     pub fn host() -> Self {
         Self {
             os: "linux".into(),
-            arch: crate::image::platform_arch().into(),
+            arch: kiln_oci::platform_arch().into(),
             variant: None,
         }
     }
@@ -83,6 +83,8 @@ pub struct RegistrySettings {
     pub platform: TargetPlatform,
     /// Concurrent blob transfers per image.
     pub concurrency: usize,
+    /// The local store's directory.
+    pub store: std::path::PathBuf,
 }
 
 impl Default for RegistrySettings {
@@ -91,6 +93,7 @@ impl Default for RegistrySettings {
             insecure: Vec::new(),
             platform: TargetPlatform::host(),
             concurrency: 4,
+            store: kiln_fs::CachePaths::from_env().registry_store(),
         }
     }
 }

@@ -6,8 +6,8 @@ use oci_client::RegistryOperation;
 
 use super::client::{RawManifest, Registry};
 use super::{RegistryError, RegistryRef, TargetPlatform, settings, store};
-use crate::image::spec::{ImageIndex, ImageManifest, is_index_media_type, is_manifest_media_type};
-use crate::image::{BlobStore, Descriptor, Digest, OciLayout};
+use kiln_oci::spec::{ImageIndex, ImageManifest, is_index_media_type, is_manifest_media_type};
+use kiln_oci::{BlobStore, Descriptor, Digest, OciLayout};
 
 /// What to download.
 #[derive(Debug, Clone, Copy)]

@@ -7,7 +7,7 @@ use oci_client::RegistryOperation;
 
 use super::client::Registry;
 use super::{RegistryError, RegistryRef, settings};
-use crate::image::{Descriptor, Digest, ImageError, ImageManifest, OciLayout};
+use kiln_oci::{Descriptor, Digest, ImageError, ImageManifest, OciLayout};
 
 /// What a push did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -4,15 +4,13 @@
 
 use std::path::PathBuf;
 
-use crate::image::{ImageError, OciLayout};
+use kiln_oci::{ImageError, OciLayout};
 
 use super::{RegistryError, RegistryRef};
 
-/// The store's directory: `$KILN_CACHE_DIR/registry-store` (or the user cache dir).
+/// The store's directory (from the registry settings).
 pub fn dir() -> PathBuf {
-    crate::pipeline::cache_base()
-        .unwrap_or_else(|| std::env::temp_dir().join("kiln"))
-        .join("registry-store")
+    super::settings().store.clone()
 }
 
 /// Open the store, creating it atomically if needed (several Kiln processes may race here).

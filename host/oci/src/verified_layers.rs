@@ -206,7 +206,7 @@ impl<R: Read> Read for HashingReader<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::image::OciLayout;
+    use crate::OciLayout;
 
     fn layer(store: &BlobStore, content: &[u8]) -> (Descriptor, Digest) {
         let diff_id = Digest::of_bytes(content);

@@ -1402,9 +1402,7 @@ fn normalize_entry_path(name: &str) -> Option<String> {
 #[allow(clippy::unwrap_used, clippy::many_single_char_names)]
 mod tests {
     use super::*;
-    use crate::image::{
-        LayerBuilder, LayerOwnership, MEDIA_TYPE_OCI_LAYER_GZIP, OciLayout, WrittenLayer,
-    };
+    use crate::{LayerBuilder, LayerOwnership, MEDIA_TYPE_OCI_LAYER_GZIP, OciLayout, WrittenLayer};
     use std::process::Command;
 
     /// A small image in a blob store: a gzip layer, an uncompressed layer, and

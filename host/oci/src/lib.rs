@@ -1,4 +1,4 @@
-//! OCI image plumbing for Kiln: digests, OCI JSON types, reproducible layer
+//! OCI image I/O for Kiln, with no CNB and no network: digests, OCI JSON types, reproducible layer
 //! tarballs, and reading/writing OCI image layouts on disk.
 //!
 //! Everything here is deterministic: the same inputs give byte-identical
@@ -13,7 +13,6 @@
 //! - [`docker_archive`]: writing and reading `docker load` tarballs ([`write_docker_archive`],
 //!   [`read_docker_archive`], [`DockerArchiveRef`]).
 //!
-//! Image references on the command line are parsed by [`ImageRef`].
 
 pub mod blob_cache;
 pub mod digest;
@@ -21,13 +20,12 @@ pub mod docker_archive;
 pub mod inspect;
 pub mod layer_tar;
 pub mod layout;
+pub mod local_image;
 pub mod spec;
 pub mod verified_layers;
 
-use std::fmt;
 use std::io;
 use std::path::PathBuf;
-use std::str::FromStr;
 
 pub use digest::{Digest, HashingWriter};
 pub use docker_archive::{
@@ -38,6 +36,7 @@ pub use docker_archive::{
 pub use inspect::{ImageSummary, LayerSummary};
 pub use layer_tar::{LayerBuilder, LayerOwnership, WrittenLayer};
 pub use layout::{BlobStore, BlobWriter, OciLayout, ResolvedImage, WrittenImage};
+pub use local_image::LocalImage;
 pub use spec::{
     ANNOTATION_REF_NAME, Descriptor, HistoryEntry, ImageConfig, ImageIndex, ImageManifest,
     MEDIA_TYPE_DOCKER_CONFIG, MEDIA_TYPE_DOCKER_LAYER_GZIP, MEDIA_TYPE_DOCKER_MANIFEST,
@@ -119,9 +118,6 @@ pub enum ImageError {
         /// The tags present in `index.json`.
         available: Vec<String>,
     },
-    /// A registry operation failed (pulling into or pushing from the local store).
-    #[error(transparent)]
-    Registry(Box<crate::registry::RegistryError>),
     /// No tag was given and the layout holds several images, none tagged `latest`.
     #[error("{} holds {count} images and none is tagged \"latest\"; pick one of the tags: {}", layout.display(), list_or_none(available))]
     AmbiguousImage {
@@ -265,7 +261,7 @@ fn in_entry(entry: Option<&str>) -> String {
 }
 
 /// Builds a closure mapping an `io::Error` to [`ImageError::Io`].
-pub(crate) fn io_err(
+pub fn io_err(
     action: &'static str,
     path: impl Into<PathBuf>,
 ) -> impl FnOnce(io::Error) -> ImageError {
@@ -306,70 +302,6 @@ pub fn validate_tag(tag: &str) -> Result<()> {
     Ok(())
 }
 
-/// A reference to an image Kiln reads or writes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ImageRef {
-    /// `oci:DIR[:TAG]`: an image in an OCI image layout directory.
-    Layout {
-        /// The layout directory.
-        dir: PathBuf,
-        /// The tag (`org.opencontainers.image.ref.name`), default `latest`.
-        tag: String,
-    },
-    /// `scratch`: the empty base image.
-    Scratch,
-}
-
-impl ImageRef {
-    /// Parses `oci:DIR[:TAG]` or `scratch`.
-    ///
-    /// The tag is split off at the last `:` only when what follows contains
-    /// no `/`; so `oci:/a:b/c` is the directory `/a:b/c` with tag `latest`.
-    /// A directory whose name contains `:` needs an explicit tag
-    /// (`oci:my:dir:latest`).
-    pub fn parse(input: &str) -> Result<Self> {
-        let bad = |reason: &str| ImageError::InvalidImageRef {
-            input: input.to_owned(),
-            reason: reason.to_owned(),
-        };
-        if input == "scratch" {
-            return Ok(Self::Scratch);
-        }
-        let Some(rest) = input.strip_prefix("oci:") else {
-            return Err(bad("expected oci:DIR[:TAG] or scratch"));
-        };
-        let (dir, tag) = match rest.rsplit_once(':') {
-            Some((dir, tag)) if !tag.contains('/') => (dir, tag),
-            _ => (rest, DEFAULT_TAG),
-        };
-        if dir.is_empty() {
-            return Err(bad("the directory is empty"));
-        }
-        validate_tag(tag).map_err(|e| bad(&e.to_string()))?;
-        Ok(Self::Layout {
-            dir: PathBuf::from(dir),
-            tag: tag.to_owned(),
-        })
-    }
-}
-
-impl FromStr for ImageRef {
-    type Err = ImageError;
-
-    fn from_str(s: &str) -> Result<Self> {
-        Self::parse(s)
-    }
-}
-
-impl fmt::Display for ImageRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Layout { dir, tag } => write!(f, "oci:{}:{tag}", dir.display()),
-            Self::Scratch => f.write_str("scratch"),
-        }
-    }
-}
-
 /// The OCI architecture name of the host (`amd64`, `arm64`, ...).
 pub fn platform_arch() -> &'static str {
     oci_arch_name(std::env::consts::ARCH)
@@ -389,60 +321,10 @@ pub fn oci_arch_name(rust_arch: &'static str) -> &'static str {
     }
 }
 
-impl From<crate::registry::RegistryError> for ImageError {
-    fn from(e: crate::registry::RegistryError) -> Self {
-        Self::Registry(Box::new(e))
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-
-    fn layout(dir: &str, tag: &str) -> ImageRef {
-        ImageRef::Layout {
-            dir: PathBuf::from(dir),
-            tag: tag.to_owned(),
-        }
-    }
-
-    #[test]
-    fn image_ref_parsing() {
-        assert_eq!(ImageRef::parse("scratch").unwrap(), ImageRef::Scratch);
-        assert_eq!(ImageRef::parse("oci:out").unwrap(), layout("out", "latest"));
-        assert_eq!(
-            ImageRef::parse("oci:/tmp/out:v1.2").unwrap(),
-            layout("/tmp/out", "v1.2")
-        );
-        // ':' inside the directory, remainder has '/': no tag split
-        assert_eq!(
-            ImageRef::parse("oci:/tmp/a:b/c").unwrap(),
-            layout("/tmp/a:b/c", "latest")
-        );
-        // directory with ':' plus explicit tag: split on the last ':'
-        assert_eq!(
-            ImageRef::parse("oci:/tmp/a:b/c:dev").unwrap(),
-            layout("/tmp/a:b/c", "dev")
-        );
-        assert_eq!(
-            ImageRef::parse("oci:./rel:x").unwrap(),
-            layout("./rel", "x")
-        );
-        for bad in [
-            "",
-            "docker://x",
-            "oci:",
-            "oci::tag",
-            "oci:dir:",
-            "oci:dir:bad tag",
-            "oci:d:-x",
-        ] {
-            let e = ImageRef::parse(bad).unwrap_err().to_string();
-            assert!(e.contains("invalid image reference"), "{bad}: {e}");
-        }
-        assert_eq!(ImageRef::parse("oci:/x:y").unwrap().to_string(), "oci:/x:y");
-    }
 
     #[test]
     fn arch_mapping() {

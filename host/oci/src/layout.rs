@@ -741,11 +741,11 @@ fn check_oci_layout_file(root: &Path) -> Result<()> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::image::spec::{
+    use crate::spec::{
         HistoryEntry, MEDIA_TYPE_DOCKER_CONFIG, MEDIA_TYPE_DOCKER_LAYER_GZIP,
         MEDIA_TYPE_DOCKER_MANIFEST, Platform,
     };
-    use crate::image::{LayerBuilder, LayerOwnership, WrittenLayer};
+    use crate::{LayerBuilder, LayerOwnership, WrittenLayer};
 
     fn layer(layout: &OciLayout, content: &str) -> WrittenLayer {
         let mut b = LayerBuilder::new(LayerOwnership::ROOT);
@@ -756,7 +756,7 @@ mod tests {
 
     fn config_for(layers: &[&WrittenLayer], label: &str) -> ImageConfig {
         let mut c = ImageConfig::new("linux", platform_arch());
-        c.set_created(Some(crate::image::NORMALIZED_CREATED));
+        c.set_created(Some(crate::NORMALIZED_CREATED));
         c.set_label("which", label);
         c.set_env(vec!["PATH=/bin".into()]);
         c.set_diff_ids(&layers.iter().map(|l| l.diff_id.clone()).collect::<Vec<_>>());
@@ -972,7 +972,7 @@ mod tests {
         // write_image refuses missing layers and diff_id count mismatches
         let c = ImageConfig::new("linux", "amd64");
         let fake = Descriptor::new(
-            crate::image::MEDIA_TYPE_OCI_LAYER_GZIP,
+            crate::MEDIA_TYPE_OCI_LAYER_GZIP,
             Digest::of_bytes(b"nope"),
             4,
         );
@@ -1094,7 +1094,7 @@ mod tests {
         let w = layout
             .write_image("s", &c, vec![l1.descriptor.clone(), l2.descriptor.clone()])
             .unwrap();
-        let s = crate::image::ImageSummary::from_layout(&layout, Some("s")).unwrap();
+        let s = crate::ImageSummary::from_layout(&layout, Some("s")).unwrap();
         assert_eq!(&s.manifest_digest, w.manifest_digest());
         assert_eq!(s.config_digest, w.config.digest);
         assert_eq!(s.layers.len(), 2);

@@ -63,7 +63,7 @@ impl BlobCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::image::{LayerBuilder, LayerOwnership, OciLayout};
+    use crate::{LayerBuilder, LayerOwnership, OciLayout};
 
     #[test]
     fn fetch_returns_the_same_blob_and_rejects_a_corrupt_entry() {
