@@ -3,8 +3,10 @@
 //! Both sides validate with the same functions, so a name the SDK accepts is a name the host
 //! accepts. The validators are `const fn`, which lets the SDK check literals at compile time.
 
+pub mod error_chain;
 pub mod names;
 
+pub use error_chain::error_chain;
 pub use names::{BuildpackId, LayerName, NameError, ProcessType};
 
 /// The CNB Buildpack API version Kiln implements.

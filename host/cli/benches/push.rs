@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use kiln::registry::{self, RegistryRef};
 use kiln_oci::{ImageConfig, LayerBuilder, LayerOwnership, OciLayout};
+use kiln_registry::{self as registry, RegistryRef};
 use rand::{RngExt as _, SeedableRng as _};
 
 const LAYERS: usize = 8;

@@ -10,9 +10,9 @@
 use std::path::PathBuf;
 
 use crate::cache::{Cache, CacheMetadata};
-use crate::registry::{self, PullOptions, PushReport, RegistryError, RegistryRef, store};
 use kiln_oci::spec::MEDIA_TYPE_OCI_LAYER_TAR;
 use kiln_oci::{Descriptor, Digest, ImageConfig, ImageError};
+use kiln_registry::{self as registry, PullOptions, PushReport, RegistryError, RegistryRef, store};
 
 /// Label holding the cache metadata JSON.
 pub const CACHE_METADATA_LABEL: &str = "io.buildpacks.lifecycle.cache.metadata";

@@ -6,9 +6,9 @@ use crate::export::{ExportError, RunImageError};
 use crate::lifecycle::build::BuildError;
 use crate::lifecycle::detect::DetectError;
 use crate::lifecycle::workspace::WorkspaceError;
-use crate::registry::RegistryError;
 use crate::transport::OpenError;
 use kiln_oci::ImageError;
+use kiln_registry::RegistryError;
 
 /// Exit codes. See the README for the table.
 pub mod exit {
@@ -140,18 +140,4 @@ fn describe_open(error: &OpenError, advice: &str) -> String {
 /// Result alias for Kiln commands.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// An error and its causes on one line (`a: b: c`), without repeating a cause the text
-/// already contains.
-pub fn chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let c = cause.to_string();
-        if !text.contains(&c) {
-            text.push_str(": ");
-            text.push_str(&c);
-        }
-        source = cause.source();
-    }
-    text
-}
+pub use kiln_spec::error_chain as chain;

@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use kiln_oci::{DEFAULT_TAG, DockerArchiveRef, ImageError, validate_tag};
 
-use crate::registry::{RegistryError, RegistryRef};
+use kiln_registry::{RegistryError, RegistryRef};
 
 /// The `oci:` transport prefix.
 pub const LAYOUT_TRANSPORT: &str = "oci:";

@@ -16,7 +16,6 @@ pub mod image_ref;
 pub mod lifecycle;
 pub mod pipeline;
 pub mod rebase;
-pub mod registry;
 pub mod restore;
 pub mod runtime;
 pub mod sbom;

@@ -16,7 +16,6 @@ use crate::lifecycle::detect::{self, DetectOutput, Verdict};
 use crate::lifecycle::env::Env;
 use crate::lifecycle::workspace::Workspace;
 use crate::lifecycle::{BuildInputs, OrderEntry, build, files, order};
-use crate::registry::{self, RegistryRef};
 use crate::restore;
 use crate::runtime::{Limits, LogLevel, LogSink, Runtime};
 use crate::transport;
@@ -25,6 +24,7 @@ use kiln_oci::blob_cache::BlobCache;
 use kiln_oci::docker_archive;
 use kiln_oci::layout::{BLOB_TEMP_PREFIX, INDEX_TEMP_PREFIX};
 use kiln_oci::{LayerOwnership, OciLayout, VerifiedLayers};
+use kiln_registry::{self as registry, RegistryRef};
 use sha2::Digest as _;
 
 /// `SOURCE_DATE_EPOCH` default: 1980-01-01T00:00:01Z.

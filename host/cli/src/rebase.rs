@@ -10,8 +10,8 @@ use serde_json::Value;
 use crate::export::RunImage;
 use crate::export::labels::LIFECYCLE_METADATA;
 use crate::image_ref::ImageRef;
-use crate::registry::{self, PullOptions, PushReport, RegistryError, RegistryRef};
 use kiln_oci::{Digest, HistoryEntry, ImageError, OciLayout};
+use kiln_registry::{self as registry, PullOptions, PushReport, RegistryError, RegistryRef};
 
 /// Label that, when exactly `"false"`, forbids rebasing without `--force`.
 pub const REBASABLE_LABEL: &str = "io.buildpacks.rebasable";

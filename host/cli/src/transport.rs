@@ -5,7 +5,7 @@
 use kiln_oci::{DockerArchiveRef, ImageError, LocalImage};
 
 use crate::image_ref::ImageRef;
-use crate::registry::{self, PullOptions, RegistryError, RegistryRef};
+use kiln_registry::{self as registry, PullOptions, RegistryError, RegistryRef};
 
 /// An image opened through its transport.
 pub struct Opened {

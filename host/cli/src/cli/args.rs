@@ -41,14 +41,14 @@ impl Cli {
     pub fn registry_settings(
         &self,
         caches: &kiln_fs::CachePaths,
-    ) -> Result<crate::registry::RegistrySettings, Error> {
-        let mut settings = crate::registry::RegistrySettings {
+    ) -> Result<kiln_registry::RegistrySettings, Error> {
+        let mut settings = kiln_registry::RegistrySettings {
             insecure: self.insecure_registries.clone(),
             store: caches.registry_store(),
             ..Default::default()
         };
         if let Some(p) = &self.platform {
-            settings.platform = crate::registry::TargetPlatform::parse(p)
+            settings.platform = kiln_registry::TargetPlatform::parse(p)
                 .map_err(|e| Error::InvalidInput(format!("--platform: {e}")))?;
         }
         Ok(settings)
@@ -231,7 +231,7 @@ impl BuildArgs {
             .cache_image
             .as_deref()
             .map(|c| {
-                crate::registry::RegistryRef::parse(c)
+                kiln_registry::RegistryRef::parse(c)
                     .map_err(|e| Error::InvalidInput(format!("--cache-image {c:?}: {e}")))
             })
             .transpose()?;

@@ -47,7 +47,7 @@ fn run(cli: Cli) -> Result<(), Error> {
     kiln_fs::interrupt::install();
     let reporter: Arc<dyn pipeline::Reporter> = Arc::new(ConsoleReporter::new(cli.verbosity()));
     let caches = CachePaths::from_env();
-    crate::registry::configure(cli.registry_settings(&caches)?);
+    kiln_registry::configure(cli.registry_settings(&caches)?);
     match cli.command {
         Command::Build(b) => {
             let output = OutputTarget::parse(&b.image, &caches)?.with_tags(&b.tags)?;
@@ -89,7 +89,7 @@ fn run(cli: Cli) -> Result<(), Error> {
                 format!(
                     ": {} blobs uploaded ({}), {} already present",
                     r.uploaded,
-                    crate::registry::human_bytes(r.uploaded_bytes),
+                    kiln_registry::human_bytes(r.uploaded_bytes),
                     r.present
                 )
             });
@@ -116,7 +116,7 @@ fn run(cli: Cli) -> Result<(), Error> {
                     "Pushed {}: {} blobs uploaded ({}), {} mounted, {} already present",
                     p.references.join(", "),
                     p.uploaded,
-                    crate::registry::human_bytes(p.uploaded_bytes),
+                    kiln_registry::human_bytes(p.uploaded_bytes),
                     p.mounted,
                     p.present
                 ));

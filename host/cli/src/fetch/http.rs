@@ -97,9 +97,9 @@ impl Http {
     ) -> Result<Pending, HttpError> {
         let mut response = self.client.get(url).send().await.map_err(|e| {
             if super::destination::is_refusal(&e) {
-                HttpError::Refused(error_chain(&e))
+                HttpError::Refused(kiln_spec::error_chain(&e))
             } else {
-                HttpError::Network(error_chain(&e))
+                HttpError::Network(kiln_spec::error_chain(&e))
             }
         })?;
         let status = response.status().as_u16();
@@ -116,20 +116,9 @@ impl Http {
                 Ok(None) => return Ok(pending),
                 Err(e) => {
                     pending.discard();
-                    return Err(HttpError::Network(error_chain(&e)));
+                    return Err(HttpError::Network(kiln_spec::error_chain(&e)));
                 }
             }
         }
     }
-}
-
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }

@@ -406,7 +406,7 @@ impl Registry {
                         },
                         registry,
                         attempts,
-                        reason: crate::error::chain(&r),
+                        reason: kiln_spec::error_chain(&r),
                     }
                 }
             },
