@@ -84,7 +84,7 @@ pub struct Request {
     /// Resource limits.
     pub limits: Limits,
     /// Download policy and cache for the buildpacks' `fetch` import.
-    pub fetch: crate::fetch::FetchOptions,
+    pub fetch: kiln_fetch::FetchOptions,
     /// When another build holds the output or the layer cache: wait (`true`) or fail.
     pub wait_for_locks: bool,
     /// Where the caches are.
@@ -115,7 +115,7 @@ impl Request {
             cache_image: None,
             previous_image: None,
             limits: Limits::default(),
-            fetch: crate::fetch::FetchOptions::default(),
+            fetch: kiln_fetch::FetchOptions::default(),
             wait_for_locks: true,
             caches,
         }
@@ -340,7 +340,7 @@ pub fn runtime(request: &Request, reporter: Arc<dyn Reporter>) -> Result<Runtime
     let log: LogSink = Arc::new(move |id, level, line| reporter.buildpack(id, level, line));
     let mut rt = Runtime::new(request.compile_cache.clone(), request.limits, log)
         .map_err(|e| Error::Buildpack(e.into()))?;
-    rt.set_fetcher(Arc::new(crate::fetch::Fetcher::new(
+    rt.set_fetcher(Arc::new(kiln_fetch::Fetcher::new(
         &request.fetch,
         request.caches.downloads(),
     )));
@@ -781,7 +781,7 @@ pub fn build_with_runtime(
         &restored,
     )?;
     let mut launch = files::merge_launch(&buildpacks, &detected.group, &built);
-    crate::fetch::report::after_build(rt.fetcher(), &mut launch.labels, reporter);
+    crate::download_report::after_build(rt.fetcher(), &mut launch.labels, reporter);
     files::write_metadata(&ws.layers, &launch).map_err(|e| Error::Build(e.into()))?;
     if launch.default_process.is_none() {
         reporter.info("warning: no default process; the image has no entrypoint");

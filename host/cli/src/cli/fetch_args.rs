@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::error::Error;
-use crate::fetch::{DEFAULT_JOBS, FetchOptions, Policy};
+use kiln_fetch::{DEFAULT_JOBS, FetchOptions, Policy};
 
 /// Download policy flags.
 #[derive(Debug, Args)]

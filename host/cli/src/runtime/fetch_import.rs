@@ -3,7 +3,7 @@
 
 use super::bindings::kiln::buildpack::fetch as wit;
 use super::{HostState, LogLevel};
-use crate::fetch::{FetchErrorKind, FetchRequest};
+use kiln_fetch::{FetchErrorKind, FetchRequest};
 
 fn kind(k: FetchErrorKind) -> wit::FetchErrorKind {
     match k {

@@ -149,7 +149,7 @@ pub struct HostState {
     /// Bytes the guest may still send through the `log` import during this call.
     log_budget: usize,
     /// Serves the `fetch` import; `None` outside `build` (requests are then denied).
-    fetch: Option<Arc<crate::fetch::Fetcher>>,
+    fetch: Option<Arc<dyn kiln_fetch::Downloader>>,
     /// Serves the `extract` import; `None` outside `build` (requests are then refused).
     extract: Option<extract_import::ExtractGrant>,
 }
@@ -233,7 +233,7 @@ pub struct Runtime {
     cache: CompileCache,
     limits: Limits,
     log: LogSink,
-    fetcher: Option<Arc<crate::fetch::Fetcher>>,
+    fetcher: Option<Arc<dyn kiln_fetch::Downloader>>,
     _ticker: EpochTicker,
 }
 
@@ -279,12 +279,12 @@ impl Runtime {
     /// Serve the `fetch` import of `build` calls with `fetcher`, and grant each buildpack its
     /// view of the download cache (only what this build fetched for it) read-only at
     /// `/downloads` during build.
-    pub fn set_fetcher(&mut self, fetcher: Arc<crate::fetch::Fetcher>) {
+    pub fn set_fetcher(&mut self, fetcher: Arc<dyn kiln_fetch::Downloader>) {
         self.fetcher = Some(fetcher);
     }
 
     /// The fetcher serving `build` calls, if any.
-    pub fn fetcher(&self) -> Option<&Arc<crate::fetch::Fetcher>> {
+    pub fn fetcher(&self) -> Option<&Arc<dyn kiln_fetch::Downloader>> {
         self.fetcher.as_ref()
     }
 
@@ -348,7 +348,7 @@ impl Runtime {
         let grants = match &view {
             Some(v) => {
                 extended = grants.clone();
-                extended.read_only(v.root(), crate::fetch::cache::GUEST_DIR);
+                extended.read_only(v.root(), kiln_fetch::cache::GUEST_DIR);
                 &extended
             }
             None => grants,
@@ -359,10 +359,7 @@ impl Runtime {
                 .iter()
                 .find(|p| p.writable && p.guest.starts_with(kiln_spec::LAYERS_DIR))?;
             Some(extract_import::ExtractGrant {
-                downloads: (
-                    crate::fetch::cache::GUEST_DIR.to_owned(),
-                    v.root().to_owned(),
-                ),
+                downloads: (kiln_fetch::cache::GUEST_DIR.to_owned(), v.root().to_owned()),
                 layers: (layers.guest.clone(), layers.host.clone()),
             })
         });

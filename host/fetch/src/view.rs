@@ -81,7 +81,7 @@ fn remove_stale(parent: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fetch::digest::{Algorithm, Hasher};
+    use crate::digest::{Algorithm, Hasher};
 
     #[test]
     fn a_view_shows_only_what_was_added_and_goes_away() {

@@ -7,9 +7,9 @@
 pub mod cache;
 pub mod destination;
 pub mod digest;
+pub mod downloader;
 pub mod http;
 pub mod policy;
-pub mod report;
 pub mod view;
 
 use std::path::PathBuf;
@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 pub use cache::DownloadCache;
 pub use digest::{Algorithm, Digest};
+pub use downloader::Downloader;
 pub use policy::Policy;
 
 /// Default number of downloads in flight at once.

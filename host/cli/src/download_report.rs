@@ -3,13 +3,14 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::{Fetcher, REPRODUCIBLE_LABEL};
+use kiln_fetch::{Downloader, REPRODUCIBLE_LABEL};
+
 use crate::pipeline::Reporter;
 
 /// Print `Downloads: fetched N (B bytes), cached M` when anything was requested, warn about
 /// unpinned downloads and label the image `io.kiln.reproducible=false` if there were any.
 pub fn after_build(
-    fetcher: Option<&Arc<Fetcher>>,
+    fetcher: Option<&Arc<dyn Downloader>>,
     labels: &mut BTreeMap<String, String>,
     reporter: &dyn Reporter,
 ) {
