@@ -20,7 +20,7 @@ use kiln::lifecycle::env::Env;
 use kiln::lifecycle::workspace::Workspace;
 use kiln::lifecycle::{BuildInputs, OrderEntry, build, detect};
 use kiln::pipeline::{self, OutputTarget, Reporter, Request, Silent, open_run_image};
-use kiln::runtime::{LogSink, Runtime};
+use kiln_runtime::{LogSink, Runtime};
 
 /// Records when each phase starts.
 #[derive(Default)]
@@ -37,7 +37,7 @@ impl Reporter for PhaseTimer {
     }
     fn info(&self, _: &str) {}
     fn debug(&self, _: &str) {}
-    fn buildpack(&self, _: &str, _: kiln::runtime::LogLevel, _: &str) {}
+    fn buildpack(&self, _: &str, _: kiln_runtime::LogLevel, _: &str) {}
 }
 
 fn median(mut samples: Vec<Duration>) -> Duration {
@@ -175,7 +175,7 @@ fn main() {
     let mut rows: Vec<(String, Duration)> = Vec::new();
 
     // 1. Cold load: compile every time (no cache).
-    let rt_nocache = Runtime::new(None, kiln::runtime::Limits::default(), silent_log()).unwrap();
+    let rt_nocache = Runtime::new(None, kiln_runtime::Limits::default(), silent_log()).unwrap();
     rows.push((
         "component load, cold (compile, no cache)".into(),
         measure(5, || {
@@ -185,7 +185,7 @@ fn main() {
 
     // 2. Cached load from the on-disk .cwasm.
     let cache = work.path().join("cwasm");
-    let rt = Runtime::new(Some(cache), kiln::runtime::Limits::default(), silent_log()).unwrap();
+    let rt = Runtime::new(Some(cache), kiln_runtime::Limits::default(), silent_log()).unwrap();
     rows.push((
         "component load, cached (.cwasm)".into(),
         measure(50, || {

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use kiln_spec::BuildpackId;
 use serde::Deserialize;
 
-use crate::runtime::bindings::types;
-use crate::runtime::{LoadedComponent, Runtime, RuntimeError};
+use kiln_runtime::bindings::types;
+use kiln_runtime::{LoadedComponent, Runtime, RuntimeError};
 
 pub use crate::embedded::EMBEDDED_BUILDPACKS;
 

@@ -17,10 +17,10 @@ use serde::Serialize;
 
 use crate::buildpack::{self, BuildpackError, DEFAULT_COMPONENT_FILE};
 use crate::image_ref::ImageRef;
-use crate::runtime::Runtime;
 use kiln_fs::CachePaths;
 use kiln_oci::{Descriptor, Digest, ImageManifest, OciLayout};
 use kiln_registry::{self as registry, PullOptions, RegistryRef, store};
+use kiln_runtime::Runtime;
 
 /// `artifactType` of a Kiln buildpack.
 pub const ARTIFACT_TYPE: &str = "application/vnd.kiln.buildpack.v1";

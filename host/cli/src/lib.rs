@@ -17,6 +17,5 @@ pub mod lifecycle;
 pub mod pipeline;
 pub mod rebase;
 pub mod restore;
-pub mod runtime;
 pub mod sbom;
 pub mod transport;

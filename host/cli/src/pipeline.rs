@@ -17,7 +17,6 @@ use crate::lifecycle::env::Env;
 use crate::lifecycle::workspace::Workspace;
 use crate::lifecycle::{BuildInputs, OrderEntry, build, files, order};
 use crate::restore;
-use crate::runtime::{Limits, LogLevel, LogSink, Runtime};
 use crate::transport;
 use kiln_fs::{CachePaths, DirLock};
 use kiln_oci::blob_cache::BlobCache;
@@ -25,6 +24,7 @@ use kiln_oci::docker_archive;
 use kiln_oci::layout::{BLOB_TEMP_PREFIX, INDEX_TEMP_PREFIX};
 use kiln_oci::{LayerOwnership, OciLayout, VerifiedLayers};
 use kiln_registry::{self as registry, RegistryRef};
+use kiln_runtime::{Limits, LogLevel, LogSink, Runtime};
 use sha2::Digest as _;
 
 /// `SOURCE_DATE_EPOCH` default: 1980-01-01T00:00:01Z.

@@ -11,7 +11,7 @@ use crate::buildpack::Buildpack;
 use crate::cache::{Cache, CacheMetadata};
 use crate::export::layer_dest;
 use crate::lifecycle::Restored;
-use crate::runtime::bindings::types;
+use kiln_runtime::bindings::types;
 
 /// Restore the layers of every buildpack of `group`. Problems with the cache are reported
 /// through `warn` and the affected layers are skipped; they never fail the build.

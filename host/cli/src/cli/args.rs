@@ -9,9 +9,9 @@ use super::Verbosity;
 use crate::error::Error;
 use crate::lifecycle::env::{Env, name_problem};
 use crate::pipeline::{DEFAULT_EPOCH, Request};
-use crate::runtime::Limits;
 use kiln_fs::CachePaths;
 use kiln_oci::LayerOwnership;
+use kiln_runtime::Limits;
 
 /// Build OCI images from source with WebAssembly Cloud Native Buildpacks.
 #[derive(Debug, Parser)]

@@ -79,11 +79,10 @@ fn run(cli: Cli) -> Result<(), Error> {
             Ok(())
         }
         Command::Buildpack(args::BuildpackCommand::Package(p)) => {
-            let log: crate::runtime::LogSink = Arc::new(|_, _, _| {});
+            let log: kiln_runtime::LogSink = Arc::new(|_, _, _| {});
             let cache = args::compile_cache_dir(p.compile_cache.as_ref(), &caches);
-            let runtime =
-                crate::runtime::Runtime::new(cache, crate::runtime::Limits::default(), log)
-                    .map_err(|e| Error::Buildpack(e.into()))?;
+            let runtime = kiln_runtime::Runtime::new(cache, kiln_runtime::Limits::default(), log)
+                .map_err(|e| Error::Buildpack(e.into()))?;
             let packaged = crate::buildpack_artifact::package(&p.src, &p.dest, &runtime)?;
             let pushed = packaged.push.as_ref().map_or_else(String::new, |r| {
                 format!(

@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use crate::pipeline::Reporter;
-use crate::runtime::LogLevel;
+use kiln_runtime::LogLevel;
 
 /// How much to print.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -9,8 +9,8 @@ use super::outcome::{self, BuildpackOutput, OutcomeError};
 use super::plan::Entry;
 use super::{BuildInputs, Restored, base_context, guest_env, seed};
 use crate::buildpack::Buildpack;
-use crate::runtime::bindings::types;
-use crate::runtime::{Grants, Phase, Runtime, RuntimeError};
+use kiln_runtime::bindings::types;
+use kiln_runtime::{Grants, Phase, Runtime, RuntimeError};
 
 /// One buildpack's result.
 #[derive(Debug, Clone)]
@@ -151,7 +151,7 @@ pub fn build(
                 .build(&bp.component, &ctx, &grants)?
                 .map_err(|e| BuildError::Failed {
                     buildpack: bp.descriptor.id.to_string(),
-                    message: crate::runtime::guest_text::error_message(e.message, &e.detail),
+                    message: kiln_runtime::guest_text::error_message(e.message, &e.detail),
                 })?;
         layers_dir::verify_tree(&host_root, &guest_root, bp.descriptor.id.as_str())?;
         let mut output = outcome::validate(outcome, bp.descriptor.id.as_str(), &plan_names)?;

@@ -7,9 +7,9 @@ use std::fmt::Write as _;
 use super::plan::{self, Candidate, PlanOption, Require};
 use super::{BuildInputs, OrderEntry, base_context, guest_env, seed};
 use crate::buildpack::Buildpack;
-use crate::runtime::bindings::types;
-use crate::runtime::guest_text;
-use crate::runtime::{Grants, Phase, Runtime};
+use kiln_runtime::bindings::types;
+use kiln_runtime::guest_text;
+use kiln_runtime::{Grants, Phase, Runtime};
 
 /// What one buildpack's detect said.
 #[derive(Debug, Clone)]

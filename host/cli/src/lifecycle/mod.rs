@@ -18,9 +18,9 @@ use std::path::PathBuf;
 use sha2::{Digest, Sha256};
 
 use crate::buildpack::Buildpack;
-use crate::runtime::Phase;
-use crate::runtime::bindings::types;
 use env::Env;
+use kiln_runtime::Phase;
+use kiln_runtime::bindings::types;
 
 /// What the restore phase found for one buildpack.
 #[derive(Debug, Clone, Default)]

@@ -7,7 +7,7 @@ use std::path::{Component, Path};
 use kiln_spec::{LayerName, ProcessType};
 
 use super::env::{Action, Modification, Scope, name_problem};
-use crate::runtime::bindings::types;
+use kiln_runtime::bindings::types;
 
 /// A validated layer declaration.
 #[derive(Debug, Clone, PartialEq)]
@@ -256,7 +256,7 @@ pub fn validate(
         check_value("the key", &kv.key)
             .and_then(|()| check_value("the value", &kv.value))
             .map_err(|reason| {
-                let key = crate::runtime::guest_text::capped(kv.key.clone(), 100);
+                let key = kiln_runtime::guest_text::capped(kv.key.clone(), 100);
                 err(format!("label {key:?}"), reason)
             })?;
         labels.push((kv.key, kv.value));
