@@ -230,14 +230,14 @@ fn main() {
     ));
 
     // 4. End-to-end in process, warm runtime and cache, scratch and busybox run images.
-    let mut request = Request::new(&app);
+    let mut request = Request::new(&app, kiln::services::Services::from_env().unwrap());
     request.compile_cache = Some(work.path().join("cwasm"));
     let mut n = 0;
     let mut e2e = |request: &Request| {
         n += 1;
         let out = OutputTarget::parse(
             &format!("oci:{}/out{n}", work.path().display()),
-            &request.caches,
+            &request.services,
         )
         .unwrap();
         pipeline::build_with_runtime(request, &out, &rt, &Silent).unwrap();
@@ -252,7 +252,7 @@ fn main() {
         let timer = PhaseTimer::default();
         let out = OutputTarget::parse(
             &format!("oci:{}/phases{i}", work.path().display()),
-            &request.caches,
+            &request.services,
         )
         .unwrap();
         pipeline::build_with_runtime(&request, &out, &rt, &timer).unwrap();
@@ -313,7 +313,7 @@ fn main() {
         rebuild.cache_dir = Some(work.path().join("rebuild-cache"));
         let layout = work.path().join("rebuild");
         let out =
-            OutputTarget::parse(&format!("oci:{}", layout.display()), &rebuild.caches).unwrap();
+            OutputTarget::parse(&format!("oci:{}", layout.display()), &rebuild.services).unwrap();
         let (noop, noop_blobs) = measure_blobs(runs, &layout, |_| {
             pipeline::build_with_runtime(&rebuild, &out, &rt, &Silent).unwrap();
         });
@@ -333,10 +333,10 @@ fn main() {
 
         if let Some(v2) = busybox_variant(work.path(), Some("v2")) {
             let bases = [
-                open_run_image(&ImageRef::parse(run_image).unwrap(), &rebuild.caches)
+                open_run_image(&ImageRef::parse(run_image).unwrap(), &rebuild.services)
                     .unwrap()
                     .image,
-                open_run_image(&ImageRef::parse(&v2).unwrap(), &rebuild.caches)
+                open_run_image(&ImageRef::parse(&v2).unwrap(), &rebuild.services)
                     .unwrap()
                     .image,
             ];
@@ -362,7 +362,7 @@ fn main() {
                 r.cache_dir = None;
                 pipeline::build_with_runtime(
                     &r,
-                    &OutputTarget::parse(&image, &r.caches).unwrap(),
+                    &OutputTarget::parse(&image, &r.services).unwrap(),
                     &rt,
                     &Silent,
                 )

@@ -97,6 +97,14 @@ fn main() {
         let _ = std::fs::remove_dir_all(tools_work.join("registry").join(port));
     };
     let layout = make_image(&work.path().join("layout"));
+    let io = tokio::runtime::Runtime::new().unwrap();
+    let registries = |concurrency: usize| {
+        let settings = registry::RegistrySettings {
+            concurrency,
+            ..registry::RegistrySettings::new(work.path().join("store"))
+        };
+        registry::Registries::new(settings, io.handle().clone())
+    };
 
     let mut results: Vec<(String, Duration)> = Vec::new();
     for concurrency in [1, 4] {
@@ -107,9 +115,9 @@ fn main() {
             };
             let dest = RegistryRef::parse(&format!("{addr}/cold/big:v1")).unwrap();
             let t = Instant::now();
-            let report =
-                registry::push::push_with_concurrency(&layout, "big", &dest, &[], &[], concurrency)
-                    .unwrap();
+            let report = registries(concurrency)
+                .push(&layout, "big", &dest, &[], &[])
+                .unwrap();
             samples.push(t.elapsed());
             assert_eq!(report.uploaded, LAYERS + 1);
             stop(&port);
@@ -123,11 +131,16 @@ fn main() {
         return;
     };
     let warm_dest = RegistryRef::parse(&format!("{addr}/warm/big:v1")).unwrap();
-    registry::push(&layout, "big", &warm_dest, &[], &[]).unwrap();
+    let warm_registries = registries(4);
+    warm_registries
+        .push(&layout, "big", &warm_dest, &[], &[])
+        .unwrap();
     let warm = (0..runs * 2)
         .map(|_| {
             let t = Instant::now();
-            let report = registry::push(&layout, "big", &warm_dest, &[], &[]).unwrap();
+            let report = warm_registries
+                .push(&layout, "big", &warm_dest, &[], &[])
+                .unwrap();
             assert_eq!((report.uploaded, report.uploaded_bytes), (0, 0));
             t.elapsed()
         })

@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::buildpack::{self, BuildpackError, DEFAULT_COMPONENT_FILE};
 use crate::image_ref::ImageRef;
-use kiln_fs::CachePaths;
+use crate::services::Services;
 use kiln_oci::{Descriptor, Digest, ImageManifest, OciLayout};
 use kiln_registry::{self as registry, PullOptions, RegistryRef, store};
 use kiln_runtime::Runtime;
@@ -74,7 +74,12 @@ fn artifact_error(reference: &str, reason: impl std::fmt::Display) -> BuildpackE
 /// Publish the buildpack at `src` (a `.wasm` file or a buildpack directory) to `dest` (a
 /// registry reference or `oci:DIR[:TAG]`). The component is loaded and described first, so
 /// only a valid buildpack is published.
-pub fn package(src: &Path, dest: &str, runtime: &Runtime) -> Result<Packaged, BuildpackError> {
+pub fn package(
+    src: &Path,
+    dest: &str,
+    runtime: &Runtime,
+    services: &Services,
+) -> Result<Packaged, BuildpackError> {
     let loaded = buildpack::load(&src.display().to_string(), runtime)?;
     let (component_path, toml_text) = if src.is_dir() {
         let (text, component) = buildpack::dir_files(src)?;
@@ -102,7 +107,7 @@ pub fn package(src: &Path, dest: &str, runtime: &Runtime) -> Result<Packaged, Bu
     let config_bytes =
         serde_json::to_vec(&config).map_err(|e| artifact_error(dest, format!("config: {e}")))?;
 
-    let (layout, tag, push_to) = destination(dest)?;
+    let (layout, tag, push_to) = destination(dest, services)?;
     let store_err = |e: kiln_oci::ImageError| artifact_error(dest, e);
     let blobs = layout.blobs();
     let config_desc = blobs
@@ -135,7 +140,10 @@ pub fn package(src: &Path, dest: &str, runtime: &Runtime) -> Result<Packaged, Bu
     let written = layout.put_manifest(&tag, &manifest).map_err(store_err)?;
     let push = match &push_to {
         Some(target) => Some(
-            registry::push(&layout, &tag, target, &[], &[]).map_err(|e| artifact_error(dest, e))?,
+            services
+                .registries
+                .push(&layout, &tag, target, &[], &[])
+                .map_err(|e| artifact_error(dest, e))?,
         ),
         None => None,
     };
@@ -147,10 +155,16 @@ pub fn package(src: &Path, dest: &str, runtime: &Runtime) -> Result<Packaged, Bu
 }
 
 /// Where a package goes: (layout, tag, registry to push to).
-fn destination(dest: &str) -> Result<(OciLayout, String, Option<RegistryRef>), BuildpackError> {
+fn destination(
+    dest: &str,
+    services: &Services,
+) -> Result<(OciLayout, String, Option<RegistryRef>), BuildpackError> {
     match ImageRef::parse(dest) {
         Ok(ImageRef::Registry(target)) => {
-            let layout = store::open().map_err(|e| artifact_error(dest, e))?;
+            let layout = services
+                .registries
+                .store()
+                .map_err(|e| artifact_error(dest, e))?;
             Ok((layout, store::tag_for(&target), Some(target)))
         }
         Ok(ImageRef::Layout { dir, tag }) => {
@@ -167,7 +181,7 @@ fn destination(dest: &str) -> Result<(OciLayout, String, Option<RegistryRef>), B
 /// Fetch the buildpack artifact `reference` names: `docker://REF` (pulled into the local
 /// store; a digest reference already there needs no network) or `oci:DIR[:TAG]`. Other
 /// references are not artifacts: `Ok(None)`.
-pub fn fetch(reference: &str, caches: &CachePaths) -> Result<Option<Fetched>, BuildpackError> {
+pub fn fetch(reference: &str, services: &Services) -> Result<Option<Fetched>, BuildpackError> {
     let err = |e: &dyn std::fmt::Display| artifact_error(reference, e);
     // Only an explicit `docker://` or `oci:` names an artifact; anything else is a path or id.
     let explicit = reference.starts_with(registry::reference::DOCKER_PREFIX)
@@ -177,7 +191,9 @@ pub fn fetch(reference: &str, caches: &CachePaths) -> Result<Option<Fetched>, Bu
     }
     let (layout, tag, origin) = match ImageRef::parse(reference).map_err(|e| err(&e))? {
         ImageRef::Registry(parsed) => {
-            let pulled = registry::pull(&parsed, PullOptions { layers: true })
+            let pulled = services
+                .registries
+                .pull(&parsed, PullOptions { layers: true })
                 .map_err(|e| err(&e))?
                 .ok_or_else(|| err(&"not found in the registry; check the name and tag"))?;
             let origin = format!("{}@{}", parsed.whole(), pulled.manifest_digest);
@@ -215,7 +231,7 @@ pub fn fetch(reference: &str, caches: &CachePaths) -> Result<Option<Fetched>, Bu
         }));
     };
     // Rebuild the buildpack directory once per artifact digest.
-    let dir = caches.buildpacks().join(&desc.digest.hex()[..32]);
+    let dir = services.caches.buildpacks().join(&desc.digest.hex()[..32]);
     if !dir.join("buildpack.toml").is_file() {
         materialize(&layout, toml_layer, &component_path, &dir).map_err(|e| err(&e))?;
     }

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use crate::cache::{Cache, CacheMetadata};
 use kiln_oci::spec::MEDIA_TYPE_OCI_LAYER_TAR;
 use kiln_oci::{Descriptor, Digest, ImageConfig, ImageError};
-use kiln_registry::{self as registry, PullOptions, PushReport, RegistryError, RegistryRef, store};
+use kiln_registry::{PullOptions, PushReport, Registries, RegistryError, RegistryRef};
 
 /// Label holding the cache metadata JSON.
 pub const CACHE_METADATA_LABEL: &str = "io.buildpacks.lifecycle.cache.metadata";
@@ -21,16 +21,21 @@ pub const CACHE_METADATA_LABEL: &str = "io.buildpacks.lifecycle.cache.metadata";
 pub struct CacheImage {
     reference: RegistryRef,
     mirror: Cache,
+    registries: Registries,
 }
 
 impl CacheImage {
     /// A cache image at `reference`, mirrored in a per-reference directory of the user cache.
-    pub fn new(reference: RegistryRef, caches: &kiln_fs::CachePaths) -> Self {
-        let dir = crate::cache::default_dir(caches, &format!("cache-image:{}", reference.whole()))
-            .unwrap_or_else(|| std::env::temp_dir().join("kiln-cache-image"));
+    pub fn new(reference: RegistryRef, services: &crate::services::Services) -> Self {
+        let dir = crate::cache::default_dir(
+            &services.caches,
+            &format!("cache-image:{}", reference.whole()),
+        )
+        .unwrap_or_else(|| std::env::temp_dir().join("kiln-cache-image"));
         Self {
             mirror: Cache::new(dir),
             reference,
+            registries: services.registries.clone(),
         }
     }
 
@@ -47,7 +52,10 @@ impl CacheImage {
     /// Pull the cache image and make the mirror hold exactly its contents (an absent image
     /// means an empty cache). Returns the number of cached layers.
     pub fn restore(&self) -> Result<usize, RegistryError> {
-        let Some(pulled) = registry::pull(&self.reference, PullOptions { layers: true })? else {
+        let Some(pulled) = self
+            .registries
+            .pull(&self.reference, PullOptions { layers: true })?
+        else {
             self.mirror.discard();
             return Ok(0);
         };
@@ -82,7 +90,7 @@ impl CacheImage {
             .load()
             .map_err(|e| RegistryError::Store(ImageError::InvalidConfig(e.to_string())))?
             .unwrap_or_default();
-        let layout = store::open()?;
+        let layout = self.registries.store()?;
         let mut layers = Vec::new();
         let mut diff_ids = Vec::new();
         for layer in metadata.buildpacks.iter().flat_map(|b| b.layers.values()) {
@@ -114,9 +122,10 @@ impl CacheImage {
             &serde_json::to_string(&metadata).unwrap_or_default(),
         );
         config.set_diff_ids(&diff_ids);
-        let tag = store::tag_for(&self.reference);
+        let tag = kiln_registry::store::tag_for(&self.reference);
         layout.write_image(&tag, &config, layers)?;
-        registry::push(&layout, &tag, &self.reference, &[], &[])
+        self.registries
+            .push(&layout, &tag, &self.reference, &[], &[])
     }
 }
 

@@ -18,4 +18,5 @@ pub mod pipeline;
 pub mod rebase;
 pub mod restore;
 pub mod sbom;
+pub mod services;
 pub mod transport;

@@ -17,8 +17,9 @@ use crate::lifecycle::env::Env;
 use crate::lifecycle::workspace::Workspace;
 use crate::lifecycle::{BuildInputs, OrderEntry, build, files, order};
 use crate::restore;
+use crate::services::Services;
 use crate::transport;
-use kiln_fs::{CachePaths, DirLock};
+use kiln_fs::DirLock;
 use kiln_oci::blob_cache::BlobCache;
 use kiln_oci::docker_archive;
 use kiln_oci::layout::{BLOB_TEMP_PREFIX, INDEX_TEMP_PREFIX};
@@ -87,21 +88,15 @@ pub struct Request {
     pub fetch: kiln_fetch::FetchOptions,
     /// When another build holds the output or the layer cache: wait (`true`) or fail.
     pub wait_for_locks: bool,
-    /// Where the caches are.
-    pub caches: CachePaths,
+    /// Caches, registries and the async runtime.
+    pub services: Services,
 }
 
 impl Request {
-    /// A request with defaults for everything but the app dir, with the caches of
-    /// [`CachePaths::from_env`].
-    pub fn new(app: impl Into<PathBuf>) -> Self {
-        Self::with_caches(app, CachePaths::from_env())
-    }
-
-    /// A request with defaults for everything but the app dir and the caches.
-    pub fn with_caches(app: impl Into<PathBuf>, caches: CachePaths) -> Self {
+    /// A request with defaults for everything but the app dir and the services.
+    pub fn new(app: impl Into<PathBuf>, services: Services) -> Self {
         Self {
-            compile_cache: caches.components(),
+            compile_cache: services.caches.components(),
             app: app.into(),
             buildpacks: Vec::new(),
             order: None,
@@ -117,7 +112,7 @@ impl Request {
             limits: Limits::default(),
             fetch: kiln_fetch::FetchOptions::default(),
             wait_for_locks: true,
-            caches,
+            services,
         }
     }
 }
@@ -163,18 +158,18 @@ impl OutputTarget {
     }
 
     /// Parse `reference` and check it with [`OutputTarget::new`].
-    pub fn parse(reference: &str, caches: &CachePaths) -> Result<Self> {
+    pub fn parse(reference: &str, services: &Services) -> Result<Self> {
         let parsed = ImageRef::parse(reference).map_err(|source| Error::Reference {
             what: "output image",
             source,
         })?;
-        Self::new(parsed, caches)
+        Self::new(parsed, services)
     }
 
     /// Check an output: `oci:DIR[:TAG]` (DIR must be absent, empty or an OCI layout),
     /// `docker-archive:FILE[:NAME:TAG]` (FILE must not be a directory), or a registry
     /// reference with a tag.
-    pub fn new(reference: ImageRef, caches: &CachePaths) -> Result<Self> {
+    pub fn new(reference: ImageRef, services: &Services) -> Result<Self> {
         let plain = |dir: PathBuf, tag: String| Self {
             reference: reference.clone(),
             dir,
@@ -192,7 +187,7 @@ impl OutputTarget {
                     )));
                 }
                 // Create the store now, atomically (concurrent builds may race to make it).
-                let store = registry::store::open()?;
+                let store = services.registries.store()?;
                 Ok(Self {
                     push: Some(dest.clone()),
                     ..plain(store.root().to_owned(), registry::store::tag_for(dest))
@@ -208,7 +203,7 @@ impl OutputTarget {
                 let absolute =
                     std::path::absolute(&archive.file).unwrap_or_else(|_| archive.file.clone());
                 let key = hex::encode(sha2::Sha256::digest(absolute.to_string_lossy().as_bytes()));
-                let dir = caches.archive_layouts().join(&key[..16]);
+                let dir = services.caches.archive_layouts().join(&key[..16]);
                 Ok(Self {
                     archive: Some((archive.file.clone(), archive.repo_tags())),
                     ..plain(dir, kiln_oci::DEFAULT_TAG.to_owned())
@@ -310,6 +305,7 @@ impl OutputTarget {
 
 /// Push the exported image to its registry and to every extra tag.
 fn push_output(
+    registries: &kiln_registry::Registries,
     output: &OutputTarget,
     dest: &RegistryRef,
     layout: &OciLayout,
@@ -323,7 +319,7 @@ fn push_output(
         .map(|t| RegistryRef::parse(t))
         .collect::<Result<Vec<_>, _>>()?;
     let mount_from: Vec<RegistryRef> = run_image_registry.into_iter().cloned().collect();
-    let report = registry::push(layout, &output.tag, dest, &extra, &mount_from)?;
+    let report = registries.push(layout, &output.tag, dest, &extra, &mount_from)?;
     reporter.info(&format!(
         "Pushed {}: {} blobs uploaded ({}), {} mounted, {} already present",
         report.references.join(", "),
@@ -342,7 +338,8 @@ pub fn runtime(request: &Request, reporter: Arc<dyn Reporter>) -> Result<Runtime
         .map_err(|e| Error::Buildpack(e.into()))?;
     rt.set_fetcher(Arc::new(kiln_fetch::Fetcher::new(
         &request.fetch,
-        request.caches.downloads(),
+        request.services.caches.downloads(),
+        request.services.runtime().clone(),
     )));
     Ok(rt)
 }
@@ -364,7 +361,7 @@ pub fn load_buildpacks(
         request.buildpacks.clone()
     };
     for r in &explicit {
-        add_buildpack(&mut loaded, load_buildpack(r, runtime, &request.caches)?)?;
+        add_buildpack(&mut loaded, load_buildpack(r, runtime, &request.services)?)?;
     }
     let Some(path) = &request.order else {
         let optional = request.buildpacks.is_empty();
@@ -386,7 +383,7 @@ pub fn load_buildpacks(
                 None if buildpack::embedded_ids().contains(&r.id.as_str()) => {
                     add_buildpack(
                         &mut loaded,
-                        load_buildpack(&r.id, runtime, &request.caches)?,
+                        load_buildpack(&r.id, runtime, &request.services)?,
                     )?;
                     loaded.len() - 1
                 }
@@ -421,8 +418,8 @@ pub fn load_buildpacks(
 }
 
 /// Load one buildpack reference: a packaged artifact (registry or `oci:`), else a local one.
-fn load_buildpack(reference: &str, runtime: &Runtime, caches: &CachePaths) -> Result<Buildpack> {
-    if let Some(fetched) = buildpack_artifact::fetch(reference, caches)? {
+fn load_buildpack(reference: &str, runtime: &Runtime, services: &Services) -> Result<Buildpack> {
+    if let Some(fetched) = buildpack_artifact::fetch(reference, services)? {
         return Ok(buildpack::load_unpacked(
             fetched.dir.as_deref(),
             &fetched.component,
@@ -567,15 +564,16 @@ pub struct OpenedRunImage {
 }
 
 /// Open `reference` through its transport and check it as a run image.
-pub fn open_run_image(reference: &ImageRef, caches: &CachePaths) -> Result<OpenedRunImage> {
-    let opened = transport::open_existing(reference).map_err(Error::OpenRunImage)?;
+pub fn open_run_image(reference: &ImageRef, services: &Services) -> Result<OpenedRunImage> {
+    let opened =
+        transport::open_existing(&services.registries, reference).map_err(Error::OpenRunImage)?;
     let registry = opened.registry().cloned();
     let (downloaded, offline) = (opened.downloaded, opened.offline);
     let image = RunImage::new(
         &opened.reference.to_string(),
         opened.stable_name(),
         opened.image,
-        &VerifiedLayers::new(caches.verified_layers()),
+        &VerifiedLayers::new(services.caches.verified_layers()),
     )?;
     Ok(OpenedRunImage {
         image,
@@ -587,7 +585,7 @@ pub fn open_run_image(reference: &ImageRef, caches: &CachePaths) -> Result<Opene
 
 /// [`open_run_image`] for a build, reporting what was pulled.
 fn report_run_image(request: &Request, reporter: &dyn Reporter) -> Result<OpenedRunImage> {
-    let opened = open_run_image(&request.run_image, &request.caches)?;
+    let opened = open_run_image(&request.run_image, &request.services)?;
     reporter.info(&format!(
         "Run image: {}{}",
         request.run_image,
@@ -622,7 +620,7 @@ fn workspace(request: &Request) -> Result<Workspace> {
 /// Detect only: returns the group.toml and plan.toml texts.
 pub fn detect_only(request: &Request, reporter: &Arc<dyn Reporter>) -> Result<(String, String)> {
     let ws = workspace(request)?;
-    let run_image = open_run_image(&request.run_image, &request.caches)?.image;
+    let run_image = open_run_image(&request.run_image, &request.services)?.image;
     let rt = runtime(request, reporter.clone())?;
     let (buildpacks, order) = load_buildpacks(request, &rt)?;
     let inputs = inputs(request, &ws, &run_image);
@@ -652,7 +650,7 @@ pub fn build_with_runtime(
 ) -> Result<BuildSummary> {
     let started = std::time::SystemTime::now();
     let wait_note = |m: &str| reporter.info(m);
-    let locks = request.caches.locks();
+    let locks = request.services.caches.locks();
     let _output_lock = output
         .lock_path()
         .map(|p| DirLock::acquire(&locks, p, "output", request.wait_for_locks, &wait_note))
@@ -694,7 +692,7 @@ pub fn build_with_runtime(
         .previous_image
         .clone()
         .unwrap_or_else(|| output.default_previous());
-    let previous = transport::open(&previous_ref)
+    let previous = transport::open(&request.services.registries, &previous_ref)
         .map_err(Error::OpenPreviousImage)?
         .and_then(|opened| opened.image)
         .map(PreviousImage::new);
@@ -711,7 +709,7 @@ pub fn build_with_runtime(
     let cache_image = request
         .cache_image
         .clone()
-        .map(|r| CacheImage::new(r, &request.caches));
+        .map(|r| CacheImage::new(r, &request.services));
     if let Some(image) = &cache_image {
         match image.restore() {
             Ok(n) => reporter.info(&format!(
@@ -728,7 +726,7 @@ pub fn build_with_runtime(
         None => request
             .cache_dir
             .clone()
-            .or_else(|| cache::default_dir(&request.caches, &output.cache_key()))
+            .or_else(|| cache::default_dir(&request.services.caches, &output.cache_key()))
             .map(Cache::new),
     };
     let _cache_lock = match &cache {
@@ -799,8 +797,8 @@ pub fn build_with_runtime(
     }
 
     reporter.phase("EXPORTING");
-    let blob_cache = request.caches.layer_blobs().map(BlobCache::new);
-    let verified = VerifiedLayers::new(request.caches.verified_layers());
+    let blob_cache = request.services.caches.layer_blobs().map(BlobCache::new);
+    let verified = VerifiedLayers::new(request.services.caches.verified_layers());
     let layout = OciLayout::create_or_open(&output.dir).map_err(|e| Error::Export(e.into()))?;
     let report = export::export(
         &ExportInputs {
@@ -846,7 +844,14 @@ pub fn build_with_runtime(
         ));
         report.archive_image_id = Some(written.image_id);
     } else if let Some(dest) = &output.push {
-        push_output(output, dest, &layout, run_image_registry.as_ref(), reporter)?;
+        push_output(
+            &request.services.registries,
+            output,
+            dest,
+            &layout,
+            run_image_registry.as_ref(),
+            reporter,
+        )?;
     } else {
         for extra in &output.extra_tags {
             let mut desc = layout

@@ -11,7 +11,7 @@ use crate::export::RunImage;
 use crate::export::labels::LIFECYCLE_METADATA;
 use crate::image_ref::ImageRef;
 use kiln_oci::{Digest, HistoryEntry, ImageError, OciLayout};
-use kiln_registry::{self as registry, PullOptions, PushReport, RegistryError, RegistryRef};
+use kiln_registry::{PullOptions, PushReport, Registries, RegistryError, RegistryRef};
 
 /// Label that, when exactly `"false"`, forbids rebasing without `--force`.
 pub const REBASABLE_LABEL: &str = "io.buildpacks.rebasable";
@@ -80,6 +80,7 @@ pub struct RebaseReport {
 /// is already in the repository, and the new run image's layers are mounted from its
 /// repository (`run_image_registry`) when the registry allows it.
 pub fn rebase_anywhere(
+    registries: &Registries,
     image: &ImageRef,
     run_image: &RunImage,
     run_image_registry: Option<&RegistryRef>,
@@ -93,13 +94,13 @@ pub fn rebase_anywhere(
     let (layout, tag) = match image {
         ImageRef::Layout { dir, tag } => (OciLayout::open(dir).map_err(img_err)?, tag.clone()),
         ImageRef::Registry(r) => {
-            let pulled = registry::pull(r, PullOptions { layers: true })?.ok_or_else(|| {
-                RegistryError::NotFound {
+            let pulled = registries
+                .pull(r, PullOptions { layers: true })?
+                .ok_or_else(|| RegistryError::NotFound {
                     reference: r.whole(),
                     registry: r.registry().to_owned(),
                     what: "manifest".into(),
-                }
-            })?;
+                })?;
             (pulled.layout, pulled.tag)
         }
         ImageRef::Scratch | ImageRef::DockerArchive(_) => {
@@ -114,7 +115,7 @@ pub fn rebase_anywhere(
         return Ok((report, None));
     };
     let mount_from: Vec<_> = run_image_registry.into_iter().cloned().collect();
-    let pushed = registry::push(&layout, &tag, dest, &[], &mount_from)?;
+    let pushed = registries.push(&layout, &tag, dest, &[], &mount_from)?;
     Ok((report, Some(pushed)))
 }
 

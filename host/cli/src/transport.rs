@@ -5,7 +5,7 @@
 use kiln_oci::{DockerArchiveRef, ImageError, LocalImage};
 
 use crate::image_ref::ImageRef;
-use kiln_registry::{self as registry, PullOptions, RegistryError, RegistryRef};
+use kiln_registry::{PullOptions, Registries, RegistryError, RegistryRef};
 
 /// An image opened through its transport.
 pub struct Opened {
@@ -84,12 +84,16 @@ pub enum Depth {
 
 /// Open `reference`; `Ok(None)` when it does not exist (no layout, no such tag, or no such
 /// registry image). A damaged image is an error.
-pub fn open(reference: &ImageRef) -> Result<Option<Opened>, OpenError> {
-    open_to(reference, Depth::Layers)
+pub fn open(registries: &Registries, reference: &ImageRef) -> Result<Option<Opened>, OpenError> {
+    open_to(registries, reference, Depth::Layers)
 }
 
 /// [`open`], downloading only to `depth` for a registry image.
-pub fn open_to(reference: &ImageRef, depth: Depth) -> Result<Option<Opened>, OpenError> {
+pub fn open_to(
+    registries: &Registries,
+    reference: &ImageRef,
+    depth: Depth,
+) -> Result<Option<Opened>, OpenError> {
     let image = match reference {
         ImageRef::Scratch => None,
         ImageRef::Layout { dir, tag } => {
@@ -104,18 +108,22 @@ pub fn open_to(reference: &ImageRef, depth: Depth) -> Result<Option<Opened>, Ope
             }
             Some(import(reference, archive)?)
         }
-        ImageRef::Registry(r) => return pull(reference, r, depth),
+        ImageRef::Registry(r) => return pull(registries, reference, r, depth),
     };
     Ok(Some(Opened::local(reference, image)))
 }
 
 /// Open `reference`; a missing image is an error naming it.
-pub fn open_existing(reference: &ImageRef) -> Result<Opened, OpenError> {
-    open_existing_to(reference, Depth::Layers)
+pub fn open_existing(registries: &Registries, reference: &ImageRef) -> Result<Opened, OpenError> {
+    open_existing_to(registries, reference, Depth::Layers)
 }
 
 /// [`open_existing`], downloading only to `depth` for a registry image.
-pub fn open_existing_to(reference: &ImageRef, depth: Depth) -> Result<Opened, OpenError> {
+pub fn open_existing_to(
+    registries: &Registries,
+    reference: &ImageRef,
+    depth: Depth,
+) -> Result<Opened, OpenError> {
     let image = match reference {
         ImageRef::Scratch => None,
         ImageRef::Layout { dir, tag } => {
@@ -123,7 +131,7 @@ pub fn open_existing_to(reference: &ImageRef, depth: Depth) -> Result<Opened, Op
         }
         ImageRef::DockerArchive(archive) => Some(import(reference, archive)?),
         ImageRef::Registry(r) => {
-            return pull(reference, r, depth)?.ok_or_else(|| {
+            return pull(registries, reference, r, depth)?.ok_or_else(|| {
                 OpenError::Registry(RegistryError::NotFound {
                     reference: r.whole(),
                     registry: r.registry().to_owned(),
@@ -151,11 +159,16 @@ fn import(reference: &ImageRef, archive: &DockerArchiveRef) -> Result<LocalImage
         .map_err(OpenError::image(reference))
 }
 
-fn pull(reference: &ImageRef, r: &RegistryRef, depth: Depth) -> Result<Option<Opened>, OpenError> {
+fn pull(
+    registries: &Registries,
+    reference: &ImageRef,
+    r: &RegistryRef,
+    depth: Depth,
+) -> Result<Option<Opened>, OpenError> {
     let options = PullOptions {
         layers: depth == Depth::Layers,
     };
-    let Some(pulled) = registry::pull(r, options)? else {
+    let Some(pulled) = registries.pull(r, options)? else {
         return Ok(None);
     };
     let resolved = pulled

@@ -130,7 +130,10 @@ pub struct Fetcher {
     cache: DownloadCache,
     policy: Policy,
     jobs: usize,
-    runtime: OnceLock<Result<(tokio::runtime::Runtime, http::Http), String>>,
+    /// The caller's async runtime the downloads run on.
+    runtime: tokio::runtime::Handle,
+    /// The HTTP client, made on first use.
+    http: OnceLock<Result<http::Http, String>>,
     stats: Mutex<Stats>,
     /// The destinations the user allowed (built once from the policy and the environment).
     trusted: Arc<destination::Trusted>,
@@ -156,14 +159,20 @@ struct Job {
 }
 
 impl Fetcher {
-    /// A fetcher for `options`; the download cache defaults to `default_cache`.
-    pub fn new(options: &FetchOptions, default_cache: PathBuf) -> Self {
+    /// A fetcher for `options` whose downloads run on `runtime`; the download cache defaults
+    /// to `default_cache`.
+    pub fn new(
+        options: &FetchOptions,
+        default_cache: PathBuf,
+        runtime: tokio::runtime::Handle,
+    ) -> Self {
         Self {
             cache: DownloadCache::new(options.cache_dir.clone().unwrap_or(default_cache)),
             policy: options.policy.clone(),
             trusted: Arc::new(destination::Trusted::new(&options.policy.network_allow)),
             jobs: options.jobs.max(1),
-            runtime: OnceLock::new(),
+            runtime,
+            http: OnceLock::new(),
             stats: Mutex::new(Stats::default()),
             views: Mutex::new(std::collections::BTreeMap::new()),
         }
@@ -305,20 +314,13 @@ impl Fetcher {
         Ok(None)
     }
 
-    fn client(&self) -> Result<&(tokio::runtime::Runtime, http::Http), String> {
-        self.runtime
-            .get_or_init(|| {
-                let rt = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(self.jobs.clamp(1, 4))
-                    .thread_name("kiln-fetch")
-                    .enable_all()
-                    .build()
-                    .map_err(|e| format!("could not start the download runtime: {e}"))?;
-                let http = http::Http::new(&self.policy, self.trusted.clone())?;
-                Ok((rt, http))
-            })
+    fn client(&self) -> Result<(&tokio::runtime::Handle, &http::Http), String> {
+        let http = self
+            .http
+            .get_or_init(|| http::Http::new(&self.policy, self.trusted.clone()))
             .as_ref()
-            .map_err(Clone::clone)
+            .map_err(Clone::clone)?;
+        Ok((&self.runtime, http))
     }
 
     fn download_all(&self, jobs: Vec<Job>) -> Vec<(usize, Result<Fetched, FetchError>)> {

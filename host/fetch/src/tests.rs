@@ -81,7 +81,22 @@ fn exact_fetcher(dir: &std::path::Path, policy: Policy) -> Fetcher {
             ..FetchOptions::default()
         },
         dir.to_path_buf(),
+        runtime(),
     )
+}
+
+/// One async runtime for the tests' fetchers.
+fn runtime() -> tokio::runtime::Handle {
+    static RT: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+    })
+    .handle()
+    .clone()
 }
 
 #[test]

@@ -4,7 +4,6 @@
 
 use std::future::Future;
 use std::path::Path;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
@@ -13,34 +12,13 @@ use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::{Client, RegistryOperation};
 
 use super::auth::{Credentials, Sources};
-use super::{RegistryError, RegistryRef, settings};
+use super::{Registries, RegistryError, RegistryRef};
 use kiln_oci::{BlobStore, Descriptor, Digest};
 
 /// Attempts per request (the first try plus retries).
 const ATTEMPTS: u32 = 4;
 /// Delay before the first retry; doubled for each further one.
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
-
-/// The process's async runtime for registry I/O.
-fn runtime() -> Result<&'static tokio::runtime::Runtime, RegistryError> {
-    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    if let Some(rt) = RT.get() {
-        return Ok(rt);
-    }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .thread_name("kiln-registry")
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            RegistryError::Store(kiln_oci::ImageError::Io {
-                action: "start the registry I/O runtime in",
-                path: std::env::temp_dir(),
-                source: e,
-            })
-        })?;
-    Ok(RT.get_or_init(|| rt))
-}
 
 /// A manifest as the registry sent it.
 #[derive(Debug, Clone)]
@@ -56,6 +34,9 @@ pub struct RawManifest {
 /// A connection to one repository of a registry.
 pub struct Registry {
     client: Client,
+    runtime: tokio::runtime::Handle,
+    insecure: bool,
+    concurrency: usize,
     credentials: Credentials,
     reference: RegistryRef,
     operation: RegistryOperation,
@@ -65,11 +46,14 @@ impl Registry {
     /// Connect for `operation` (pull or push) on `reference`'s repository, with the
     /// credentials the environment provides.
     pub fn connect(
+        registries: &Registries,
         reference: &RegistryRef,
         operation: RegistryOperation,
     ) -> Result<Self, RegistryError> {
         let credentials = Sources::from_env().lookup(reference.registry())?;
-        let protocol = if reference.is_insecure(&settings().insecure) {
+        let settings = registries.settings();
+        let insecure = reference.is_insecure(&settings.insecure);
+        let protocol = if insecure {
             oci_client::client::ClientProtocol::Http
         } else {
             oci_client::client::ClientProtocol::Https
@@ -83,6 +67,9 @@ impl Registry {
         });
         let registry = Self {
             client,
+            runtime: registries.runtime().clone(),
+            insecure,
+            concurrency: settings.concurrency.max(1),
             credentials,
             reference: reference.clone(),
             operation,
@@ -107,7 +94,7 @@ impl Registry {
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T, OciDistributionError>>,
     {
-        runtime()?.block_on(self.retrying(action, op))
+        self.runtime.block_on(self.retrying(action, op))
     }
 
     /// `op` with retries, for use inside the runtime.
@@ -182,8 +169,8 @@ impl Registry {
         store: &BlobStore,
     ) -> Result<(usize, u64), RegistryError> {
         let missing: Vec<&Descriptor> = blobs.iter().filter(|d| !store.has(&d.digest)).collect();
-        let concurrency = settings().concurrency.max(1);
-        let results: Vec<Result<u64, RegistryError>> = runtime()?.block_on(
+        let concurrency = self.concurrency;
+        let results: Vec<Result<u64, RegistryError>> = self.runtime.block_on(
             futures_util::stream::iter(missing.iter().map(|d| self.download_blob(d, store)))
                 .buffer_unordered(concurrency)
                 .collect(),
@@ -291,7 +278,7 @@ impl Registry {
 
     /// Run a batch of async registry work to completion.
     pub fn run<T>(&self, work: impl Future<Output = T>) -> Result<T, RegistryError> {
-        Ok(runtime()?.block_on(work))
+        Ok(self.runtime.block_on(work))
     }
 
     fn classify(&self, action: &str, e: OciDistributionError, attempts: u32) -> RegistryError {
@@ -396,7 +383,7 @@ impl Registry {
                 },
                 Some(code) => protocol(format!("HTTP {code}")),
                 None => {
-                    let plain = self.reference.is_insecure(&settings().insecure);
+                    let plain = self.insecure;
                     RegistryError::Unreachable {
                         reference,
                         hint: if plain {

@@ -14,12 +14,15 @@ pub mod push;
 pub mod reference;
 pub mod store;
 
-use std::sync::OnceLock;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use kiln_oci::OciLayout;
 
 pub use error::RegistryError;
-pub use pull::{PullOptions, Pulled, pull};
-pub use push::{PushReport, push};
-pub use reference::{RegistryRef, is_registry_ref};
+pub use pull::{PullOptions, Pulled};
+pub use push::PushReport;
+pub use reference::RegistryRef;
 
 /// The target platform `os/arch[/variant]` that multi-platform indexes are resolved to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,7 +77,7 @@ impl std::fmt::Display for TargetPlatform {
     }
 }
 
-/// Process-wide registry settings, set once by the CLI from its flags.
+/// Registry settings, decided once by the caller (the CLI from its flags).
 #[derive(Debug, Clone)]
 pub struct RegistrySettings {
     /// Hosts (`host` or `host:port`) reached over plain HTTP besides `localhost`/`127.0.0.1`.
@@ -84,80 +87,82 @@ pub struct RegistrySettings {
     /// Concurrent blob transfers per image.
     pub concurrency: usize,
     /// The local store's directory.
-    pub store: std::path::PathBuf,
+    pub store: PathBuf,
 }
 
-impl Default for RegistrySettings {
-    fn default() -> Self {
+impl RegistrySettings {
+    /// Defaults (host platform, 4 transfers at a time, no insecure hosts) with the store at
+    /// `store`.
+    pub fn new(store: impl Into<PathBuf>) -> Self {
         Self {
             insecure: Vec::new(),
             platform: TargetPlatform::host(),
             concurrency: 4,
-            store: kiln_fs::CachePaths::from_env().registry_store(),
+            store: store.into(),
         }
     }
 }
 
-static SETTINGS: OnceLock<RegistrySettings> = OnceLock::new();
-
-/// Set the process-wide settings; only the first call has an effect.
-pub fn configure(settings: RegistrySettings) {
-    let _ = SETTINGS.set(settings);
+/// Registry access for one caller: its settings and the async runtime (owned by the caller)
+/// registry I/O runs on. Cheap to clone; there are no process-wide registry settings.
+#[derive(Clone)]
+pub struct Registries {
+    settings: Arc<RegistrySettings>,
+    runtime: tokio::runtime::Handle,
 }
 
-/// The process-wide settings (defaults when [`configure`] was never called).
-pub fn settings() -> &'static RegistrySettings {
-    SETTINGS.get_or_init(RegistrySettings::default)
-}
-
-/// A reference made local: registry images are pulled into the store and named by their
-/// `oci:` reference there; other references are returned as given.
-#[derive(Debug, Clone)]
-pub struct Localized {
-    /// `oci:DIR[:TAG]`, `docker-archive:…` or `scratch`.
-    pub local: String,
-    /// The registry reference, for registry images.
-    pub registry: Option<RegistryRef>,
-    /// Blobs and bytes downloaded to make it local.
-    pub downloaded: (usize, u64),
-    /// The registry was unreachable and the store's copy was used.
-    pub offline: bool,
-}
-
-/// Make `reference` local (see [`Localized`]). `Ok(None)`: the registry has no such image.
-pub fn localize(reference: &str, options: PullOptions) -> Result<Option<Localized>, RegistryError> {
-    if !is_registry_ref(reference) {
-        return Ok(Some(Localized {
-            local: reference.to_owned(),
-            registry: None,
-            downloaded: (0, 0),
-            offline: false,
-        }));
+impl std::fmt::Debug for Registries {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registries")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
     }
-    let parsed = RegistryRef::parse(reference)?;
-    Ok(pull(&parsed, options)?.map(|p| Localized {
-        local: p.layout_reference(),
-        downloaded: (p.blobs_downloaded, p.bytes_downloaded),
-        offline: p.offline,
-        registry: Some(parsed),
-    }))
 }
 
-/// [`localize`], where a missing image is an error.
-pub fn localize_existing(
-    reference: &str,
-    options: PullOptions,
-) -> Result<Localized, RegistryError> {
-    localize(reference, options)?.ok_or_else(|| {
-        let parsed = RegistryRef::parse(reference);
-        RegistryError::NotFound {
-            reference: parsed
-                .as_ref()
-                .map_or_else(|_| reference.to_owned(), RegistryRef::whole),
-            registry: parsed.map(|p| p.registry().to_owned()).unwrap_or_default(),
-            what: "manifest".into(),
+impl Registries {
+    /// Registry access with `settings`, running I/O on `runtime`.
+    pub fn new(settings: RegistrySettings, runtime: tokio::runtime::Handle) -> Self {
+        Self {
+            settings: Arc::new(settings),
+            runtime,
         }
-    })
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &RegistrySettings {
+        &self.settings
+    }
+
+    /// The async runtime registry I/O runs on.
+    pub fn runtime(&self) -> &tokio::runtime::Handle {
+        &self.runtime
+    }
+
+    /// Open the local store (creating it if needed).
+    pub fn store(&self) -> Result<OciLayout, RegistryError> {
+        store::open(&self.settings.store)
+    }
+
+    /// [`pull::pull`] with these settings.
+    pub fn pull(
+        &self,
+        reference: &RegistryRef,
+        options: PullOptions,
+    ) -> Result<Option<Pulled>, RegistryError> {
+        pull::pull(self, reference, options)
+    }
+
+    /// [`push::push`] with these settings.
+    pub fn push(
+        &self,
+        layout: &OciLayout,
+        tag: &str,
+        dest: &RegistryRef,
+        extra: &[RegistryRef],
+        mount_from: &[RegistryRef],
+    ) -> Result<PushReport, RegistryError> {
+        push::push(self, layout, tag, dest, extra, mount_from)
+    }
 }
 
 /// Human-readable byte count (`12.3 MB`).

@@ -5,7 +5,7 @@
 use oci_client::RegistryOperation;
 
 use super::client::{RawManifest, Registry};
-use super::{RegistryError, RegistryRef, TargetPlatform, settings, store};
+use super::{Registries, RegistryError, RegistryRef, TargetPlatform, store};
 use kiln_oci::spec::{ImageIndex, ImageManifest, is_index_media_type, is_manifest_media_type};
 use kiln_oci::{BlobStore, Descriptor, Digest, OciLayout};
 
@@ -41,12 +41,13 @@ impl Pulled {
 
 /// Pull `reference`; `Ok(None)` when the registry has no such manifest.
 pub fn pull(
+    registries: &Registries,
     reference: &RegistryRef,
     options: PullOptions,
 ) -> Result<Option<Pulled>, RegistryError> {
-    let layout = store::open()?;
+    let layout = registries.store()?;
     let blobs = layout.blobs();
-    let platform = &settings().platform;
+    let platform = &registries.settings().platform;
     if let Some(local) = local_manifest(reference, blobs, platform)? {
         let manifest = parse_manifest(reference, &local)?;
         if wanted(&manifest, options)
@@ -56,7 +57,7 @@ pub fn pull(
             return finish(layout, reference, &local, 0, 0).map(Some);
         }
     }
-    let fetched = Registry::connect(reference, RegistryOperation::Pull)
+    let fetched = Registry::connect(registries, reference, RegistryOperation::Pull)
         .and_then(|registry| Ok((registry.manifest(reference)?, registry)));
     let (registry, mut raw) = match fetched {
         Ok((Some(raw), registry)) => (registry, raw),

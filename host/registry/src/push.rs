@@ -6,7 +6,7 @@ use futures_util::StreamExt as _;
 use oci_client::RegistryOperation;
 
 use super::client::Registry;
-use super::{RegistryError, RegistryRef, settings};
+use super::{Registries, RegistryError, RegistryRef};
 use kiln_oci::{Descriptor, Digest, ImageError, ImageManifest, OciLayout};
 
 /// What a push did.
@@ -35,24 +35,14 @@ enum BlobOutcome {
 /// Push the image tagged `tag` in `layout` to `dest` and to each of `extra` (references in
 /// the same registry). `mount_from` lists repositories the registry may mount blobs from.
 pub fn push(
+    registries: &Registries,
     layout: &OciLayout,
     tag: &str,
     dest: &RegistryRef,
     extra: &[RegistryRef],
     mount_from: &[RegistryRef],
 ) -> Result<PushReport, RegistryError> {
-    push_with_concurrency(layout, tag, dest, extra, mount_from, settings().concurrency)
-}
-
-/// [`push`] with `concurrency` blob transfers at a time (the benchmark compares 1 with more).
-pub fn push_with_concurrency(
-    layout: &OciLayout,
-    tag: &str,
-    dest: &RegistryRef,
-    extra: &[RegistryRef],
-    mount_from: &[RegistryRef],
-    concurrency: usize,
-) -> Result<PushReport, RegistryError> {
+    let concurrency = registries.settings().concurrency.max(1);
     let (manifest_desc, manifest_bytes, manifest) = tagged_manifest(layout, tag)?;
     let mut report = PushReport {
         digest: Some(manifest_desc.digest.clone()),
@@ -66,7 +56,7 @@ pub fn push_with_concurrency(
     }
     let media_type = manifest_desc.media_type.clone();
     for target in std::iter::once(dest).chain(extra) {
-        let registry = Registry::connect(target, RegistryOperation::Push)?;
+        let registry = Registry::connect(registries, target, RegistryOperation::Push)?;
         let sources: Vec<&RegistryRef> = mount_from
             .iter()
             .filter(|s| s.registry() == target.registry() && s.repository() != target.repository())

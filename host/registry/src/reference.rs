@@ -7,12 +7,6 @@ use super::RegistryError;
 /// An optional prefix that makes a registry reference explicit: `docker://REF`.
 pub const DOCKER_PREFIX: &str = "docker://";
 
-/// Whether `input` names a registry image rather than `scratch`, an `oci:` layout or a
-/// `docker-archive:` file.
-pub fn is_registry_ref(input: &str) -> bool {
-    !(input == "scratch" || input.starts_with("oci:") || input.starts_with("docker-archive:"))
-}
-
 /// A parsed registry reference.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegistryRef {
@@ -118,21 +112,6 @@ fn host_without_port(host_port: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn classifies_references() {
-        for r in [
-            "localhost:5000/app:tag",
-            "busybox",
-            "docker://busybox",
-            "a/b@sha256:00",
-        ] {
-            assert!(is_registry_ref(r), "{r}");
-        }
-        for r in ["scratch", "oci:dir", "docker-archive:x.tar"] {
-            assert!(!is_registry_ref(r), "{r}");
-        }
-    }
 
     #[test]
     fn normalises_docker_hub_and_tags() {

@@ -2,20 +2,15 @@
 //! `<cache>/registry-store` whose blobs every pulled, built and pushed registry image shares.
 //! Images in it are tagged with their fully qualified reference.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use kiln_oci::{ImageError, OciLayout};
 
 use super::{RegistryError, RegistryRef};
 
-/// The store's directory (from the registry settings).
-pub fn dir() -> PathBuf {
-    super::settings().store.clone()
-}
-
-/// Open the store, creating it atomically if needed (several Kiln processes may race here).
-pub fn open() -> Result<OciLayout, RegistryError> {
-    let dir = dir();
+/// Open the store at `dir`, creating it atomically if needed (several Kiln processes may
+/// race here).
+pub fn open(dir: &Path) -> Result<OciLayout, RegistryError> {
     if !dir.join("oci-layout").exists() {
         let parent = dir.parent().map(PathBuf::from).unwrap_or_default();
         std::fs::create_dir_all(&parent).map_err(|source| ImageError::Io {
@@ -33,9 +28,9 @@ pub fn open() -> Result<OciLayout, RegistryError> {
             })?;
         OciLayout::create_or_open(staging.path())?;
         // Losing the race is fine: the winner's store is used.
-        let _ = std::fs::rename(staging.path(), &dir);
+        let _ = std::fs::rename(staging.path(), dir);
     }
-    Ok(OciLayout::open(&dir)?)
+    Ok(OciLayout::open(dir)?)
 }
 
 /// The tag an image has in the store: derived from its fully qualified reference (a hash, so

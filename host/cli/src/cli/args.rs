@@ -9,6 +9,7 @@ use super::Verbosity;
 use crate::error::Error;
 use crate::lifecycle::env::{Env, name_problem};
 use crate::pipeline::{DEFAULT_EPOCH, Request};
+use crate::services::Services;
 use kiln_fs::CachePaths;
 use kiln_oci::LayerOwnership;
 use kiln_runtime::Limits;
@@ -44,8 +45,7 @@ impl Cli {
     ) -> Result<kiln_registry::RegistrySettings, Error> {
         let mut settings = kiln_registry::RegistrySettings {
             insecure: self.insecure_registries.clone(),
-            store: caches.registry_store(),
-            ..Default::default()
+            ..kiln_registry::RegistrySettings::new(caches.registry_store())
         };
         if let Some(p) = &self.platform {
             settings.platform = kiln_registry::TargetPlatform::parse(p)
@@ -223,8 +223,8 @@ pub struct BuildArgs {
 
 impl BuildArgs {
     /// The pipeline request.
-    pub fn request(&self, caches: &CachePaths) -> Result<Request, Error> {
-        let mut r = self.common.request(caches)?;
+    pub fn request(&self, services: &Services) -> Result<Request, Error> {
+        let mut r = self.common.request(services)?;
         r.ownership = LayerOwnership::new(self.uid, self.gid);
         r.cache_dir.clone_from(&self.cache_dir);
         r.cache_image = self
@@ -256,8 +256,8 @@ pub struct DetectArgs {
 
 impl DetectArgs {
     /// The pipeline request.
-    pub fn request(&self, caches: &CachePaths) -> Result<Request, Error> {
-        self.common.request(caches)
+    pub fn request(&self, services: &Services) -> Result<Request, Error> {
+        self.common.request(services)
     }
 }
 
@@ -282,7 +282,7 @@ fn seconds(value: f64, flag: &str) -> Result<Duration, Error> {
 }
 
 impl CommonArgs {
-    fn request(&self, caches: &CachePaths) -> Result<Request, Error> {
+    fn request(&self, services: &Services) -> Result<Request, Error> {
         if !self.path.is_dir() {
             return Err(Error::InvalidInput(format!(
                 "app directory {} does not exist or is not a directory; pass an existing directory with --path",
@@ -305,7 +305,7 @@ impl CommonArgs {
             env.set(k, v);
         }
         let epoch = source_date_epoch()?;
-        let mut request = Request::with_caches(&self.path, caches.clone());
+        let mut request = Request::new(&self.path, services.clone());
         request.buildpacks.clone_from(&self.buildpacks);
         request.order.clone_from(&self.order);
         request.run_image = super::parse_ref("--run-image", &self.run_image)?;
@@ -313,7 +313,7 @@ impl CommonArgs {
         request.exec_env.clone_from(&self.exec_env);
         request.epoch_seconds = epoch;
         request.layers_dir.clone_from(&self.layers_dir);
-        request.compile_cache = compile_cache_dir(self.compile_cache.as_ref(), caches);
+        request.compile_cache = compile_cache_dir(self.compile_cache.as_ref(), &services.caches);
         request.limits = Limits {
             detect_timeout: seconds(self.detect_timeout, "detect-timeout")?,
             build_timeout: seconds(self.build_timeout, "build-timeout")?,

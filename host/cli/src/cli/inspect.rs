@@ -5,13 +5,15 @@ use serde_json::Value;
 use super::args::InspectArgs;
 use crate::error::Error;
 use crate::export::labels::{BUILD_METADATA, LIFECYCLE_METADATA};
+use crate::services::Services;
 use crate::transport::{self, Depth};
 use kiln_oci::ImageSummary;
 
 /// Run `kiln inspect`.
-pub fn run(args: &InspectArgs) -> Result<(), Error> {
+pub fn run(args: &InspectArgs, services: &Services) -> Result<(), Error> {
     let reference = super::parse_ref("image", &args.image)?;
-    let opened = transport::open_existing_to(&reference, Depth::ConfigOnly).map_err(Error::Open)?;
+    let opened = transport::open_existing_to(&services.registries, &reference, Depth::ConfigOnly)
+        .map_err(Error::Open)?;
     let Some(image) = opened.image else {
         return Err(Error::InvalidInput(
             "`scratch` has nothing to inspect".into(),

@@ -13,6 +13,8 @@ use clap::Parser;
 
 use kiln_fs::CachePaths;
 
+use crate::services::Services;
+
 use crate::error::{Error, exit};
 use crate::image_ref::ImageRef;
 use crate::pipeline::{self, OutputTarget};
@@ -47,11 +49,12 @@ fn run(cli: Cli) -> Result<(), Error> {
     kiln_fs::interrupt::install();
     let reporter: Arc<dyn pipeline::Reporter> = Arc::new(ConsoleReporter::new(cli.verbosity()));
     let caches = CachePaths::from_env();
-    kiln_registry::configure(cli.registry_settings(&caches)?);
+    let services = Services::new(caches.clone(), cli.registry_settings(&caches)?)
+        .map_err(|e| Error::InvalidInput(format!("could not start the I/O runtime: {e}")))?;
     match cli.command {
         Command::Build(b) => {
-            let output = OutputTarget::parse(&b.image, &caches)?.with_tags(&b.tags)?;
-            let request = b.request(&caches)?;
+            let output = OutputTarget::parse(&b.image, &services)?.with_tags(&b.tags)?;
+            let request = b.request(&services)?;
             let summary = pipeline::build(&request, &output, &reporter)?;
             // A docker-archive is identified by its image ID (what `docker load` shows).
             match &summary.export.archive_image_id {
@@ -61,15 +64,16 @@ fn run(cli: Cli) -> Result<(), Error> {
             Ok(())
         }
         Command::Detect(d) => {
-            let request = d.request(&caches)?;
+            let request = d.request(&services)?;
             let (group, plan) = pipeline::detect_only(&request, &reporter)?;
             println!("# group.toml\n{group}\n# plan.toml\n{plan}");
             Ok(())
         }
-        Command::Inspect(i) => inspect::run(&i),
+        Command::Inspect(i) => inspect::run(&i, &services),
         Command::Sbom(s) => {
             let reference = parse_ref("image", &s.image)?;
-            let opened = crate::transport::open_existing(&reference).map_err(Error::Open)?;
+            let opened = crate::transport::open_existing(&services.registries, &reference)
+                .map_err(Error::Open)?;
             let Some(image) = opened.image else {
                 return Err(Error::InvalidInput("`scratch` has no SBOM".into()));
             };
@@ -83,7 +87,8 @@ fn run(cli: Cli) -> Result<(), Error> {
             let cache = args::compile_cache_dir(p.compile_cache.as_ref(), &caches);
             let runtime = kiln_runtime::Runtime::new(cache, kiln_runtime::Limits::default(), log)
                 .map_err(|e| Error::Buildpack(e.into()))?;
-            let packaged = crate::buildpack_artifact::package(&p.src, &p.dest, &runtime)?;
+            let packaged =
+                crate::buildpack_artifact::package(&p.src, &p.dest, &runtime, &services)?;
             let pushed = packaged.push.as_ref().map_or_else(String::new, |r| {
                 format!(
                     ": {} blobs uploaded ({}), {} already present",
@@ -103,8 +108,9 @@ fn run(cli: Cli) -> Result<(), Error> {
             reporter.phase("REBASING");
             let image = parse_ref("image", &r.image)?;
             let run_image =
-                pipeline::open_run_image(&parse_ref("--run-image", &r.run_image)?, &caches)?;
+                pipeline::open_run_image(&parse_ref("--run-image", &r.run_image)?, &services)?;
             let (report, pushed) = crate::rebase::rebase_anywhere(
+                &services.registries,
                 &image,
                 &run_image.image,
                 run_image.registry.as_ref(),
