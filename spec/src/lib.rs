@@ -4,6 +4,7 @@
 //! accepts. The validators are `const fn`, which lets the SDK check literals at compile time.
 
 pub mod error_chain;
+pub mod labels;
 pub mod names;
 
 pub use error_chain::error_chain;

@@ -14,12 +14,13 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use kiln::buildpack::{self, EMBEDDED_BUILDPACKS};
+use kiln::embedded::EMBEDDED_BUILDPACKS;
 use kiln::image_ref::ImageRef;
-use kiln::lifecycle::env::Env;
-use kiln::lifecycle::workspace::Workspace;
-use kiln::lifecycle::{BuildInputs, OrderEntry, build, detect};
 use kiln::pipeline::{self, OutputTarget, Reporter, Request, Silent, open_run_image};
+use kiln_lifecycle::buildpack;
+use kiln_lifecycle::env::Env;
+use kiln_lifecycle::workspace::Workspace;
+use kiln_lifecycle::{BuildInputs, OrderEntry, build, detect};
 use kiln_runtime::{LogSink, Runtime};
 
 /// Records when each phase starts.
@@ -371,7 +372,8 @@ fn main() {
                 let target = kiln_oci::OciLayout::open(&layout).unwrap();
                 let (d, blobs) = measure_blobs(runs, &layout, |_| {
                     flip ^= 1;
-                    kiln::rebase::rebase(&image, &target, "latest", &bases[flip], false).unwrap();
+                    kiln_lifecycle::rebase::rebase(&image, &target, "latest", &bases[flip], false)
+                        .unwrap();
                 });
                 rows.push((format!("rebase, {label} image ({blobs} blobs written)"), d));
             }

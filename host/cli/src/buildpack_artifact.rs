@@ -15,9 +15,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::buildpack::{self, BuildpackError, DEFAULT_COMPONENT_FILE};
 use crate::image_ref::ImageRef;
 use crate::services::Services;
+use kiln_lifecycle::buildpack::{self, BuildpackError, DEFAULT_COMPONENT_FILE};
 use kiln_oci::{Descriptor, Digest, ImageManifest, OciLayout};
 use kiln_registry::{self as registry, PullOptions, RegistryRef, store};
 use kiln_runtime::Runtime;
@@ -80,7 +80,11 @@ pub fn package(
     runtime: &Runtime,
     services: &Services,
 ) -> Result<Packaged, BuildpackError> {
-    let loaded = buildpack::load(&src.display().to_string(), runtime)?;
+    let loaded = buildpack::load(
+        &src.display().to_string(),
+        runtime,
+        crate::embedded::EMBEDDED_BUILDPACKS,
+    )?;
     let (component_path, toml_text) = if src.is_dir() {
         let (text, component) = buildpack::dir_files(src)?;
         (component, Some(text))

@@ -9,7 +9,7 @@
 
 use std::path::PathBuf;
 
-use crate::cache::{Cache, CacheMetadata};
+use kiln_lifecycle::cache::{Cache, CacheMetadata};
 use kiln_oci::spec::MEDIA_TYPE_OCI_LAYER_TAR;
 use kiln_oci::{Descriptor, Digest, ImageConfig, ImageError};
 use kiln_registry::{PullOptions, PushReport, Registries, RegistryError, RegistryRef};
@@ -27,7 +27,7 @@ pub struct CacheImage {
 impl CacheImage {
     /// A cache image at `reference`, mirrored in a per-reference directory of the user cache.
     pub fn new(reference: RegistryRef, services: &crate::services::Services) -> Self {
-        let dir = crate::cache::default_dir(
+        let dir = kiln_lifecycle::cache::default_dir(
             &services.caches,
             &format!("cache-image:{}", reference.whole()),
         )

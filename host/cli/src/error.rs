@@ -1,12 +1,12 @@
 //! Kiln's top-level error and the exit codes the CLI maps it to (grouped by phase, as the CNB
 //! lifecycle does).
 
-use crate::buildpack::BuildpackError;
-use crate::export::{ExportError, RunImageError};
-use crate::lifecycle::build::BuildError;
-use crate::lifecycle::detect::DetectError;
-use crate::lifecycle::workspace::WorkspaceError;
 use crate::transport::OpenError;
+use kiln_lifecycle::build::BuildError;
+use kiln_lifecycle::buildpack::BuildpackError;
+use kiln_lifecycle::detect::DetectError;
+use kiln_lifecycle::export::{ExportError, RunImageError};
+use kiln_lifecycle::workspace::WorkspaceError;
 use kiln_oci::ImageError;
 use kiln_registry::RegistryError;
 
@@ -73,7 +73,7 @@ pub enum Error {
     Export(#[from] ExportError),
     /// Rebase refused or failed.
     #[error(transparent)]
-    Rebase(#[from] crate::rebase::RebaseError),
+    Rebase(#[from] crate::rebase_image::RebaseImageError),
     /// An image reference does not parse.
     #[error("{what}: {source}")]
     Reference {
@@ -83,6 +83,9 @@ pub enum Error {
         #[source]
         source: crate::image_ref::ImageRefError,
     },
+    /// The SBOM could not be extracted.
+    #[error(transparent)]
+    Sbom(#[from] kiln_lifecycle::sbom::SbomError),
     /// Reading an image failed (inspect).
     #[error(transparent)]
     Image(#[from] ImageError),
@@ -105,6 +108,7 @@ impl Error {
             | Self::Workspace(_)
             | Self::Image(_)
             | Self::Reference { .. }
+            | Self::Sbom(_)
             | Self::Registry(RegistryError::InvalidReference { .. })
             | Self::Buildpack(BuildpackError::Unknown { .. } | BuildpackError::Read { .. }) => {
                 exit::INVALID_INPUT

@@ -2,21 +2,14 @@
 //!
 //! See `ARCHITECTURE.md` for the map of modules and the data flow from app dir to image.
 
-pub mod analyze;
-pub mod buildpack;
 pub mod buildpack_artifact;
-pub mod cache;
 pub mod cache_image;
 pub mod cli;
 pub mod download_report;
 pub mod embedded;
 pub mod error;
-pub mod export;
 pub mod image_ref;
-pub mod lifecycle;
 pub mod pipeline;
-pub mod rebase;
-pub mod restore;
-pub mod sbom;
+pub mod rebase_image;
 pub mod services;
 pub mod transport;

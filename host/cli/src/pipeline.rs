@@ -4,22 +4,23 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::analyze::PreviousImage;
-use crate::buildpack::{self, Buildpack};
 use crate::buildpack_artifact;
-use crate::cache::{self, Cache, LayerToSave};
 use crate::cache_image::CacheImage;
+use crate::embedded::{EMBEDDED_BUILDPACKS, EMBEDDED_LAUNCHERS};
 use crate::error::{Error, Result};
-use crate::export::{self, ExportInputs, ExportReport, RunImage};
 use crate::image_ref::ImageRef;
-use crate::lifecycle::detect::{self, DetectOutput, Verdict};
-use crate::lifecycle::env::Env;
-use crate::lifecycle::workspace::Workspace;
-use crate::lifecycle::{BuildInputs, OrderEntry, build, files, order};
-use crate::restore;
 use crate::services::Services;
 use crate::transport;
 use kiln_fs::DirLock;
+use kiln_lifecycle::analyze::PreviousImage;
+use kiln_lifecycle::buildpack::{self, Buildpack};
+use kiln_lifecycle::cache::{self, Cache, LayerToSave};
+use kiln_lifecycle::detect::{self, DetectOutput, Verdict};
+use kiln_lifecycle::env::Env;
+use kiln_lifecycle::export::{self, ExportInputs, ExportReport, RunImage};
+use kiln_lifecycle::restore;
+use kiln_lifecycle::workspace::Workspace;
+use kiln_lifecycle::{BuildInputs, OrderEntry, build, files, order};
 use kiln_oci::blob_cache::BlobCache;
 use kiln_oci::docker_archive;
 use kiln_oci::layout::{BLOB_TEMP_PREFIX, INDEX_TEMP_PREFIX};
@@ -353,7 +354,7 @@ pub fn load_buildpacks(
 ) -> Result<(Vec<Buildpack>, Vec<Vec<OrderEntry>>)> {
     let mut loaded: Vec<Buildpack> = Vec::new();
     let explicit = if request.buildpacks.is_empty() && request.order.is_none() {
-        buildpack::embedded_ids()
+        buildpack::embedded_ids(EMBEDDED_BUILDPACKS)
             .into_iter()
             .map(str::to_owned)
             .collect()
@@ -380,7 +381,7 @@ pub fn load_buildpacks(
         for r in group {
             let index = match loaded.iter().position(|b| b.descriptor.id.as_str() == r.id) {
                 Some(i) => i,
-                None if buildpack::embedded_ids().contains(&r.id.as_str()) => {
+                None if buildpack::embedded_ids(EMBEDDED_BUILDPACKS).contains(&r.id.as_str()) => {
                     add_buildpack(
                         &mut loaded,
                         load_buildpack(&r.id, runtime, &request.services)?,
@@ -427,7 +428,7 @@ fn load_buildpack(reference: &str, runtime: &Runtime, services: &Services) -> Re
             runtime,
         )?);
     }
-    Ok(buildpack::load(reference, runtime)?)
+    Ok(buildpack::load(reference, runtime, EMBEDDED_BUILDPACKS)?)
 }
 
 fn add_buildpack(loaded: &mut Vec<Buildpack>, bp: Buildpack) -> Result<()> {
@@ -814,6 +815,7 @@ pub fn build_with_runtime(
             previous: previous.as_ref(),
             blob_cache: blob_cache.as_ref(),
             verified: &verified,
+            launchers: EMBEDDED_LAUNCHERS,
         },
         &layout,
         &output.tag,

@@ -24,7 +24,7 @@ pub use policy::Policy;
 pub const DEFAULT_JOBS: usize = 16;
 
 /// Label set on images built with unpinned downloads.
-pub const REPRODUCIBLE_LABEL: &str = "io.kiln.reproducible";
+pub const REPRODUCIBLE_LABEL: &str = kiln_spec::labels::REPRODUCIBLE;
 
 /// Download settings of a build (`kiln build --offline/--allow-unpinned/--network-allow`).
 #[derive(Debug, Clone, PartialEq, Eq)]

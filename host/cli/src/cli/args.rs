@@ -7,10 +7,10 @@ use clap::{Args, Parser, Subcommand};
 
 use super::Verbosity;
 use crate::error::Error;
-use crate::lifecycle::env::{Env, name_problem};
 use crate::pipeline::{DEFAULT_EPOCH, Request};
 use crate::services::Services;
 use kiln_fs::CachePaths;
+use kiln_lifecycle::env::{Env, name_problem};
 use kiln_oci::LayerOwnership;
 use kiln_runtime::Limits;
 

@@ -4,9 +4,9 @@ use serde_json::Value;
 
 use super::args::InspectArgs;
 use crate::error::Error;
-use crate::export::labels::{BUILD_METADATA, LIFECYCLE_METADATA};
 use crate::services::Services;
 use crate::transport::{self, Depth};
+use kiln_lifecycle::export::labels::{BUILD_METADATA, LIFECYCLE_METADATA};
 use kiln_oci::ImageSummary;
 
 /// Run `kiln inspect`.

@@ -77,7 +77,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             let Some(image) = opened.image else {
                 return Err(Error::InvalidInput("`scratch` has no SBOM".into()));
             };
-            for path in crate::sbom::extract(&s.image, &image, &s.output_dir)? {
+            for path in kiln_lifecycle::sbom::extract(&s.image, &image, &s.output_dir)? {
                 println!("{}", path.display());
             }
             Ok(())
@@ -109,7 +109,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             let image = parse_ref("image", &r.image)?;
             let run_image =
                 pipeline::open_run_image(&parse_ref("--run-image", &r.run_image)?, &services)?;
-            let (report, pushed) = crate::rebase::rebase_anywhere(
+            let (report, pushed) = crate::rebase_image::rebase_anywhere(
                 &services.registries,
                 &image,
                 &run_image.image,

@@ -4,16 +4,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::lifecycle::files::LaunchMetadata;
+use crate::files::LaunchMetadata;
 
-/// Label holding [`LifecycleMetadata`].
-pub const LIFECYCLE_METADATA: &str = "io.buildpacks.lifecycle.metadata";
-/// Label holding [`BuildMetadata`].
-pub const BUILD_METADATA: &str = "io.buildpacks.build.metadata";
-/// Label holding the execution environment of the build.
-pub const EXEC_ENV: &str = "io.buildpacks.exec-env";
-/// Label holding the project metadata.
-pub const PROJECT_METADATA: &str = "io.buildpacks.project.metadata";
+pub use kiln_spec::labels::{BUILD_METADATA, EXEC_ENV, LIFECYCLE_METADATA, PROJECT_METADATA};
 
 /// A layer reference by diffID.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]

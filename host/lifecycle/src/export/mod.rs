@@ -11,10 +11,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::analyze::PreviousImage;
+use crate::build::BuiltBuildpack;
 use crate::buildpack::Buildpack;
-use crate::lifecycle::build::BuiltBuildpack;
-use crate::lifecycle::env::Env;
-use crate::lifecycle::files::{self, LaunchMetadata};
+use crate::env::Env;
+use crate::files::{self, LaunchMetadata};
 use kiln_oci::blob_cache::BlobCache;
 use kiln_oci::{
     Descriptor, Digest, HistoryEntry, ImageError, LayerBuilder, LayerOwnership, OciLayout,
@@ -53,6 +53,8 @@ pub struct ExportInputs<'a> {
     /// Which layer blobs have been checked against their diff_id (previous-image layers are
     /// reused only when they pass).
     pub verified: &'a VerifiedLayers,
+    /// The launcher executable for each architecture: (OCI architecture, bytes).
+    pub launchers: &'a [(&'a str, &'a [u8])],
 }
 
 /// One layer the exporter wrote.
@@ -93,7 +95,7 @@ pub enum ExportError {
     Image(#[from] ImageError),
     /// A platform file could not be written.
     #[error(transparent)]
-    Files(#[from] crate::lifecycle::layers_dir::LayersDirError),
+    Files(#[from] crate::layers_dir::LayersDirError),
     /// Kiln has no launcher for the run image's architecture.
     #[error(
         "the run image is for architecture {arch}, but Kiln only embeds launchers for amd64 and arm64"
@@ -212,7 +214,11 @@ pub fn export(
         source: Source::Build(app),
     });
     let (_, arch) = inputs.run_image.target();
-    let launcher = crate::embedded::launcher_for(&arch)
+    let launcher = inputs
+        .launchers
+        .iter()
+        .find(|(a, _)| *a == arch)
+        .map(|(_, bytes)| *bytes)
         .ok_or_else(|| ExportError::NoLauncher { arch: arch.clone() })?;
     let mut launcher_layer = LayerBuilder::new(LayerOwnership::ROOT);
     launcher_layer.add_dir("cnb")?;

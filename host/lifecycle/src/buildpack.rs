@@ -9,7 +9,8 @@ use serde::Deserialize;
 use kiln_runtime::bindings::types;
 use kiln_runtime::{LoadedComponent, Runtime, RuntimeError};
 
-pub use crate::embedded::EMBEDDED_BUILDPACKS;
+/// Buildpacks shipped inside a binary: (id, component bytes), in default order.
+pub type EmbeddedBuildpacks = [(&'static str, &'static [u8])];
 
 /// The component file a buildpack directory holds when `buildpack.toml` names none.
 pub const DEFAULT_COMPONENT_FILE: &str = "buildpack.wasm";
@@ -131,9 +132,9 @@ impl Buildpack {
     }
 }
 
-/// Ids of the buildpacks embedded in this binary, in default order.
-pub fn embedded_ids() -> Vec<&'static str> {
-    EMBEDDED_BUILDPACKS.iter().map(|(id, _)| *id).collect()
+/// Ids of the `embedded` buildpacks, in default order.
+pub fn embedded_ids(embedded: &EmbeddedBuildpacks) -> Vec<&'static str> {
+    embedded.iter().map(|(id, _)| *id).collect()
 }
 
 #[derive(Deserialize)]
@@ -184,9 +185,13 @@ pub fn load_unpacked(
     Ok(buildpack)
 }
 
-/// Resolve and load one local buildpack reference: a directory, a `.wasm` file, or an
-/// embedded id.
-pub fn load(reference: &str, runtime: &Runtime) -> Result<Buildpack, BuildpackError> {
+/// Resolve and load one local buildpack reference: a directory, a `.wasm` file, or the id of
+/// one of the `embedded` buildpacks.
+pub fn load(
+    reference: &str,
+    runtime: &Runtime,
+    embedded: &EmbeddedBuildpacks,
+) -> Result<Buildpack, BuildpackError> {
     let path = Path::new(reference);
     if path.is_dir() {
         return load_dir(path, runtime);
@@ -202,12 +207,12 @@ pub fn load(reference: &str, runtime: &Runtime) -> Result<Buildpack, BuildpackEr
         return load_bytes(&bytes, &path.display().to_string(), runtime);
     }
     let id = reference.split('@').next().unwrap_or(reference);
-    if let Some((id, bytes)) = EMBEDDED_BUILDPACKS.iter().find(|(e, _)| *e == id) {
+    if let Some((id, bytes)) = embedded.iter().find(|(e, _)| *e == id) {
         return load_bytes(bytes, &format!("embedded:{id}"), runtime);
     }
     Err(BuildpackError::Unknown {
         reference: reference.to_owned(),
-        embedded: embedded_ids().join(", "),
+        embedded: embedded_ids(embedded).join(", "),
     })
 }
 

@@ -6,11 +6,11 @@ use std::path::Path;
 
 use kiln_spec::LayerName;
 
+use crate::Restored;
 use crate::analyze::PreviousImage;
 use crate::buildpack::Buildpack;
 use crate::cache::{Cache, CacheMetadata};
 use crate::export::layer_dest;
-use crate::lifecycle::Restored;
 use kiln_runtime::bindings::types;
 
 /// Restore the layers of every buildpack of `group`. Problems with the cache are reported

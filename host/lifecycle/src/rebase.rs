@@ -8,13 +8,11 @@
 use serde_json::Value;
 
 use crate::export::RunImage;
-use crate::export::labels::LIFECYCLE_METADATA;
-use crate::image_ref::ImageRef;
 use kiln_oci::{Digest, HistoryEntry, ImageError, OciLayout};
-use kiln_registry::{PullOptions, PushReport, Registries, RegistryError, RegistryRef};
+use kiln_spec::labels::LIFECYCLE_METADATA;
 
 /// Label that, when exactly `"false"`, forbids rebasing without `--force`.
-pub const REBASABLE_LABEL: &str = "io.buildpacks.rebasable";
+pub const REBASABLE_LABEL: &str = kiln_spec::labels::REBASABLE;
 
 /// Why a rebase could not be done.
 #[derive(Debug, thiserror::Error)]
@@ -47,9 +45,6 @@ pub enum RebaseError {
         /// Run image platform.
         new: String,
     },
-    /// Pulling or pushing the image failed.
-    #[error(transparent)]
-    Registry(#[from] RegistryError),
     /// Reading or writing the image failed.
     #[error("image {image}: {source}")]
     Image {
@@ -72,51 +67,6 @@ pub struct RebaseReport {
     pub new_top_layer: String,
     /// Number of app layers carried over unchanged.
     pub kept_layers: usize,
-}
-
-/// Rebase `image` wherever it is: an `oci:DIR[:TAG]` layout is rewritten in place; a registry
-/// image is pulled into the local store (blobs it already has are not downloaded), rebased
-/// there, and pushed back. The push uploads only the new config and manifest: every app layer
-/// is already in the repository, and the new run image's layers are mounted from its
-/// repository (`run_image_registry`) when the registry allows it.
-pub fn rebase_anywhere(
-    registries: &Registries,
-    image: &ImageRef,
-    run_image: &RunImage,
-    run_image_registry: Option<&RegistryRef>,
-    force: bool,
-) -> Result<(RebaseReport, Option<PushReport>), RebaseError> {
-    let name = image.to_string();
-    let img_err = |source: ImageError| RebaseError::Image {
-        image: name.clone(),
-        source,
-    };
-    let (layout, tag) = match image {
-        ImageRef::Layout { dir, tag } => (OciLayout::open(dir).map_err(img_err)?, tag.clone()),
-        ImageRef::Registry(r) => {
-            let pulled = registries
-                .pull(r, PullOptions { layers: true })?
-                .ok_or_else(|| RegistryError::NotFound {
-                    reference: r.whole(),
-                    registry: r.registry().to_owned(),
-                    what: "manifest".into(),
-                })?;
-            (pulled.layout, pulled.tag)
-        }
-        ImageRef::Scratch | ImageRef::DockerArchive(_) => {
-            return Err(RebaseError::NotABuildpacksImage {
-                image: name,
-                reason: "only an oci: layout or a registry image can be rebased in place".into(),
-            });
-        }
-    };
-    let report = rebase(&name, &layout, &tag, run_image, force)?;
-    let ImageRef::Registry(dest) = image else {
-        return Ok((report, None));
-    };
-    let mount_from: Vec<_> = run_image_registry.into_iter().cloned().collect();
-    let pushed = registries.push(&layout, &tag, dest, &[], &mount_from)?;
-    Ok((report, Some(pushed)))
 }
 
 /// Rebase the image tagged `tag` in `layout` (called `image` in messages) onto `run_image`,

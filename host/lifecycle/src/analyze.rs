@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::export::labels::LIFECYCLE_METADATA;
 use kiln_oci::{Descriptor, Digest, LocalImage, OciLayout};
+use kiln_spec::labels::LIFECYCLE_METADATA;
 
 /// A launch layer recorded in the previous image's label.
 #[derive(Debug, Clone, PartialEq, Deserialize)]

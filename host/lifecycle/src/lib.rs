@@ -1,16 +1,27 @@
-//! The CNB lifecycle phases Kiln runs on the host: detect, build (and the files they write).
+//! The CNB lifecycle phases, as Kiln runs them on the host: analyze (the previous image),
+//! detect, restore, build, export, cache, rebase, and the files they write. Every phase works
+//! on local directories and OCI layouts ([`kiln_oci::LocalImage`]); opening images through a
+//! transport (layout, archive, registry) is the caller's job, so each phase can be tested on a
+//! temporary layout.
 //!
 //! Inputs live in a [`BuildInputs`]: host directories that become the guest's `/workspace`,
 //! `/platform` and `/layers/<id>`, the user's platform env and the target.
 
+pub mod analyze;
 pub mod build;
+pub mod buildpack;
+pub mod cache;
 pub mod detect;
 pub mod env;
+pub mod export;
 pub mod files;
 pub mod layers_dir;
 pub mod order;
 pub mod outcome;
 pub mod plan;
+pub mod rebase;
+pub mod restore;
+pub mod sbom;
 pub mod workspace;
 
 use std::path::PathBuf;

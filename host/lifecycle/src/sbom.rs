@@ -3,9 +3,19 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use crate::error::Error;
-use crate::export::labels::LIFECYCLE_METADATA;
 use kiln_oci::{ImageError, LocalImage};
+use kiln_spec::labels::LIFECYCLE_METADATA;
+
+/// The SBOM of an image could not be extracted.
+#[derive(Debug, thiserror::Error)]
+pub enum SbomError {
+    /// The image has no SBOM layer, or its label points at no layer.
+    #[error("{0}")]
+    Missing(String),
+    /// Reading the layer or writing a file failed.
+    #[error(transparent)]
+    Image(#[from] ImageError),
+}
 
 /// Where SBOM files live inside images.
 const SBOM_PREFIX: &str = "layers/sbom/";
@@ -13,7 +23,7 @@ const SBOM_PREFIX: &str = "layers/sbom/";
 /// Extract the SBOM files of `image` (named `name` in messages) into `out`, keeping their
 /// paths below `/layers/sbom` (e.g. `launch/<buildpack>/<layer>/sbom.cdx.json`). Returns the
 /// files written.
-pub fn extract(name: &str, image: &LocalImage, out: &Path) -> Result<Vec<PathBuf>, Error> {
+pub fn extract(name: &str, image: &LocalImage, out: &Path) -> Result<Vec<PathBuf>, SbomError> {
     let (layout, resolved) = (&image.layout, &image.resolved);
     let image = name;
     let sha = resolved
@@ -22,7 +32,7 @@ pub fn extract(name: &str, image: &LocalImage, out: &Path) -> Result<Vec<PathBuf
         .and_then(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .and_then(|v| v["sbom"]["sha"].as_str().map(str::to_owned))
         .ok_or_else(|| {
-            Error::InvalidInput(format!(
+            SbomError::Missing(format!(
                 "image {image} has no SBOM layer (none of its buildpacks attached an SBOM to a launch layer)"
             ))
         })?;
@@ -31,7 +41,7 @@ pub fn extract(name: &str, image: &LocalImage, out: &Path) -> Result<Vec<PathBuf
         .iter()
         .position(|d| d.as_str() == sha)
         .ok_or_else(|| {
-            Error::InvalidInput(format!(
+            SbomError::Missing(format!(
                 "image {image}: its SBOM layer {sha} is not among its layers"
             ))
         })?;
@@ -44,7 +54,7 @@ pub fn extract(name: &str, image: &LocalImage, out: &Path) -> Result<Vec<PathBuf
     };
     let blob_path = layout.blobs().path(&desc.digest);
     let io = |source: std::io::Error| {
-        Error::Image(ImageError::Io {
+        SbomError::Image(ImageError::Io {
             action: "read SBOM layer",
             path: blob_path.clone(),
             source,
@@ -65,13 +75,13 @@ pub fn extract(name: &str, image: &LocalImage, out: &Path) -> Result<Vec<PathBuf
         else {
             continue;
         };
-        if !crate::lifecycle::outcome::is_relative_inside(&rel) {
+        if !crate::outcome::is_relative_inside(&rel) {
             continue;
         }
         let target = out.join(&rel);
         let parent = target.parent().unwrap_or(out);
         let write_err = |source| {
-            Error::Image(ImageError::Io {
+            SbomError::Image(ImageError::Io {
                 action: "write",
                 path: target.clone(),
                 source,
