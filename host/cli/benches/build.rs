@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use kiln::embedded::EMBEDDED_BUILDPACKS;
 use kiln::image_ref::ImageRef;
-use kiln::pipeline::{self, OutputTarget, Reporter, Request, Silent, open_run_image};
+use kiln::pipeline::{self, Event, OutputTarget, Reporter, Request, Silent, open_run_image};
 use kiln_lifecycle::buildpack;
 use kiln_lifecycle::env::Env;
 use kiln_lifecycle::workspace::Workspace;
@@ -30,15 +30,14 @@ struct PhaseTimer {
 }
 
 impl Reporter for PhaseTimer {
-    fn phase(&self, name: &str) {
-        self.marks
-            .lock()
-            .unwrap()
-            .push((name.to_owned(), Instant::now()));
+    fn report(&self, event: &Event<'_>) {
+        if let Event::PhaseStarted(phase) = event {
+            self.marks
+                .lock()
+                .unwrap()
+                .push((phase.to_string(), Instant::now()));
+        }
     }
-    fn info(&self, _: &str) {}
-    fn debug(&self, _: &str) {}
-    fn buildpack(&self, _: &str, _: kiln_runtime::LogLevel, _: &str) {}
 }
 
 fn median(mut samples: Vec<Duration>) -> Duration {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use kiln_fetch::{Downloader, REPRODUCIBLE_LABEL};
 
-use crate::pipeline::Reporter;
+use kiln_lifecycle::progress::Reporter;
 
 /// Print `Downloads: fetched N (B bytes), cached M` when anything was requested, warn about
 /// unpinned downloads and label the image `io.kiln.reproducible=false` if there were any.
@@ -24,8 +24,8 @@ pub fn after_build(
         ));
     }
     if !stats.unpinned.is_empty() {
-        reporter.info(&format!(
-            "warning: {} unpinned download(s) ({}); the image is labelled {REPRODUCIBLE_LABEL}=false",
+        reporter.warn(&format!(
+            "{} unpinned download(s) ({}); the image is labelled {REPRODUCIBLE_LABEL}=false",
             stats.unpinned.len(),
             stats.unpinned.join(", ")
         ));

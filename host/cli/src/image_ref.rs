@@ -1,5 +1,5 @@
 //! Image references, parsed once: every image Kiln reads or writes is named by an
-//! [`ImageRef`], and each transport is opened and written in one place ([`crate::transport`]).
+//! [`ImageRef`], and each transport is opened in one place (the `transport` module).
 
 use std::fmt;
 use std::path::PathBuf;

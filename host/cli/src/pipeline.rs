@@ -26,33 +26,13 @@ use kiln_oci::docker_archive;
 use kiln_oci::layout::{BLOB_TEMP_PREFIX, INDEX_TEMP_PREFIX};
 use kiln_oci::{LayerOwnership, OciLayout, VerifiedLayers};
 use kiln_registry::{self as registry, RegistryRef};
-use kiln_runtime::{Limits, LogLevel, LogSink, Runtime};
+use kiln_runtime::{Limits, LogSink, Runtime};
 use sha2::Digest as _;
 
 /// `SOURCE_DATE_EPOCH` default: 1980-01-01T00:00:01Z.
 pub const DEFAULT_EPOCH: u64 = 315_532_801;
 
-/// Receives progress; the CLI prints it, tests and benchmarks may ignore it.
-pub trait Reporter: Send + Sync {
-    /// A phase starts (`DETECTING`, `BUILDING`, …).
-    fn phase(&self, name: &str);
-    /// A progress line.
-    fn info(&self, message: &str);
-    /// A verbose line.
-    fn debug(&self, message: &str);
-    /// A line of buildpack output.
-    fn buildpack(&self, id: &str, level: LogLevel, line: &str);
-}
-
-/// A reporter that drops everything.
-pub struct Silent;
-
-impl Reporter for Silent {
-    fn phase(&self, _: &str) {}
-    fn info(&self, _: &str) {}
-    fn debug(&self, _: &str) {}
-    fn buildpack(&self, _: &str, _: LogLevel, _: &str) {}
-}
+pub use kiln_lifecycle::progress::{Event, Phase, Reporter, Silent};
 
 /// Settings shared by `build` and `detect`.
 #[derive(Debug, Clone)]
@@ -313,7 +293,7 @@ fn push_output(
     run_image_registry: Option<&RegistryRef>,
     reporter: &dyn Reporter,
 ) -> Result<()> {
-    reporter.phase("PUSHING");
+    reporter.phase(Phase::Pushing);
     let extra = output
         .extra_tags
         .iter()
@@ -334,7 +314,8 @@ fn push_output(
 
 /// Start a runtime whose buildpack output goes to `reporter`.
 pub fn runtime(request: &Request, reporter: Arc<dyn Reporter>) -> Result<Runtime> {
-    let log: LogSink = Arc::new(move |id, level, line| reporter.buildpack(id, level, line));
+    let log: LogSink =
+        Arc::new(move |id, level, line| reporter.report(&Event::Buildpack { id, level, line }));
     let mut rt = Runtime::new(request.compile_cache.clone(), request.limits, log)
         .map_err(|e| Error::Buildpack(e.into()))?;
     rt.set_fetcher(Arc::new(kiln_fetch::Fetcher::new(
@@ -482,7 +463,7 @@ fn run_detect(
     inputs: &BuildInputs,
     reporter: &dyn Reporter,
 ) -> Result<DetectOutput> {
-    reporter.phase("DETECTING");
+    reporter.phase(Phase::Detecting);
     let out = detect::detect(runtime, buildpacks, order, inputs, |bp, verdict| {
         let d = &bp.descriptor;
         match verdict {
@@ -547,7 +528,7 @@ fn save_cache(
             entries.len(),
             cache.dir().display()
         )),
-        Err(e) => reporter.info(&format!("warning: could not save the cache: {e}")),
+        Err(e) => reporter.warn(&format!("could not save the cache: {e}")),
     }
 }
 
@@ -596,9 +577,7 @@ fn report_run_image(request: &Request, reporter: &dyn Reporter) -> Result<Opened
         }
     ));
     if opened.offline {
-        reporter.info(
-            "warning: the run image's registry is unreachable; using the copy in the local store",
-        );
+        reporter.warn("the run image's registry is unreachable; using the copy in the local store");
     } else if opened.registry.is_some() {
         let (blobs, bytes) = opened.downloaded;
         reporter.info(&format!(
@@ -683,7 +662,7 @@ pub fn build_with_runtime(
             .collect(),
         None => Vec::new(),
     };
-    reporter.phase("ANALYZING");
+    reporter.phase(Phase::Analyzing);
     let OpenedRunImage {
         image: run_image,
         registry: run_image_registry,
@@ -706,7 +685,7 @@ pub fn build_with_runtime(
     let inputs = inputs(request, &ws, &run_image);
     let detected = run_detect(rt, &buildpacks, &order, &inputs, reporter)?;
 
-    reporter.phase("RESTORING");
+    reporter.phase(Phase::Restoring);
     let cache_image = request
         .cache_image
         .clone()
@@ -717,8 +696,8 @@ pub fn build_with_runtime(
                 "Cache image {}: {n} cached layers",
                 image.reference()
             )),
-            Err(e) => reporter.info(&format!(
-                "warning: could not restore the cache image (building without a cache): {e}"
+            Err(e) => reporter.warn(&format!(
+                "could not restore the cache image (building without a cache): {e}"
             )),
         }
     }
@@ -743,11 +722,11 @@ pub fn build_with_runtime(
     let cache_meta = cache.as_ref().and_then(|c| match c.load() {
         Ok(meta) => meta,
         Err(e) => {
-            reporter.info(&format!("warning: {e}"));
+            reporter.warn(&e.to_string());
             None
         }
     });
-    let warn = |m: &str| reporter.info(&format!("warning: {m}"));
+    let warn = |m: &str| reporter.warn(m);
     let restored = restore::restore(
         cache.as_ref().zip(cache_meta.as_ref()),
         previous.as_ref(),
@@ -770,7 +749,7 @@ pub fn build_with_runtime(
         }
     }
 
-    reporter.phase("BUILDING");
+    reporter.phase(Phase::Building);
     let built = build::build(
         rt,
         &buildpacks,
@@ -783,7 +762,7 @@ pub fn build_with_runtime(
     crate::download_report::after_build(rt.fetcher(), &mut launch.labels, reporter);
     files::write_metadata(&ws.layers, &launch).map_err(|e| Error::Build(e.into()))?;
     if launch.default_process.is_none() {
-        reporter.info("warning: no default process; the image has no entrypoint");
+        reporter.warn("no default process; the image has no entrypoint");
     }
     if run_image.layers().is_empty()
         && let Some(p) = launch
@@ -791,13 +770,13 @@ pub fn build_with_runtime(
             .iter()
             .find(|p| p.command.first().is_some_and(|c| c.starts_with("/bin/")))
     {
-        reporter.info(&format!(
-            "warning: the run image is empty (scratch), but process {} runs {}; the image cannot run it. Pass --run-image with a base that has it (e.g. one from tools/make-busybox-base.sh)",
+        reporter.warn(&format!(
+            "the run image is empty (scratch), but process {} runs {}; the image cannot run it. Pass --run-image with a base that has it (e.g. one from tools/make-busybox-base.sh)",
             p.process_type, p.command[0]
         ));
     }
 
-    reporter.phase("EXPORTING");
+    reporter.phase(Phase::Exporting);
     let blob_cache = request.services.caches.layer_blobs().map(BlobCache::new);
     let verified = VerifiedLayers::new(request.services.caches.verified_layers());
     let layout = OciLayout::create_or_open(&output.dir).map_err(|e| Error::Export(e.into()))?;
@@ -821,11 +800,15 @@ pub fn build_with_runtime(
         &output.tag,
     )?;
     for note in &report.notes {
-        reporter.info(&format!("warning: {note}"));
+        reporter.warn(note);
     }
     for l in &report.layers {
-        let verb = if l.reused { "Reusing" } else { "Adding" };
-        reporter.info(&format!("{verb} layer {} ({})", l.name, l.diff_id.short()));
+        let (name, diff_id) = (l.name.as_str(), &l.diff_id);
+        reporter.report(&if l.reused {
+            Event::LayerReused { name, diff_id }
+        } else {
+            Event::LayerAdded { name, diff_id }
+        });
     }
     let mut report = report;
     if let Some((file, tags)) = &output.archive {
@@ -887,7 +870,7 @@ pub fn build_with_runtime(
                 registry::human_bytes(p.uploaded_bytes),
                 p.present
             )),
-            Err(e) => reporter.info(&format!("warning: could not save the cache image: {e}")),
+            Err(e) => reporter.warn(&format!("could not save the cache image: {e}")),
         }
     }
     Ok(BuildSummary {

@@ -19,6 +19,7 @@ pub mod layers_dir;
 pub mod order;
 pub mod outcome;
 pub mod plan;
+pub mod progress;
 pub mod rebase;
 pub mod restore;
 pub mod sbom;

@@ -105,7 +105,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             Ok(())
         }
         Command::Rebase(r) => {
-            reporter.phase("REBASING");
+            reporter.phase(pipeline::Phase::Rebasing);
             let image = parse_ref("image", &r.image)?;
             let run_image =
                 pipeline::open_run_image(&parse_ref("--run-image", &r.run_image)?, &services)?;

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use crate::pipeline::Reporter;
+use kiln_lifecycle::progress::{Event, Reporter};
 use kiln_runtime::LogLevel;
 
 /// How much to print.
@@ -36,18 +36,26 @@ impl ConsoleReporter {
 }
 
 impl Reporter for ConsoleReporter {
-    fn phase(&self, name: &str) {
-        self.line(Verbosity::Normal, &format!("===> {name}"));
+    fn report(&self, event: &Event<'_>) {
+        match *event {
+            Event::PhaseStarted(phase) => self.line(Verbosity::Normal, &format!("===> {phase}")),
+            Event::Info(message) => self.line(Verbosity::Normal, message),
+            Event::Debug(message) => self.line(Verbosity::Verbose, message),
+            Event::Warning(message) => self.line(Verbosity::Normal, &format!("warning: {message}")),
+            Event::LayerAdded { name, diff_id } => self.line(
+                Verbosity::Normal,
+                &format!("Adding layer {name} ({})", diff_id.short()),
+            ),
+            Event::LayerReused { name, diff_id } => self.line(
+                Verbosity::Normal,
+                &format!("Reusing layer {name} ({})", diff_id.short()),
+            ),
+            Event::Buildpack { id, level, line } => self.buildpack(id, level, line),
+        }
     }
+}
 
-    fn info(&self, message: &str) {
-        self.line(Verbosity::Normal, message);
-    }
-
-    fn debug(&self, message: &str) {
-        self.line(Verbosity::Verbose, message);
-    }
-
+impl ConsoleReporter {
     fn buildpack(&self, id: &str, level: LogLevel, line: &str) {
         let min = match level {
             LogLevel::Debug => Verbosity::Verbose,
