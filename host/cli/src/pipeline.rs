@@ -514,7 +514,7 @@ fn save_cache(
             version: &bp.descriptor.version,
             name: layer.name.as_str(),
             host_dir,
-            dest: export::layer_dest(esc, layer.name.as_str()),
+            dest: kiln_lifecycle::layer_paths::layer_dest(esc, layer.name.as_str()),
             build: layer.build,
             launch: layer.launch,
             metadata: &layer.metadata,

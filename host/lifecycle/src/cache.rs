@@ -283,7 +283,7 @@ impl Cache {
             let mut builder = LayerBuilder::new(ownership);
             builder
                 .add_dir_tree(l.host_dir, &l.dest, &|rel: &str| {
-                    crate::export::is_executable(l.executables, rel)
+                    crate::layer_paths::is_executable(l.executables, rel)
                 })
                 .map_err(|e| err(l.host_dir, e))?;
             let (diff_id, _) = builder.diff_id().map_err(|e| err(l.host_dir, e))?;

@@ -15,6 +15,7 @@ pub mod detect;
 pub mod env;
 pub mod export;
 pub mod files;
+pub mod layer_paths;
 pub mod layers_dir;
 pub mod order;
 pub mod outcome;

@@ -10,7 +10,7 @@ use crate::Restored;
 use crate::analyze::PreviousImage;
 use crate::buildpack::Buildpack;
 use crate::cache::{Cache, CacheMetadata};
-use crate::export::layer_dest;
+use crate::layer_paths::layer_dest;
 use kiln_runtime::bindings::types;
 
 /// Restore the layers of every buildpack of `group`. Problems with the cache are reported

@@ -3,27 +3,25 @@
 //! Layer order (bottom to top): run image layers, each buildpack's `launch` layers (group
 //! order, then layer name), the app layer, the config layer (`/layers/config/metadata.toml`).
 
+mod image_config;
 pub mod labels;
+mod layers;
+mod records;
 pub mod run_image;
 pub mod time;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::analyze::PreviousImage;
 use crate::build::BuiltBuildpack;
 use crate::buildpack::Buildpack;
 use crate::env::Env;
-use crate::files::{self, LaunchMetadata};
+use crate::files::LaunchMetadata;
 use kiln_oci::blob_cache::BlobCache;
-use kiln_oci::{
-    Descriptor, Digest, HistoryEntry, ImageError, LayerBuilder, LayerOwnership, OciLayout,
-    VerifiedLayers,
-};
-use labels::{
-    BuildMetadata, BuildpackLayers, LayerMetadata, LifecycleMetadata, RunImageMetadata, Sha,
-    StackMetadata, StackRunImage,
-};
+use kiln_oci::{Descriptor, Digest, ImageError, LayerOwnership, OciLayout, VerifiedLayers};
+use labels::RunImageMetadata;
+use layers::Source;
+use records::LayerRecords;
 pub use run_image::{RunImage, RunImageError};
 
 /// What the exporter needs.
@@ -116,6 +114,12 @@ pub enum ExportError {
         /// What the check found.
         problem: kiln_oci::LayerProblem,
     },
+    /// A layer the lifecycle label must name was not placed (a bug in the exporter).
+    #[error("the {what} layer was not exported; this is a bug in Kiln, please report it")]
+    LayerMissing {
+        /// Which layer.
+        what: &'static str,
+    },
     /// A layer kept by metadata alone has nothing to reuse.
     #[error(
         "layer {layer} was kept without contents, but the previous image has no layer {sha} to reuse; rebuild it (delete its metadata)"
@@ -131,141 +135,35 @@ pub enum ExportError {
 /// Path of the launcher in the image (without the leading `/`).
 pub const LAUNCHER_PATH: &str = "cnb/lifecycle/launcher";
 
-/// Where a layer's bytes come from.
-enum Source {
-    /// Tar the files now (unless the previous image already has the same diff_id).
-    Build(LayerBuilder),
-    /// The previous image's layer with this diff_id.
-    Reuse(String),
-}
-
-struct PendingLayer {
-    name: String,
-    created_by: String,
-    source: Source,
-}
-
-/// Write the image into `layout` under `tag`.
+/// Write the image into `layout` under `tag`: the layers of [`layers`] in order, each placed
+/// (reused by diff_id, taken from the blob cache, or written) and recorded in the lifecycle
+/// label as it is placed; then the config and the manifest.
 pub fn export(
     inputs: &ExportInputs<'_>,
     layout: &OciLayout,
     tag: &str,
 ) -> Result<ExportReport, ExportError> {
-    let mut pending = Vec::new();
-    let mut label_buildpacks = Vec::new();
-    for b in inputs.built {
-        let bp = &inputs.buildpacks[b.index];
-        let esc = bp.escaped_id();
-        let mut layers = BTreeMap::new();
-        for layer in b.output.layers.iter().filter(|l| l.launch) {
-            let source = if let Some(sha) = &layer.reuse {
-                Source::Reuse(sha.clone())
-            } else {
-                let host = inputs.layers_dir.join(&esc).join(layer.name.as_str());
-                let mut builder = LayerBuilder::new(inputs.ownership);
-                builder.add_dir_tree(
-                    &host,
-                    &layer_dest(&esc, layer.name.as_str()),
-                    &|rel: &str| is_executable(&layer.executables, rel),
-                )?;
-                Source::Build(builder)
-            };
-            pending.push(PendingLayer {
-                name: format!("{}:{}", bp.descriptor.id, layer.name),
-                created_by: format!(
-                    "Layer: '{}', Created by buildpack: {}@{}",
-                    layer.name, bp.descriptor.id, bp.descriptor.version
-                ),
-                source,
-            });
-            layers.insert(layer.name.to_string(), layer.clone());
-        }
-        label_buildpacks.push((
-            bp.descriptor.id.to_string(),
-            bp.descriptor.version.clone(),
-            layers,
-        ));
-    }
-    let mut sbom = LayerBuilder::new(inputs.ownership);
-    for b in inputs.built {
-        let esc = inputs.buildpacks[b.index].escaped_id();
-        for layer in b.output.layers.iter().filter(|l| l.launch) {
-            if let Some(doc) = &layer.sbom {
-                sbom.add_file(
-                    &format!("layers/sbom/launch/{esc}/{}/sbom.cdx.json", layer.name),
-                    doc.clone().into_bytes(),
-                    0o644,
-                )?;
-            }
-        }
-    }
-    if !sbom.is_empty() {
-        pending.push(PendingLayer {
-            name: "sbom".into(),
-            created_by: "Software Bill-of-Materials".into(),
-            source: Source::Build(sbom),
-        });
-    }
-    let mut app = LayerBuilder::new(inputs.ownership);
-    app.add_dir_tree(inputs.app_dir, kiln_spec::APP_DIR, &|_: &str| false)?;
-    pending.push(PendingLayer {
-        name: "app".into(),
-        created_by: "Application Layer".into(),
-        source: Source::Build(app),
-    });
-    let (_, arch) = inputs.run_image.target();
-    let launcher = inputs
-        .launchers
-        .iter()
-        .find(|(a, _)| *a == arch)
-        .map(|(_, bytes)| *bytes)
-        .ok_or_else(|| ExportError::NoLauncher { arch: arch.clone() })?;
-    let mut launcher_layer = LayerBuilder::new(LayerOwnership::ROOT);
-    launcher_layer.add_dir("cnb")?;
-    launcher_layer.add_dir("cnb/lifecycle")?;
-    launcher_layer.add_file(LAUNCHER_PATH, launcher.to_vec(), 0o755)?;
-    pending.push(PendingLayer {
-        name: "launcher".into(),
-        created_by: "Buildpacks Application Launcher".into(),
-        source: Source::Build(launcher_layer),
-    });
-    let mut config_layer = LayerBuilder::new(inputs.ownership);
-    config_layer.add_file(
-        "layers/config/metadata.toml",
-        files::metadata_toml(inputs.launch)?.into_bytes(),
-        0o644,
-    )?;
-    pending.push(PendingLayer {
-        name: "config".into(),
-        created_by: "Buildpacks Launcher Config".into(),
-        source: Source::Build(config_layer),
-    });
-    if !inputs.launch.processes.is_empty() {
-        let mut types = LayerBuilder::new(LayerOwnership::ROOT);
-        types.add_dir("cnb")?;
-        types.add_dir("cnb/process")?;
-        for p in &inputs.launch.processes {
-            types.add_symlink(
-                &format!("cnb/process/{}", p.process_type),
-                &format!("/{LAUNCHER_PATH}"),
-            )?;
-        }
-        pending.push(PendingLayer {
-            name: "process-types".into(),
-            created_by: "Buildpacks Process Types".into(),
-            source: Source::Build(types),
-        });
-    }
+    let mut pending = layers::buildpack_layers(inputs)?;
+    pending.extend(layers::sbom_layer(inputs)?);
+    pending.push(layers::app_layer(inputs)?);
+    pending.push(layers::launcher_layer(inputs)?);
+    pending.push(layers::config_layer(inputs)?);
+    pending.extend(layers::process_types_layer(inputs)?);
 
     inputs.run_image.copy_blobs_to(layout)?;
     let mut descriptors: Vec<Descriptor> = inputs.run_image.layers();
     let mut diff_ids = inputs.run_image.config.diff_ids()?;
     let top_layer = diff_ids.last().map(ToString::to_string).unwrap_or_default();
+    let mut records = LayerRecords::new(inputs.built.iter().map(|b| {
+        let d = &inputs.buildpacks[b.index].descriptor;
+        (d.id.to_string(), d.version.clone())
+    }));
     let mut written = Vec::new();
     let mut notes = Vec::new();
     let mut blobs_written = 0;
     for p in &pending {
         let (diff_id, descriptor, reused) = place_layer(p, inputs, layout, &mut notes)?;
+        records.record(&p.role, &diff_id);
         if !reused {
             blobs_written += 1;
         }
@@ -278,111 +176,13 @@ pub fn export(
         });
         descriptors.push(descriptor);
     }
-
-    let diff_of = |name: &str| {
-        written
-            .iter()
-            .find(|w| w.name == name)
-            .map(|w| w.diff_id.to_string())
-            .unwrap_or_default()
-    };
-    let lifecycle = LifecycleMetadata {
-        app: vec![Sha {
-            sha: diff_of("app"),
-        }],
-        config: Sha {
-            sha: diff_of("config"),
-        },
-        launcher: Sha {
-            sha: diff_of("launcher"),
-        },
-        sbom: written.iter().any(|w| w.name == "sbom").then(|| Sha {
-            sha: diff_of("sbom"),
-        }),
-        process_types: written
-            .iter()
-            .any(|w| w.name == "process-types")
-            .then(|| Sha {
-                sha: diff_of("process-types"),
-            }),
-        buildpacks: label_buildpacks
-            .into_iter()
-            .map(|(key, version, layers)| BuildpackLayers {
-                layers: layers
-                    .into_iter()
-                    .map(|(name, l)| {
-                        let meta = LayerMetadata {
-                            sha: diff_of(&format!("{key}:{name}")),
-                            data: l.metadata,
-                            build: l.build,
-                            launch: l.launch,
-                            cache: l.cache,
-                        };
-                        (name, meta)
-                    })
-                    .collect(),
-                key,
-                version,
-            })
-            .collect(),
-        run_image: RunImageMetadata {
-            top_layer,
-            reference: inputs.run_image.digest(),
-            image: inputs.run_image.name().to_owned(),
-        },
-        stack: StackMetadata {
-            run_image: StackRunImage {
-                image: inputs.run_image.name().to_owned(),
-            },
-        },
-    };
-
-    let mut config = inputs.run_image.config.clone();
-    let mut image_labels = config.labels();
-    image_labels.extend(inputs.launch.labels.clone());
-    image_labels.insert(
-        labels::LIFECYCLE_METADATA.into(),
-        labels::to_json(&lifecycle),
-    );
-    image_labels.insert(
-        labels::BUILD_METADATA.into(),
-        labels::to_json(&BuildMetadata::from_launch(inputs.launch)),
-    );
-    image_labels.insert(labels::PROJECT_METADATA.into(), "{}".into());
-    image_labels.insert(labels::EXEC_ENV.into(), inputs.exec_env.to_owned());
-    config.set_labels(&image_labels);
-    config.set_env(image_env(inputs).to_strings());
-    config.set_working_dir(Some(kiln_spec::APP_DIR));
-    config.set_entrypoint(Some(vec![match &inputs.launch.default_process {
-        Some(t) => format!("/cnb/process/{t}"),
-        None => format!("/{LAUNCHER_PATH}"),
-    }]));
-    config.set_cmd(None);
-    let created = time::rfc3339(inputs.epoch_seconds);
-    config.set_created(Some(&created));
-    let run_layers = inputs.run_image.layers().len();
-    let history = config.history();
-    let history_matches = history
-        .iter()
-        .filter(|h| h.empty_layer != Some(true))
-        .count()
-        == run_layers;
-    if history_matches {
-        let mut history = history;
-        for p in &pending {
-            history.push(HistoryEntry {
-                created: Some(created.clone()),
-                author: None,
-                created_by: Some(p.created_by.clone()),
-                comment: None,
-                empty_layer: None,
-            });
-        }
-        config.set_history(&history)?;
-    } else {
-        config.set_history(&[])?;
-    }
-    config.set_diff_ids(&diff_ids);
+    let lifecycle = records.finish(RunImageMetadata {
+        top_layer,
+        reference: inputs.run_image.digest(),
+        image: inputs.run_image.name().to_owned(),
+    })?;
+    let history: Vec<&str> = pending.iter().map(|p| p.created_by.as_str()).collect();
+    let config = image_config::image_config(inputs, &lifecycle, &history, &diff_ids)?;
     kiln_fs::fault::point("export-layers-written");
     let blobs_before = count_blobs(layout);
     let image = layout.write_image(tag, &config, descriptors)?;
@@ -405,21 +205,10 @@ fn count_blobs(layout: &OciLayout) -> usize {
     })
 }
 
-/// Path of a buildpack layer inside layer tars.
-pub fn layer_dest(escaped_id: &str, layer: &str) -> String {
-    format!("layers/{escaped_id}/{layer}")
-}
-
-/// Whether `rel` (a path inside a layer) is exported executable: files under `bin/` and the
-/// paths the buildpack listed.
-pub fn is_executable(executables: &[String], rel: &str) -> bool {
-    rel.starts_with("bin/") || executables.iter().any(|e| e == rel)
-}
-
 /// Put one layer into `layout`: reuse the previous image's blob when the diff_id matches
 /// (no compression, no write), otherwise tar, compress and write it.
 fn place_layer(
-    p: &PendingLayer,
+    p: &layers::PendingLayer,
     inputs: &ExportInputs<'_>,
     layout: &OciLayout,
     notes: &mut Vec<String>,
