@@ -104,7 +104,9 @@ impl Error {
             Self::Workspace(WorkspaceError::Io { .. } | WorkspaceError::NoSpace { .. }) => {
                 exit::GENERIC
             }
+            Self::Open(OpenError::Registry(_)) => exit::REGISTRY_ERROR,
             Self::InvalidInput(_)
+            | Self::Open(_)
             | Self::Workspace(_)
             | Self::Image(_)
             | Self::Reference { .. }
@@ -114,8 +116,6 @@ impl Error {
                 exit::INVALID_INPUT
             }
             Self::Buildpack(_) => exit::BUILDPACK_INVALID,
-            Self::Open(OpenError::Registry(_)) => exit::REGISTRY_ERROR,
-            Self::Open(_) => exit::INVALID_INPUT,
             Self::RunImage(_) | Self::OpenRunImage(_) | Self::OpenPreviousImage(_) => {
                 exit::ANALYZE_ERROR
             }
