@@ -23,6 +23,7 @@
 //! Other suffixes, sub-directories, and names that cannot be variables (empty, or with a
 //! `=`) are ignored.
 
+use kiln_spec::env_file::{Action, Combination};
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::io;
@@ -201,29 +202,6 @@ fn inject_root_dirs(env: &mut Env, layer: &Path) {
     }
 }
 
-/// What an env file does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Action {
-    Override,
-    Default,
-    Prepend,
-    Append,
-}
-
-impl Action {
-    /// The action of a file suffix (the text after the first `.`); `None` when the file is
-    /// not an action (`delim`) or the suffix is unknown.
-    fn from_suffix(suffix: Option<&str>) -> Option<Self> {
-        match suffix {
-            None | Some("override") => Some(Self::Override),
-            Some("default") => Some(Self::Default),
-            Some("prepend") => Some(Self::Prepend),
-            Some("append") => Some(Self::Append),
-            Some(_) => None,
-        }
-    }
-}
-
 /// Apply the env files of `dir` to `env` in file-name order. A missing dir changes nothing.
 pub fn apply_env_dir(env: &mut Env, dir: &Path) -> Result<(), Error> {
     if !dir.is_dir() {
@@ -245,21 +223,11 @@ pub fn apply_env_dir(env: &mut Env, dir: &Path) -> Result<(), Error> {
         }
         let value = read_value(&file)?;
         let name = OsStr::new(name);
-        match action {
-            Action::Override => env.set(name, value),
-            Action::Default => {
-                if env.non_empty(name).is_none() {
-                    env.set(name, value);
-                }
-            }
-            Action::Prepend | Action::Append => {
-                let delim = read_delim(dir, name)?;
-                if action == Action::Prepend {
-                    env.prepend(name, &value, &delim);
-                } else {
-                    env.append(name, &value, &delim);
-                }
-            }
+        match action.combine(env.non_empty(name).is_some()) {
+            Combination::Keep => {}
+            Combination::Value => env.set(name, value),
+            Combination::CurrentThenValue => env.append(name, &value, &read_delim(dir, name)?),
+            Combination::ValueThenCurrent => env.prepend(name, &value, &read_delim(dir, name)?),
         }
     }
     Ok(())

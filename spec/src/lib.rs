@@ -3,12 +3,15 @@
 //! Both sides validate with the same functions, so a name the SDK accepts is a name the host
 //! accepts. The validators are `const fn`, which lets the SDK check literals at compile time.
 
+pub mod env_file;
 pub mod error_chain;
 pub mod labels;
 pub mod names;
+pub mod platform;
 
 pub use error_chain::error_chain;
 pub use names::{BuildpackId, LayerName, NameError, ProcessType};
+pub use platform::Platform;
 
 /// The CNB Buildpack API version Kiln implements.
 pub const BUILDPACK_API: &str = "0.12";

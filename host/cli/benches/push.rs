@@ -51,7 +51,7 @@ fn make_image(dir: &Path) -> OciLayout {
         diff_ids.push(written.diff_id.clone());
         layers.push(written.descriptor.clone());
     }
-    let mut config = ImageConfig::new("linux", kiln_oci::platform_arch());
+    let mut config = ImageConfig::new("linux", kiln_spec::platform::host_arch());
     config.set_diff_ids(&diff_ids);
     layout.write_image("big", &config, layers).unwrap();
     layout

@@ -116,7 +116,7 @@ impl CacheImage {
             layers.push(desc);
             diff_ids.push(digest);
         }
-        let mut config = ImageConfig::new("linux", kiln_oci::platform_arch());
+        let mut config = ImageConfig::new("linux", kiln_spec::platform::host_arch());
         config.set_label(
             CACHE_METADATA_LABEL,
             &serde_json::to_string(&metadata).unwrap_or_default(),

@@ -2,30 +2,8 @@
 
 use std::collections::BTreeMap;
 
-/// How a modification combines with the current value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Action {
-    /// Replace.
-    Override,
-    /// Set only if unset or empty.
-    Default,
-    /// `current + delim + value`.
-    Append,
-    /// `value + delim + current`.
-    Prepend,
-}
-
-impl Action {
-    /// The CNB env-file suffix for this action.
-    pub fn suffix(self) -> &'static str {
-        match self {
-            Self::Override => "override",
-            Self::Default => "default",
-            Self::Append => "append",
-            Self::Prepend => "prepend",
-        }
-    }
-}
+use kiln_spec::env_file::Combination;
+pub use kiln_spec::env_file::{Action, name_problem};
 
 /// When a modification applies.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -75,17 +53,6 @@ pub fn in_file_order<'a>(mods: &'a [Modification], scope: &Scope) -> Vec<&'a Mod
     selected
 }
 
-/// Why `name` cannot be an environment variable name, or `None` if it can.
-pub fn name_problem(name: &str) -> Option<&'static str> {
-    if name.is_empty() {
-        Some("must not be empty")
-    } else if name.contains(['=', '\0', '/', '.', '\\']) {
-        Some("must not contain '=', '/', '.', '\\' or NUL")
-    } else {
-        None
-    }
-}
-
 /// An environment: ordered, deterministic.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Env(BTreeMap<String, String>);
@@ -128,13 +95,11 @@ impl Env {
     pub fn apply(&mut self, m: &Modification) {
         let delim = m.delimiter.as_deref().unwrap_or("");
         let current = self.0.get(&m.name).filter(|v| !v.is_empty()).cloned();
-        let value = match (m.action, current) {
-            (Action::Override, _) | (Action::Default | Action::Append | Action::Prepend, None) => {
-                m.value.clone()
-            }
-            (Action::Default, Some(cur)) => cur,
-            (Action::Append, Some(cur)) => format!("{cur}{delim}{}", m.value),
-            (Action::Prepend, Some(cur)) => format!("{}{delim}{cur}", m.value),
+        let value = match (m.action.combine(current.is_some()), current) {
+            (Combination::Keep, Some(cur)) => cur,
+            (Combination::CurrentThenValue, Some(cur)) => format!("{cur}{delim}{}", m.value),
+            (Combination::ValueThenCurrent, Some(cur)) => format!("{}{delim}{cur}", m.value),
+            _ => m.value.clone(),
         };
         self.0.insert(m.name.clone(), value);
     }

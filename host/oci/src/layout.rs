@@ -24,7 +24,7 @@ use super::spec::{
     MEDIA_TYPE_OCI_INDEX, MEDIA_TYPE_OCI_MANIFEST, is_config_media_type, is_index_media_type,
     is_manifest_media_type,
 };
-use super::{DEFAULT_TAG, Digest, HashingWriter, ImageError, Result, io_err, platform_arch};
+use super::{DEFAULT_TAG, Digest, HashingWriter, ImageError, Result, io_err};
 
 /// Name of the layout marker file.
 pub const OCI_LAYOUT_FILE: &str = "oci-layout";
@@ -565,7 +565,7 @@ impl OciLayout {
                 what: what.clone(),
                 source,
             })?;
-        let arch = platform_arch();
+        let arch = kiln_spec::platform::host_arch();
         index
             .manifests
             .iter()
@@ -755,7 +755,7 @@ mod tests {
     }
 
     fn config_for(layers: &[&WrittenLayer], label: &str) -> ImageConfig {
-        let mut c = ImageConfig::new("linux", platform_arch());
+        let mut c = ImageConfig::new("linux", kiln_spec::platform::host_arch());
         c.set_created(Some(crate::NORMALIZED_CREATED));
         c.set_label("which", label);
         c.set_env(vec!["PATH=/bin".into()]);
@@ -1021,7 +1021,7 @@ mod tests {
         let layout = OciLayout::create_or_open(tmp.path()).unwrap();
         let base_layer = layer(&layout, "docker");
         let mut cfg = config_for(&[&base_layer], "docker");
-        cfg.set_top_level_str("architecture", Some(platform_arch()));
+        cfg.set_top_level_str("architecture", Some(kiln_spec::platform::host_arch()));
         let cdesc = layout
             .blobs()
             .write_bytes(&cfg.to_bytes().unwrap(), MEDIA_TYPE_DOCKER_CONFIG)
@@ -1042,7 +1042,7 @@ mod tests {
             os_features: None,
             variant: None,
         };
-        let foreign = if platform_arch() == "s390x" {
+        let foreign = if kiln_spec::platform::host_arch() == "s390x" {
             "ppc64le"
         } else {
             "s390x"
@@ -1051,7 +1051,7 @@ mod tests {
         e1.annotations = None;
         e1.platform = Some(plat(foreign));
         let mut e2 = mdesc.clone();
-        e2.platform = Some(plat(platform_arch()));
+        e2.platform = Some(plat(kiln_spec::platform::host_arch()));
         let mut idx = ImageIndex::new();
         idx.manifests = vec![e1.clone(), e2];
         let nested = layout
@@ -1114,6 +1114,9 @@ mod tests {
         assert_eq!(s.working_dir.as_deref(), Some("/workspace"));
         assert_eq!(s.user.as_deref(), Some("1000:1000"));
         assert_eq!(s.os.as_deref(), Some("linux"));
-        assert_eq!(s.architecture.as_deref(), Some(platform_arch()));
+        assert_eq!(
+            s.architecture.as_deref(),
+            Some(kiln_spec::platform::host_arch())
+        );
     }
 }

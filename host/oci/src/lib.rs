@@ -302,37 +302,10 @@ pub fn validate_tag(tag: &str) -> Result<()> {
     Ok(())
 }
 
-/// The OCI architecture name of the host (`amd64`, `arm64`, ...).
-pub fn platform_arch() -> &'static str {
-    oci_arch_name(std::env::consts::ARCH)
-}
-
-/// Maps a Rust `std::env::consts::ARCH` value to its OCI/Go name.
-pub fn oci_arch_name(rust_arch: &'static str) -> &'static str {
-    match rust_arch {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "386",
-        "powerpc64" if cfg!(target_endian = "little") => "ppc64le",
-        "loongarch64" => "loong64",
-        "mips64" if cfg!(target_endian = "little") => "mips64le",
-        "mips" if cfg!(target_endian = "little") => "mipsle",
-        other => other,
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn arch_mapping() {
-        assert_eq!(oci_arch_name("x86_64"), "amd64");
-        assert_eq!(oci_arch_name("aarch64"), "arm64");
-        assert_eq!(oci_arch_name("s390x"), "s390x");
-        assert!(!platform_arch().is_empty());
-    }
 
     #[test]
     fn tag_validation() {

@@ -18,64 +18,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use kiln_oci::OciLayout;
+use kiln_spec::Platform;
 
 pub use error::RegistryError;
 pub use pull::{PullOptions, Pulled};
 pub use push::PushReport;
 pub use reference::RegistryRef;
-
-/// The target platform `os/arch[/variant]` that multi-platform indexes are resolved to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TargetPlatform {
-    /// OCI os, e.g. `linux`.
-    pub os: String,
-    /// OCI architecture, e.g. `amd64`.
-    pub arch: String,
-    /// Variant, e.g. `v8`, if any.
-    pub variant: Option<String>,
-}
-
-impl TargetPlatform {
-    /// The host's platform (`linux/<arch>`).
-    pub fn host() -> Self {
-        Self {
-            os: "linux".into(),
-            arch: kiln_oci::platform_arch().into(),
-            variant: None,
-        }
-    }
-
-    /// Parse `os/arch[/variant]`, e.g. `linux/arm64`.
-    pub fn parse(input: &str) -> Result<Self, String> {
-        let parts: Vec<&str> = input.split('/').collect();
-        let valid = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric());
-        match parts.as_slice() {
-            [os, arch] if valid(os) && valid(arch) => Ok(Self {
-                os: (*os).into(),
-                arch: (*arch).into(),
-                variant: None,
-            }),
-            [os, arch, variant] if valid(os) && valid(arch) && valid(variant) => Ok(Self {
-                os: (*os).into(),
-                arch: (*arch).into(),
-                variant: Some((*variant).into()),
-            }),
-            _ => Err(format!(
-                "invalid platform {input:?}; use OS/ARCH[/VARIANT], e.g. linux/amd64 or linux/arm64"
-            )),
-        }
-    }
-}
-
-impl std::fmt::Display for TargetPlatform {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.os, self.arch)?;
-        if let Some(v) = &self.variant {
-            write!(f, "/{v}")?;
-        }
-        Ok(())
-    }
-}
 
 /// Registry settings, decided once by the caller (the CLI from its flags).
 #[derive(Debug, Clone)]
@@ -83,7 +31,7 @@ pub struct RegistrySettings {
     /// Hosts (`host` or `host:port`) reached over plain HTTP besides `localhost`/`127.0.0.1`.
     pub insecure: Vec<String>,
     /// The platform indexes resolve to.
-    pub platform: TargetPlatform,
+    pub platform: Platform,
     /// Concurrent blob transfers per image.
     pub concurrency: usize,
     /// The local store's directory.
@@ -96,7 +44,7 @@ impl RegistrySettings {
     pub fn new(store: impl Into<PathBuf>) -> Self {
         Self {
             insecure: Vec::new(),
-            platform: TargetPlatform::host(),
+            platform: Platform::host(),
             concurrency: 4,
             store: store.into(),
         }
@@ -183,30 +131,6 @@ pub fn human_bytes(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn platform_parses_two_or_three_parts() {
-        assert_eq!(
-            TargetPlatform::parse("linux/arm64").unwrap().to_string(),
-            "linux/arm64"
-        );
-        assert_eq!(
-            TargetPlatform::parse("linux/arm64/v8")
-                .unwrap()
-                .variant
-                .as_deref(),
-            Some("v8")
-        );
-        for bad in [
-            "linux",
-            "linux/",
-            "/amd64",
-            "linux/amd64/v8/x",
-            "linux/am d64",
-        ] {
-            assert!(TargetPlatform::parse(bad).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn bytes_are_human_readable() {

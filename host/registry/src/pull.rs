@@ -5,9 +5,10 @@
 use oci_client::RegistryOperation;
 
 use super::client::{RawManifest, Registry};
-use super::{Registries, RegistryError, RegistryRef, TargetPlatform, store};
+use super::{Registries, RegistryError, RegistryRef, store};
 use kiln_oci::spec::{ImageIndex, ImageManifest, is_index_media_type, is_manifest_media_type};
 use kiln_oci::{BlobStore, Descriptor, Digest, OciLayout};
+use kiln_spec::Platform;
 
 /// What to download.
 #[derive(Debug, Clone, Copy)]
@@ -157,7 +158,7 @@ fn stored_copy(
 fn local_manifest(
     reference: &RegistryRef,
     blobs: &BlobStore,
-    platform: &TargetPlatform,
+    platform: &Platform,
 ) -> Result<Option<RawManifest>, RegistryError> {
     let Some(digest) = reference.digest().and_then(|d| Digest::parse(d).ok()) else {
         return Ok(None);
@@ -224,7 +225,7 @@ fn parse_manifest(
 fn pick_platform(
     reference: &RegistryRef,
     raw: &RawManifest,
-    platform: &TargetPlatform,
+    platform: &Platform,
 ) -> Result<Descriptor, RegistryError> {
     let index: ImageIndex =
         serde_json::from_slice(&raw.bytes).map_err(|e| RegistryError::BadManifest {

@@ -48,7 +48,7 @@ impl Cli {
             ..kiln_registry::RegistrySettings::new(caches.registry_store())
         };
         if let Some(p) = &self.platform {
-            settings.platform = kiln_registry::TargetPlatform::parse(p)
+            settings.platform = kiln_spec::Platform::parse(p)
                 .map_err(|e| Error::InvalidInput(format!("--platform: {e}")))?;
         }
         Ok(settings)

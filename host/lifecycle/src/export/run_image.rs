@@ -1,8 +1,6 @@
 //! The run image: the base the app layers go on top of (`scratch` or an OCI layout).
 
-use kiln_oci::{
-    Descriptor, ImageConfig, ImageError, LocalImage, OciLayout, VerifiedLayers, platform_arch,
-};
+use kiln_oci::{Descriptor, ImageConfig, ImageError, LocalImage, OciLayout, VerifiedLayers};
 
 /// A run image that has been read and checked.
 pub struct RunImage {
@@ -44,7 +42,7 @@ impl RunImage {
             source,
         };
         let config = match &source {
-            None => ImageConfig::new("linux", platform_arch()),
+            None => ImageConfig::new("linux", kiln_spec::platform::host_arch()),
             Some(image) => {
                 let config = image.resolved.config.clone();
                 let layers = &image.resolved.manifest.layers;
@@ -106,7 +104,7 @@ impl RunImage {
             self.config.os().unwrap_or("linux").to_owned(),
             self.config
                 .architecture()
-                .unwrap_or(platform_arch())
+                .unwrap_or(kiln_spec::platform::host_arch())
                 .to_owned(),
         )
     }
