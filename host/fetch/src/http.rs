@@ -4,6 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use kiln_fs::retry::Retry;
+
 use super::cache::Pending;
 use super::destination::{GuardedResolver, Trusted, redirect_policy};
 use super::policy::Policy;
@@ -12,10 +14,6 @@ use super::policy::Policy;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a read may stall.
 const READ_TIMEOUT: Duration = Duration::from_mins(1);
-/// Attempts after the first one, for 5xx answers and connection errors.
-const RETRIES: u32 = 3;
-/// First backoff; doubled after each failed attempt.
-const BACKOFF: Duration = Duration::from_millis(250);
 
 /// A download failure.
 #[derive(Debug, thiserror::Error)]
@@ -74,20 +72,20 @@ impl Http {
         url: &str,
         begin: impl Fn() -> std::io::Result<Pending>,
     ) -> Result<Pending, HttpError> {
-        let mut attempt = 0;
-        loop {
-            match self.attempt(url, &begin).await {
-                Ok(p) => return Ok(p),
-                Err(e @ (HttpError::Network(_) | HttpError::Status { status: 500.. }))
-                    if attempt < RETRIES =>
-                {
-                    tracing::debug!("download of {url} failed ({e}); retrying");
-                    tokio::time::sleep(BACKOFF * 2u32.pow(attempt)).await;
-                    attempt += 1;
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        Retry::NETWORK
+            .run(
+                url,
+                || self.attempt(url, &begin),
+                |e| {
+                    matches!(
+                        e,
+                        HttpError::Network(_) | HttpError::Status { status: 500.. }
+                    )
+                },
+                tokio::time::sleep,
+            )
+            .await
+            .map_err(|(e, _)| e)
     }
 
     async fn attempt(

@@ -9,6 +9,7 @@ pub mod dir_lock;
 pub mod fault;
 pub mod interrupt;
 pub mod long_path;
+pub mod retry;
 
 pub use cache_paths::CachePaths;
 pub use dir_lock::{DirLock, LockError};

@@ -13,12 +13,8 @@ use oci_client::{Client, RegistryOperation};
 
 use super::auth::{Credentials, Sources};
 use super::{Registries, RegistryError, RegistryRef};
+use kiln_fs::retry::Retry;
 use kiln_oci::{BlobStore, Descriptor, Digest};
-
-/// Attempts per request (the first try plus retries).
-const ATTEMPTS: u32 = 4;
-/// Delay before the first retry; doubled for each further one.
-const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 
 /// A manifest as the registry sent it.
 #[derive(Debug, Clone)]
@@ -103,20 +99,10 @@ impl Registry {
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T, OciDistributionError>>,
     {
-        let mut delay = FIRST_BACKOFF;
-        let mut attempt = 1;
-        loop {
-            match op().await {
-                Ok(v) => return Ok(v),
-                Err(e) if attempt < ATTEMPTS && is_transient(&e) => {
-                    tracing::debug!(%action, attempt, error = %e, "retrying registry request");
-                    tokio::time::sleep(delay).await;
-                    delay *= 2;
-                    attempt += 1;
-                }
-                Err(e) => return Err(self.classify(action, e, attempt)),
-            }
-        }
+        Retry::NETWORK
+            .run(action, op, is_transient, tokio::time::sleep)
+            .await
+            .map_err(|(e, attempts)| self.classify(action, e, attempts))
     }
 
     /// Fetch a manifest (or index) by tag or digest; `None` if the registry has none.
