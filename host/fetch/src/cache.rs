@@ -93,7 +93,12 @@ impl DownloadCache {
             && let Ok(mut tmp) = tempfile::NamedTempFile::with_prefix_in(PARTIAL_PREFIX, dir)
             && tmp.write_all(d.to_string().as_bytes()).is_ok()
         {
-            let _ = tmp.persist(&path);
+            let _ = kiln_fs::atomic_file::commit(
+                tmp,
+                &path,
+                None,
+                kiln_fs::atomic_file::Durability::BestEffort,
+            );
         }
     }
 
@@ -144,12 +149,13 @@ impl Pending {
         }
         let target = cache.path_of(&actual);
         let size = self.size;
-        Ok(self
-            .file
-            .as_file()
-            .sync_all()
-            .and_then(|()| self.file.persist(&target).map_err(|e| e.error))
-            .map(|_| (actual, size)))
+        Ok(kiln_fs::atomic_file::commit(
+            self.file,
+            &target,
+            None,
+            kiln_fs::atomic_file::Durability::Synced,
+        )
+        .map(|()| (actual, size)))
     }
 }
 

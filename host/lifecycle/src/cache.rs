@@ -307,8 +307,13 @@ impl Cache {
                         "the layer changed while it was being cached",
                     ));
                 }
-                tmp.as_file().sync_all().map_err(|e| err(&target, e))?;
-                tmp.persist(&target).map_err(|e| err(&target, e.error))?;
+                kiln_fs::atomic_file::commit(
+                    tmp,
+                    &target,
+                    None,
+                    kiln_fs::atomic_file::Durability::Synced,
+                )
+                .map_err(|e| err(&target, e))?;
                 written += 1;
             }
             if !metadata.buildpacks.iter().any(|b| b.key == l.buildpack) {
@@ -414,3 +419,6 @@ pub fn default_dir(caches: &kiln_fs::CachePaths, key: &str) -> Option<PathBuf> {
     let hash = hex::encode(Sha256::digest(key.as_bytes()));
     Some(caches.build_caches()?.join(&hash[..16]))
 }
+
+#[cfg(test)]
+mod tests;

@@ -55,7 +55,12 @@ impl BlobCache {
             return;
         };
         if std::fs::copy(store.path(&desc.digest), tmp.path()).is_ok() {
-            let _ = tmp.persist(&target);
+            let _ = kiln_fs::atomic_file::commit(
+                tmp,
+                &target,
+                None,
+                kiln_fs::atomic_file::Durability::BestEffort,
+            );
         }
     }
 }

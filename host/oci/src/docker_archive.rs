@@ -46,9 +46,8 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
-use std::fs::{self, File, Permissions};
+use std::fs::{self, File};
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -587,18 +586,13 @@ pub fn write_docker_archive_raw(
         .metadata()
         .map_err(super::io_err("read metadata of", tmp.path()))?
         .len();
-    let f = tmp.as_file();
-    f.set_permissions(Permissions::from_mode(FILE_MODE))
-        .map_err(super::io_err("set permissions of", tmp.path()))?;
-    f.sync_all().map_err(super::io_err("fsync", tmp.path()))?;
-    tmp.persist(path).map_err(|e| ImageError::Io {
-        action: "rename a temporary file to",
-        path: path.to_path_buf(),
-        source: e.error,
-    })?;
-    if let Ok(d) = File::open(&dir) {
-        let _ = d.sync_all();
-    }
+    kiln_fs::atomic_file::commit(
+        tmp,
+        path,
+        Some(FILE_MODE),
+        kiln_fs::atomic_file::Durability::Synced,
+    )
+    .map_err(super::io_err("write", path))?;
     tracing::debug!(path = %path.display(), %image_id, size, "wrote docker-archive");
     Ok(WrittenArchive {
         path: path.to_path_buf(),
@@ -1403,6 +1397,7 @@ fn normalize_entry_path(name: &str) -> Option<String> {
 mod tests {
     use super::*;
     use crate::{LayerBuilder, LayerOwnership, MEDIA_TYPE_OCI_LAYER_GZIP, OciLayout, WrittenLayer};
+    use std::os::unix::fs::PermissionsExt as _;
     use std::process::Command;
 
     /// A small image in a blob store: a gzip layer, an uncompressed layer, and

@@ -5,9 +5,8 @@
 //! directory, fsynced, and renamed into place. `index.json` updates are
 //! serialised between processes with an advisory lock on `oci-layout`.
 
-use std::fs::{self, File, Permissions};
+use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 /// Prefix of blob files being written (renamed to their digest when complete).
@@ -24,6 +23,8 @@ use super::spec::{
     MEDIA_TYPE_OCI_INDEX, MEDIA_TYPE_OCI_MANIFEST, is_config_media_type, is_index_media_type,
     is_manifest_media_type,
 };
+use kiln_fs::atomic_file::{self, Durability};
+
 use super::{DEFAULT_TAG, Digest, HashingWriter, ImageError, Result, io_err};
 
 /// Name of the layout marker file.
@@ -217,16 +218,8 @@ impl Write for BlobWriter {
 
 /// Sets mode 0644, fsyncs and renames `tmp` to `target`.
 fn persist_file(tmp: NamedTempFile, target: &Path) -> Result<()> {
-    let f = tmp.as_file();
-    f.set_permissions(Permissions::from_mode(FILE_MODE))
-        .map_err(io_err("set permissions of", tmp.path()))?;
-    f.sync_all().map_err(io_err("fsync", tmp.path()))?;
-    tmp.persist(target).map_err(|e| ImageError::Io {
-        action: "rename a temporary file to",
-        path: target.to_path_buf(),
-        source: e.error,
-    })?;
-    Ok(())
+    atomic_file::commit(tmp, target, Some(FILE_MODE), Durability::Synced)
+        .map_err(io_err("write", target))
 }
 
 /// Atomically replaces `dir/name` with `bytes` (temp file `name.tmp-*`, fsync, rename).
@@ -238,12 +231,7 @@ fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
         .map_err(io_err("create a temporary file in", dir))?;
     tmp.write_all(bytes)
         .map_err(io_err("write", tmp.path().to_path_buf()))?;
-    persist_file(tmp, &target)?;
-    // Make the rename durable; not all filesystems support syncing a directory.
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    persist_file(tmp, &target)
 }
 
 /// An image read from a layout.
@@ -746,6 +734,7 @@ mod tests {
         MEDIA_TYPE_DOCKER_MANIFEST, Platform,
     };
     use crate::{LayerBuilder, LayerOwnership, WrittenLayer};
+    use std::os::unix::fs::PermissionsExt as _;
 
     fn layer(layout: &OciLayout, content: &str) -> WrittenLayer {
         let mut b = LayerBuilder::new(LayerOwnership::ROOT);
