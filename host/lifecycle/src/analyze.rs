@@ -88,3 +88,6 @@ impl PreviousImage {
         &self.image.layout
     }
 }
+
+#[cfg(test)]
+mod tests;

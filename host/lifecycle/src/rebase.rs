@@ -212,3 +212,6 @@ fn rebased_history(
     out.extend_from_slice(&app[cut..]);
     out
 }
+
+#[cfg(test)]
+mod tests;

@@ -94,3 +94,6 @@ pub fn restore(
     }
     out
 }
+
+#[cfg(test)]
+mod tests;

@@ -308,3 +308,6 @@ pub fn image_env(inputs: &ExportInputs<'_>) -> Env {
     env.set("CNB_PLATFORM_API", kiln_spec::PLATFORM_API);
     env
 }
+
+#[cfg(test)]
+mod tests;
