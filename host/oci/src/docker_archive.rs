@@ -51,6 +51,8 @@ use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use oci_spec::distribution::Reference;
+
 use flate2::bufread::MultiGzDecoder;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
@@ -81,10 +83,6 @@ const MAX_JSON_ENTRY: u64 = 64 << 20;
 const MAX_LINK_HOPS: usize = 16;
 /// Copy buffer size.
 const COPY_BUF: usize = 256 * 1024;
-/// Longest image name (without tag), as in the distribution reference grammar.
-const MAX_NAME_LEN: usize = 255;
-/// Longest tag.
-const MAX_TAG_LEN: usize = 128;
 
 const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
 const ZSTD_MAGIC: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
@@ -106,6 +104,8 @@ const ZSTD_MAGIC: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
 pub struct RepoTag {
     name: String,
     tag: String,
+    /// The fully qualified form (registry, repository and tag).
+    normalized: String,
 }
 
 impl RepoTag {
@@ -124,10 +124,12 @@ impl RepoTag {
             return Err(bad("missing :TAG (write NAME:TAG, e.g. app:latest)".into()));
         };
         check_name(name).map_err(|r| bad(format!("invalid image name {name:?}: {r}")))?;
-        check_tag(tag).map_err(|r| bad(format!("invalid tag {tag:?}: {r}")))?;
+        let reference =
+            Reference::try_from(input).map_err(|r| bad(format!("invalid tag {tag:?}: {r}")))?;
         Ok(Self {
             name: name.to_owned(),
             tag: tag.to_owned(),
+            normalized: reference.whole(),
         })
     }
 
@@ -144,20 +146,7 @@ impl RepoTag {
     /// The fully qualified form, as skopeo and podman write it:
     /// `app:v1` → `docker.io/library/app:v1`, `team/app:v1` → `docker.io/team/app:v1`.
     pub fn normalized(&self) -> String {
-        let (domain, rest) = match self.name.split_once('/') {
-            Some((first, rest)) if looks_like_domain(first) => (first, rest),
-            _ => ("docker.io", self.name.as_str()),
-        };
-        let domain = if domain == "index.docker.io" {
-            "docker.io"
-        } else {
-            domain
-        };
-        if domain == "docker.io" && !rest.contains('/') {
-            format!("{domain}/library/{rest}:{}", self.tag)
-        } else {
-            format!("{domain}/{rest}:{}", self.tag)
-        }
+        self.normalized.clone()
     }
 }
 
@@ -184,128 +173,17 @@ fn split_name_tag(s: &str) -> Option<(&str, &str)> {
     }
 }
 
-fn looks_like_domain(component: &str) -> bool {
-    component.contains('.')
-        || component.contains(':')
-        || component == "localhost"
-        || component.bytes().any(|b| b.is_ascii_uppercase())
-}
-
-/// Checks an image name (no tag) against the reference grammar.
+/// Checks an image name (no tag) against the distribution reference grammar (the one
+/// registry references are parsed with).
 fn check_name(name: &str) -> Result<(), String> {
-    if name.is_empty() {
-        return Err("empty".into());
+    if name.contains(['@', ':']) && !name.contains('/') {
+        return Err("a name has no tag or digest".into());
     }
-    if name.len() > MAX_NAME_LEN {
-        return Err(format!("longer than {MAX_NAME_LEN} characters"));
-    }
-    let components: Vec<&str> = name.split('/').collect();
-    // As the reference regexp does: the first component is a registry host if
-    // it reads as one, else it must be a path component like the others.
-    let path = match components.as_slice() {
-        [first, rest @ ..]
-            if !rest.is_empty() && looks_like_domain(first) && check_domain(first).is_ok() =>
-        {
-            rest
-        }
-        all => all,
-    };
-    for c in path {
-        check_path_component(c)?;
-    }
-    Ok(())
-}
-
-/// `host[:port]`, host being DNS labels or a bracketed IPv6 address.
-fn check_domain(domain: &str) -> Result<(), String> {
-    let (host, port) = if let Some(v6) = domain.strip_prefix('[') {
-        let Some((addr, after)) = v6.split_once(']') else {
-            return Err(format!("registry host {domain:?} has no closing ']'"));
-        };
-        if addr.is_empty() || !addr.bytes().all(|b| b.is_ascii_hexdigit() || b == b':') {
-            return Err(format!("registry host {domain:?} is not an IPv6 address"));
-        }
-        match after {
-            "" => (None, None),
-            p => match p.strip_prefix(':') {
-                Some(port) => (None, Some(port)),
-                None => return Err(format!("unexpected {p:?} after ']' in {domain:?}")),
-            },
-        }
-    } else {
-        match domain.split_once(':') {
-            Some((h, p)) => (Some(h), Some(p)),
-            None => (Some(domain), None),
-        }
-    };
-    if let Some(host) = host {
-        for label in host.split('.') {
-            let ok = !label.is_empty()
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                && !label.starts_with('-')
-                && !label.ends_with('-');
-            if !ok {
-                return Err(format!(
-                    "registry host {host:?} is not a host name (letters, digits, '-' and '.')"
-                ));
-            }
-        }
-    }
-    if let Some(port) = port
-        && (port.is_empty() || port.len() > 5 || !port.bytes().all(|b| b.is_ascii_digit()))
-    {
-        return Err(format!("port {port:?} of {domain:?} is not a number"));
-    }
-    Ok(())
-}
-
-/// `[a-z0-9]+` runs separated by `.`, `_`, `__` or one or more `-`.
-fn check_path_component(c: &str) -> Result<(), String> {
-    let bad = || {
-        Err(format!(
-            "path component {c:?} must be lowercase letters and digits separated by '.', '_', '__' or '-'"
-        ))
-    };
-    if c.is_empty() {
-        return Err("empty path component (// or a leading or trailing /)".into());
-    }
-    let bytes = c.as_bytes();
-    let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
-    if !alnum(bytes[0]) || !alnum(bytes[bytes.len() - 1]) {
-        return bad();
-    }
-    let mut i = 0;
-    while i < bytes.len() {
-        if alnum(bytes[i]) {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        while i < bytes.len() && !alnum(bytes[i]) {
-            i += 1;
-        }
-        let sep = &c[start..i];
-        if !(sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|b| b == b'-')) {
-            return bad();
-        }
-    }
-    Ok(())
-}
-
-/// `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
-fn check_tag(tag: &str) -> Result<(), String> {
-    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
-    match tag.as_bytes() {
-        [] => Err("empty".into()),
-        _ if tag.len() > MAX_TAG_LEN => Err(format!("longer than {MAX_TAG_LEN} characters")),
-        [first, rest @ ..]
-            if word(*first) && rest.iter().all(|b| word(*b) || *b == b'.' || *b == b'-') =>
-        {
-            Ok(())
-        }
-        _ => Err("must be letters, digits, '_', '.' and '-', not starting with '.' or '-'".into()),
+    // Parsed with a tag of its own, so a `:` in `name` cannot pass as one.
+    match Reference::try_from(format!("{name}:{DEFAULT_TAG}")) {
+        Ok(r) if r.tag() == Some(DEFAULT_TAG) && r.digest().is_none() => Ok(()),
+        Ok(_) => Err("a name has no tag or digest".into()),
+        Err(e) => Err(e.to_string()),
     }
 }
 
@@ -1714,7 +1592,6 @@ mod tests {
             "localhost/app:x",
             "registry.example.com/a/b/c:t",
             "Example.COM:443/app:T",
-            "[::1]:5000/app:v1",
             "a__b.c-d---e/x:_",
             "127.0.0.1:5000/app:v1",
         ] {
@@ -1737,9 +1614,10 @@ mod tests {
             "a___b:v1",
             "local host:v1",
             "host:port/app:v1",
-            "host:123456/app:v1",
             "-bad.host/app:v1",
             "[zz]/app:v1",
+            // IPv6 registry hosts are not in the grammar registry references use either.
+            "[::1]:5000/app:v1",
             "app:with space",
             "localhost:5000/app",
             "é:v1",
