@@ -1,10 +1,14 @@
 //! Names and rules that the Kiln host and buildpacks agree on.
 //!
+//! [`integrity`] parses and formats the digests that pin downloads (`sha256:<hex>`, SRI).
+//!
 //! Both sides validate with the same functions, so a name the SDK accepts is a name the host
 //! accepts. The validators are `const fn`, which lets the SDK check literals at compile time.
 
+pub mod integrity;
 pub mod names;
 
+pub use integrity::{Algorithm, Integrity, IntegrityError};
 pub use names::{BuildpackId, LayerName, NameError, ProcessType};
 
 /// The CNB Buildpack API version Kiln implements.
