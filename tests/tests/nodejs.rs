@@ -294,7 +294,7 @@ fn node_app_installs_runs_rebuilds_and_works_offline() {
     let warm = w.build(&base, &[]).success();
     assert_eq!(w.server.total(), before, "{:?}", w.server.all_hits());
     assert!(
-        all_output(&warm).contains("Reusing node_modules"),
+        all_output(&warm).contains("modules: cache kept: package-lock.json is unchanged"),
         "{}",
         all_output(&warm)
     );
