@@ -137,7 +137,7 @@ impl World {
 "dependencies":{"greet":"^1.0.0","shout":"^2.0.0"},"devDependencies":{"devtool":"^1.0.0"}}"#,
         )
         .unwrap();
-        let server = Server::start(&served_dir);
+        let server = Server::start(&served_dir).unwrap();
         let w = Self {
             work,
             server,
