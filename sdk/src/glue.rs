@@ -206,3 +206,85 @@ fn outcome(result: BuildResult) -> wit::BuildOutcome {
         unmet: result.unmet,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::Level;
+    use crate::testing::FakeHost;
+    use crate::{BuildpackInfo, Error, buildpack_id};
+
+    #[derive(Default)]
+    struct Failing;
+
+    impl Buildpack for Failing {
+        type Error = Error;
+
+        fn info() -> BuildpackInfo {
+            BuildpackInfo::new(buildpack_id!("test/failing"), "0.1.0")
+        }
+
+        fn detect(&self, ctx: DetectContext) -> Result<DetectResult, Error> {
+            assert_eq!(ctx.target.os, Os::Linux);
+            assert_eq!(ctx.target.arch, Some(Arch::Arm64));
+            assert_eq!(ctx.exec_env, ExecEnv::Test);
+            let path = ctx.app_dir.join("missing");
+            std::fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
+            Ok(DetectResult::pass())
+        }
+
+        fn build(&self, _: BuildContext) -> Result<BuildResult, Error> {
+            Ok(BuildResult::new())
+        }
+    }
+
+    fn wit_context(app: &str) -> wit::Context {
+        wit::Context {
+            buildpack_id: "test/failing".into(),
+            buildpack_version: "0.1.0".into(),
+            app_dir: app.into(),
+            platform_dir: "/platform".into(),
+            platform_env: Vec::new(),
+            target: wit::Target {
+                os: String::new(),
+                arch: "arm64".into(),
+                variant: String::new(),
+                distro_name: String::new(),
+                distro_version: String::new(),
+            },
+            exec_env: "test".into(),
+        }
+    }
+
+    #[test]
+    fn errors_go_to_on_error_and_reach_the_host_with_their_causes() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = FakeHost::new(dir.path().join("downloads"));
+        let app = dir.path().display().to_string();
+        let err = host
+            .run(|| detect::<Failing>(wit_context(&app)))
+            .unwrap_err();
+        assert_eq!(err.message, format!("could not read {app}/missing"));
+        assert!(err.detail.contains("No such file"), "{}", err.detail);
+        let logged = host.logs_at(Level::Error);
+        assert_eq!(logged.len(), 1, "{logged:?}");
+        assert!(logged[0].starts_with("could not read") && logged[0].contains("No such file"));
+    }
+
+    #[test]
+    fn an_invalid_buildpack_id_from_the_host_is_an_error() {
+        let mut ctx = wit_context("/workspace");
+        ctx.buildpack_id = "bad id".into();
+        let err = detect::<Failing>(ctx).unwrap_err();
+        assert!(err.message.contains("bad id"), "{}", err.message);
+    }
+
+    #[test]
+    fn targets_go_to_the_host_with_linux_spelled_out() {
+        let info = describe::<Failing>();
+        assert!(info.targets.is_empty());
+        let t = target_to_wit(Target::linux(Arch::Amd64).distro("debian", "12"));
+        assert_eq!((t.os.as_str(), t.arch.as_str()), ("linux", "amd64"));
+        assert_eq!((t.distro_name.as_str(), t.variant.as_str()), ("debian", ""));
+    }
+}
