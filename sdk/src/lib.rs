@@ -6,6 +6,11 @@
 //! TOML: layers, processes and environment changes are returned as data and the host writes
 //! the Cloud Native Buildpacks files.
 //!
+//! Errors are [`Error`] kinds that keep their sources; cached layers are typed
+//! ([`CachedLayer`]); the imports (log, fetch, extract) sit behind [`host::Host`], so
+//! `detect` and `build` also run as native Rust in `cargo test` with
+//! [`testing::FakeHost`]. The `kiln-test` crate builds with the real host, in-process.
+//!
 //! ```no_run
 //! use kiln_sdk::{
 //!     buildpack_id, layer_name, process_type, BuildContext, BuildResult, Buildpack,
