@@ -13,7 +13,7 @@ pub const TARGET: &str = "wasm32-wasip2";
 pub const PROFILE: &str = "wasm";
 
 /// Environment variables of the outer build that must not leak into the nested one.
-const SCRUBBED_ENV: [&str; 9] = [
+pub const SCRUBBED_ENV: [&str; 9] = [
     "CARGO_ENCODED_RUSTFLAGS",
     "RUSTFLAGS",
     "RUSTC_WORKSPACE_WRAPPER",

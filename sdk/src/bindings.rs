@@ -3,7 +3,7 @@
 #![allow(missing_docs, clippy::pedantic, unsafe_op_in_unsafe_fn)]
 
 wit_bindgen::generate!({
-    path: "../wit",
+    path: "wit",
     world: "buildpack",
     pub_export_macro: true,
     export_macro_name: "__export_kiln_buildpack_world",

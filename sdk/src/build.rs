@@ -58,6 +58,21 @@ impl Process {
     pub fn process_type(&self) -> &ProcessType {
         &self.process_type
     }
+
+    /// The command (executable and fixed arguments).
+    pub fn command(&self) -> &[String] {
+        &self.command
+    }
+
+    /// The default arguments.
+    pub fn default_args(&self) -> &[String] {
+        &self.args
+    }
+
+    /// Whether this is the default process.
+    pub fn is_default(&self) -> bool {
+        self.default
+    }
 }
 
 /// The result of a build, assembled with builder methods and finished with
@@ -77,9 +92,9 @@ impl BuildResult {
         Self::default()
     }
 
-    /// Add a layer.
-    pub fn layer(mut self, layer: Layer) -> Self {
-        self.layers.push(layer);
+    /// Add a layer (a [`Layer`] or a typed [`crate::TypedLayer`]).
+    pub fn layer(mut self, layer: impl Into<Layer>) -> Self {
+        self.layers.push(layer.into());
         self
     }
 
@@ -101,30 +116,67 @@ impl BuildResult {
         self
     }
 
+    /// The layers added so far.
+    pub fn layers(&self) -> &[Layer] {
+        &self.layers
+    }
+
+    /// The processes added so far.
+    pub fn processes(&self) -> &[Process] {
+        &self.processes
+    }
+
+    /// The process of type `process_type`, if declared.
+    pub fn process_of(&self, process_type: &str) -> Option<&Process> {
+        self.processes
+            .iter()
+            .find(|p| p.process_type.as_str() == process_type)
+    }
+
+    /// The layer named `name`, if added.
+    pub fn layer_named(&self, name: &str) -> Option<&Layer> {
+        self.layers.iter().find(|l| l.name.as_str() == name)
+    }
+
+    /// The labels added so far.
+    pub fn labels(&self) -> &[(String, String)] {
+        &self.labels
+    }
+
+    /// Plan entries declared unmet.
+    pub fn unmet_entries(&self) -> &[String] {
+        &self.unmet
+    }
+
     /// Check the result: process types and layer names unique, at most one default process.
     pub fn build(self) -> Result<Self, Error> {
         let mut types = BTreeSet::new();
         for p in &self.processes {
             if !types.insert(p.process_type.as_str()) {
-                return Err(Error::msg(format!(
+                return Err(Error::InvalidResult(format!(
                     "process type {} is declared twice",
                     p.process_type
                 )));
             }
             if p.command.is_empty() {
-                return Err(Error::msg(format!(
+                return Err(Error::InvalidResult(format!(
                     "process {} has an empty command",
                     p.process_type
                 )));
             }
         }
         if self.processes.iter().filter(|p| p.default).count() > 1 {
-            return Err(Error::msg("more than one process is marked default"));
+            return Err(Error::InvalidResult(
+                "more than one process is marked default".to_owned(),
+            ));
         }
         let mut names = BTreeSet::new();
         for l in &self.layers {
             if !names.insert(l.name.as_str()) {
-                return Err(Error::msg(format!("layer {} is declared twice", l.name)));
+                return Err(Error::InvalidResult(format!(
+                    "layer {} is declared twice",
+                    l.name
+                )));
             }
         }
         Ok(self)

@@ -1,46 +1,19 @@
-//! What a buildpack is told about the build: typed views of the WIT context records.
+//! What a buildpack is told about the build: typed contexts for detect and build.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 
-use crate::bindings::kiln::buildpack::types as wit;
 use crate::layer::{Layer, LayerTypes};
-use crate::{Error, LayerName};
-
-/// The platform the image is built for (the run image's platform).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Target {
-    /// OCI operating system, e.g. `linux`.
-    pub os: String,
-    /// OCI architecture, e.g. `amd64`.
-    pub arch: String,
-    /// Architecture variant, possibly empty.
-    pub variant: String,
-    /// Distribution name, possibly empty.
-    pub distro_name: String,
-    /// Distribution version, possibly empty.
-    pub distro_version: String,
-}
-
-impl From<wit::Target> for Target {
-    fn from(t: wit::Target) -> Self {
-        Self {
-            os: t.os,
-            arch: t.arch,
-            variant: t.variant,
-            distro_name: t.distro_name,
-            distro_version: t.distro_version,
-        }
-    }
-}
+use crate::platform::{ExecEnv, Target};
+use crate::{BuildpackId, Error, LayerName};
 
 /// Input to [`crate::Buildpack::detect`].
 #[derive(Debug, Clone)]
 pub struct DetectContext {
     /// This buildpack's id.
-    pub buildpack_id: String,
+    pub buildpack_id: BuildpackId,
     /// This buildpack's version.
     pub buildpack_version: String,
     /// The application directory (read-only during detect).
@@ -49,34 +22,42 @@ pub struct DetectContext {
     pub platform_dir: PathBuf,
     /// The user's platform environment (`kiln build --env`).
     pub platform_env: BTreeMap<String, String>,
-    /// The target platform.
+    /// The target platform (the run image's).
     pub target: Target,
-    /// The execution environment, e.g. `production`.
-    pub exec_env: String,
+    /// The execution environment.
+    pub exec_env: ExecEnv,
 }
 
 impl DetectContext {
+    /// A context for `app_dir`, as a test would build one: version `0.0.0`, platform dir
+    /// `/platform`, no env, linux on any architecture, production.
+    pub fn new(buildpack_id: BuildpackId, app_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            buildpack_id,
+            buildpack_version: "0.0.0".to_owned(),
+            app_dir: app_dir.into(),
+            platform_dir: PathBuf::from(kiln_spec::PLATFORM_DIR),
+            platform_env: BTreeMap::new(),
+            target: Target::default(),
+            exec_env: ExecEnv::Production,
+        }
+    }
+
+    /// Builder: set a platform environment variable.
+    #[must_use]
+    pub fn with_env(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.platform_env.insert(name.into(), value.into());
+        self
+    }
+
     /// True if `relative` exists in the application directory.
     pub fn app_has(&self, relative: &str) -> bool {
         self.app_dir.join(relative).exists()
     }
-}
 
-impl From<wit::Context> for DetectContext {
-    fn from(c: wit::Context) -> Self {
-        Self {
-            buildpack_id: c.buildpack_id,
-            buildpack_version: c.buildpack_version,
-            app_dir: PathBuf::from(c.app_dir),
-            platform_dir: PathBuf::from(c.platform_dir),
-            platform_env: c
-                .platform_env
-                .into_iter()
-                .map(|kv| (kv.key, kv.value))
-                .collect(),
-            target: c.target.into(),
-            exec_env: c.exec_env,
-        }
+    /// The platform environment variable `name`, if set.
+    pub fn env(&self, name: &str) -> Option<&str> {
+        self.platform_env.get(name).map(String::as_str)
     }
 }
 
@@ -92,11 +73,9 @@ pub struct PlanEntry {
 impl PlanEntry {
     /// Deserialize the metadata into a typed value.
     pub fn metadata_as<T: DeserializeOwned>(&self) -> Result<T, Error> {
-        serde_json::from_value(self.metadata.clone()).map_err(|e| {
-            Error::msg(format!(
-                "plan entry {:?} has unexpected metadata: {e}",
-                self.name
-            ))
+        serde_json::from_value(self.metadata.clone()).map_err(|source| Error::InvalidMetadata {
+            what: format!("plan entry {:?}", self.name),
+            source,
         })
     }
 }
@@ -126,8 +105,27 @@ pub struct BuildContext {
 }
 
 impl BuildContext {
+    /// A build context with no plan entries, nothing restored and no earlier layers.
+    pub fn new(detect: DetectContext, layers_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            detect,
+            layers_dir: layers_dir.into(),
+            plan: Vec::new(),
+            restored: BTreeMap::new(),
+            build_layers: Vec::new(),
+        }
+    }
+
+    /// Builder: a layer restored from a previous build (its files, if any, must already be
+    /// under `layers_dir`).
+    #[must_use]
+    pub fn with_restored(mut self, name: &LayerName, layer: RestoredLayer) -> Self {
+        self.restored.insert(name.as_str().to_owned(), layer);
+        self
+    }
+
     /// The application directory (read-write during build).
-    pub fn app_dir(&self) -> &std::path::Path {
+    pub fn app_dir(&self) -> &Path {
         &self.detect.app_dir
     }
 
@@ -155,14 +153,12 @@ impl BuildContext {
         match std::fs::remove_dir_all(&path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(Error::io("discard layer", &path, &e)),
+            Err(e) => Err(Error::io("discard layer", &path, e)),
         }
     }
 
     /// Keep a restored layer as it is when `keep(metadata)` says so; otherwise start it afresh.
-    ///
-    /// This is the usual caching pattern: store what the layer was built from (a version, a
-    /// checksum) as metadata and compare it with what the build needs now.
+    /// The simple form of [`BuildContext::cached`], without causes or migration.
     pub fn cached_layer<M, F>(
         &self,
         name: LayerName,
@@ -174,21 +170,26 @@ impl BuildContext {
         F: FnOnce(&M) -> bool,
     {
         let restored = self.restored.get(name.as_str());
-        // A launch-only layer can be kept without contents: the host then reuses the
-        // previous image's layer.
-        let keepable = |r: &RestoredLayer| r.has_contents || (types.launch && !types.cache);
         match restored {
-            Some(r) if keepable(r) => match serde_json::from_value::<M>(r.metadata.clone()) {
-                Ok(meta) if keep(&meta) => Ok((
-                    Layer::keep(&self.layers_dir, name, types, r.metadata.clone()),
-                    LayerState::Restored,
-                )),
-                Ok(_) => Ok((self.create_layer(name, types)?, LayerState::Stale)),
-                Err(_) => Ok((self.create_layer(name, types)?, LayerState::BadMetadata)),
-            },
+            Some(r) if keepable(r, types) => {
+                match serde_json::from_value::<M>(r.metadata.clone()) {
+                    Ok(meta) if keep(&meta) => Ok((
+                        Layer::keep(&self.layers_dir, name, types, r.metadata.clone()),
+                        LayerState::Restored,
+                    )),
+                    Ok(_) => Ok((self.create_layer(name, types)?, LayerState::Stale)),
+                    Err(_) => Ok((self.create_layer(name, types)?, LayerState::BadMetadata)),
+                }
+            }
             _ => Ok((self.create_layer(name, types)?, LayerState::Empty)),
         }
     }
+}
+
+/// A restored layer can be kept with its contents, or without them when it is launch-only
+/// (the host then reuses the previous image's layer).
+pub(crate) fn keepable(r: &RestoredLayer, types: LayerTypes) -> bool {
+    r.has_contents || (types.launch && !types.cache)
 }
 
 /// What [`BuildContext::cached_layer`] found.
@@ -202,37 +203,4 @@ pub enum LayerState {
     Stale,
     /// Restored metadata did not parse; the contents were deleted.
     BadMetadata,
-}
-
-impl From<wit::BuildContext> for BuildContext {
-    fn from(c: wit::BuildContext) -> Self {
-        Self {
-            detect: c.base.into(),
-            layers_dir: PathBuf::from(c.layers_dir),
-            plan: c
-                .plan
-                .into_iter()
-                .map(|e| PlanEntry {
-                    name: e.name,
-                    metadata: serde_json::from_str(&e.metadata)
-                        .unwrap_or(serde_json::Value::Object(serde_json::Map::new())),
-                })
-                .collect(),
-            restored: c
-                .restored_layers
-                .into_iter()
-                .map(|l| {
-                    (
-                        l.name,
-                        RestoredLayer {
-                            metadata: serde_json::from_str(&l.metadata)
-                                .unwrap_or(serde_json::Value::Null),
-                            has_contents: l.has_contents,
-                        },
-                    )
-                })
-                .collect(),
-            build_layers: c.build_layers.into_iter().map(PathBuf::from).collect(),
-        }
-    }
 }

@@ -40,11 +40,13 @@ impl Plan {
         metadata: &M,
     ) -> Result<Self, Error> {
         let name = name.into();
-        let value = serde_json::to_value(metadata)?;
+        let what = || format!("requirement {name:?}");
+        let value = serde_json::to_value(metadata).map_err(|source| Error::InvalidMetadata {
+            what: what(),
+            source,
+        })?;
         if !value.is_object() {
-            return Err(Error::msg(format!(
-                "metadata of requirement {name:?} must serialise to a JSON object"
-            )));
+            return Err(Error::MetadataNotAnObject { what: what() });
         }
         self.requires.push((name, value));
         Ok(self)

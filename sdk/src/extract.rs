@@ -3,8 +3,8 @@
 //! Two ways, with the same checks (no absolute paths, no `..`, no entries under a symlink,
 //! symlinks relative and inside the destination, hard links as copies, devices skipped):
 //! - [`extract_downloads`] asks the host to unpack verified downloads (under `/downloads`)
-//!   into the buildpack's own layers, at native speed, several archives per call. Prefer it
-//!   for downloads.
+//!   into the buildpack's own layers, at native speed, several archives per call
+//!   ([`extract_download`] for one). Prefer it for downloads.
 //! - [`extract_tar_gz`], [`extract_tar`], [`extract_zip`] unpack in the guest, from any file
 //!   or stream.
 //!
@@ -14,13 +14,24 @@
 use std::path::{Path, PathBuf};
 
 use crate::Error;
-use crate::bindings::kiln::buildpack::extract as wit;
 
 pub use kiln_extract::{ExtractOptions, ExtractReport};
 
-impl From<kiln_extract::Error> for Error {
-    fn from(e: kiln_extract::Error) -> Self {
-        Error::msg(e.message())
+/// Why an archive could not be unpacked.
+#[derive(Debug, thiserror::Error)]
+pub enum ExtractFailure {
+    /// Refused or failed in the guest.
+    #[error(transparent)]
+    Guest(#[from] kiln_extract::Error),
+    /// Refused or failed on the host; the host's one-line explanation.
+    #[error("{0}")]
+    Host(String),
+}
+
+fn guest(archive: &Path, source: kiln_extract::Error) -> Error {
+    Error::Extract {
+        archive: archive.to_path_buf(),
+        source: ExtractFailure::Guest(source),
     }
 }
 
@@ -30,7 +41,7 @@ pub fn extract_tar_gz(
     dest: &Path,
     options: ExtractOptions,
 ) -> Result<ExtractReport, Error> {
-    Ok(kiln_extract::extract_tar_gz(archive, dest, options)?)
+    kiln_extract::extract_tar_gz(archive, dest, options).map_err(|e| guest(archive, e))
 }
 
 /// Extract an uncompressed tar stream into `dest` (created if missing), in the guest.
@@ -39,7 +50,8 @@ pub fn extract_tar(
     dest: &Path,
     options: ExtractOptions,
 ) -> Result<ExtractReport, Error> {
-    Ok(kiln_extract::extract_tar(reader, dest, options)?)
+    kiln_extract::extract_tar(reader, dest, options)
+        .map_err(|e| guest(Path::new("<tar stream>"), e))
 }
 
 /// Extract the zip archive at `archive` into `dest` (created if missing), in the guest.
@@ -48,7 +60,7 @@ pub fn extract_zip(
     dest: &Path,
     options: ExtractOptions,
 ) -> Result<ExtractReport, Error> {
-    Ok(kiln_extract::extract_zip(archive, dest, options)?)
+    kiln_extract::extract_zip(archive, dest, options).map_err(|e| guest(archive, e))
 }
 
 /// Extract a zip archive from any seekable reader into `dest`, in the guest.
@@ -57,12 +69,16 @@ pub fn extract_zip_from(
     dest: &Path,
     options: ExtractOptions,
 ) -> Result<ExtractReport, Error> {
-    Ok(kiln_extract::extract_zip_from(reader, dest, options)?)
+    kiln_extract::extract_zip_from(reader, dest, options)
+        .map_err(|e| guest(Path::new("<zip stream>"), e))
 }
 
 /// Create a symlink at `link` pointing to `target` (stored verbatim).
 pub fn symlink(target: &Path, link: &Path) -> Result<(), Error> {
-    Ok(kiln_extract::symlink(target, link)?)
+    kiln_extract::symlink(target, link).map_err(|source| Error::Symlink {
+        link: link.to_path_buf(),
+        source,
+    })
 }
 
 /// An archive format the host can unpack.
@@ -92,29 +108,33 @@ pub struct HostExtract {
 /// Unpack verified downloads on the host into this buildpack's layers; results are in request
 /// order. Only during `build`.
 pub fn extract_downloads(requests: &[HostExtract]) -> Vec<Result<ExtractReport, Error>> {
-    let wit_requests: Vec<wit::ExtractRequest> = requests
+    let results = crate::host::with_current(|h| h.extract(requests));
+    let mut results = results.into_iter();
+    requests
         .iter()
-        .map(|r| wit::ExtractRequest {
-            archive: r.archive.to_string_lossy().into_owned(),
-            format: match r.format {
-                ArchiveFormat::Tar => wit::ArchiveFormat::Tar,
-                ArchiveFormat::TarGz => wit::ArchiveFormat::TarGz,
-                ArchiveFormat::Zip => wit::ArchiveFormat::Zip,
-            },
-            destination: r.destination.to_string_lossy().into_owned(),
-            strip_components: u32::try_from(r.options.strip_components).unwrap_or(u32::MAX),
-        })
-        .collect();
-    wit::extract(&wit_requests)
-        .into_iter()
-        .map(|r| {
-            r.map(|e| ExtractReport {
-                files: usize::try_from(e.files).unwrap_or(usize::MAX),
-                symlinks: usize::try_from(e.symlinks).unwrap_or(usize::MAX),
-                bytes: e.bytes,
-                executables: e.executables,
-            })
-            .map_err(Error::msg)
+        .map(|r| match results.next() {
+            Some(Ok(report)) => Ok(report),
+            Some(Err(message)) => Err(host_failure(r, message)),
+            None => Err(host_failure(r, "the host returned no result".to_owned())),
         })
         .collect()
+}
+
+/// Unpack one verified download on the host (see [`extract_downloads`]).
+pub fn extract_download(request: &HostExtract) -> Result<ExtractReport, Error> {
+    extract_downloads(std::slice::from_ref(request))
+        .pop()
+        .unwrap_or_else(|| {
+            Err(host_failure(
+                request,
+                "the host returned no result".to_owned(),
+            ))
+        })
+}
+
+fn host_failure(request: &HostExtract, message: String) -> Error {
+    Error::Extract {
+        archive: request.archive.clone(),
+        source: ExtractFailure::Host(message),
+    }
 }

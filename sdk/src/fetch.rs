@@ -14,11 +14,10 @@
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
-use base64::Engine as _;
+use kiln_spec::{Algorithm, Integrity};
 use sha2::Digest as _;
 
 use crate::Error;
-use crate::bindings::kiln::buildpack::fetch as wit;
 
 /// One file to download.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,7 +81,8 @@ pub enum FetchErrorKind {
 }
 
 /// A failed download.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
 pub struct FetchError {
     /// The URL asked for.
     pub url: String,
@@ -92,58 +92,9 @@ pub struct FetchError {
     pub message: String,
 }
 
-impl std::fmt::Display for FetchError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for FetchError {}
-
-impl From<FetchError> for Error {
-    fn from(e: FetchError) -> Self {
-        Error::msg(e.message)
-    }
-}
-
-fn kind(k: wit::FetchErrorKind) -> FetchErrorKind {
-    match k {
-        wit::FetchErrorKind::Invalid => FetchErrorKind::Invalid,
-        wit::FetchErrorKind::Denied => FetchErrorKind::Denied,
-        wit::FetchErrorKind::OfflineMiss => FetchErrorKind::OfflineMiss,
-        wit::FetchErrorKind::NotFound => FetchErrorKind::NotFound,
-        wit::FetchErrorKind::IntegrityMismatch => FetchErrorKind::IntegrityMismatch,
-        wit::FetchErrorKind::Network => FetchErrorKind::Network,
-        wit::FetchErrorKind::Storage => FetchErrorKind::Storage,
-    }
-}
-
 /// Download a batch in parallel on the host; results are in request order.
 pub fn fetch_all(downloads: &[Download]) -> Vec<Result<Fetched, FetchError>> {
-    let requests: Vec<wit::FetchRequest> = downloads
-        .iter()
-        .map(|d| wit::FetchRequest {
-            url: d.url.clone(),
-            integrity: d.integrity.clone(),
-        })
-        .collect();
-    wit::fetch(&requests)
-        .into_iter()
-        .map(|r| match r {
-            Ok(f) => Ok(Fetched {
-                url: f.url,
-                path: PathBuf::from(f.path),
-                size: f.size,
-                digest: f.digest,
-                cached: f.cached,
-            }),
-            Err(e) => Err(FetchError {
-                url: e.url,
-                kind: kind(e.kind),
-                message: e.message,
-            }),
-        })
-        .collect()
+    crate::host::with_current(|h| h.fetch(downloads))
 }
 
 /// Download one file.
@@ -162,69 +113,37 @@ pub fn fetch(download: &Download) -> Result<Fetched, FetchError> {
 /// Check the file at `path` against `integrity` (`sha256:<hex>`, `sha512:<hex>` or SRI) in
 /// the guest. The host already verifies downloads; this is for files from elsewhere.
 pub fn verify_file(path: &Path, integrity: &str) -> Result<(), Error> {
-    let (algorithm, want) = parse_integrity(integrity)?;
-    let mut file = std::fs::File::open(path).map_err(|e| Error::io("open", path, &e))?;
+    let want = Integrity::parse(integrity)?;
+    let mut file = std::fs::File::open(path).map_err(|e| Error::io("open", path, e))?;
     let mut buf = vec![0u8; 64 * 1024];
     let mut sha256 = sha2::Sha256::new();
     let mut sha512 = sha2::Sha512::new();
     loop {
         let n = file
             .read(&mut buf)
-            .map_err(|e| Error::io("read", path, &e))?;
+            .map_err(|e| Error::io("read", path, e))?;
         if n == 0 {
             break;
         }
-        match algorithm {
-            "sha256" => sha256.update(&buf[..n]),
-            _ => sha512.update(&buf[..n]),
+        match want.algorithm() {
+            Algorithm::Sha256 => sha256.update(&buf[..n]),
+            Algorithm::Sha512 => sha512.update(&buf[..n]),
         }
     }
-    let got = match algorithm {
-        "sha256" => sha256.finalize().to_vec(),
-        _ => sha512.finalize().to_vec(),
+    let got = match want.algorithm() {
+        Algorithm::Sha256 => sha256.finalize().to_vec(),
+        Algorithm::Sha512 => sha512.finalize().to_vec(),
     };
-    if got == want {
+    if got == want.bytes() {
         Ok(())
     } else {
         Err(Error::msg(format!(
-            "{} does not match {integrity}: its {algorithm} is {}",
+            "{} does not match {integrity}: its {} is {}",
             path.display(),
+            want.algorithm(),
             hex::encode(got)
         )))
     }
-}
-
-/// (`sha256`|`sha512`, raw bytes) of an integrity string.
-fn parse_integrity(text: &str) -> Result<(&'static str, Vec<u8>), Error> {
-    let bad = || {
-        Error::msg(format!(
-            "{text:?} is not a digest; use sha256:<hex>, sha512:<hex> or an SRI string like sha512-<base64>"
-        ))
-    };
-    if let Some((algo, h)) = text.trim().split_once(':') {
-        let algo = match algo {
-            "sha256" => "sha256",
-            "sha512" => "sha512",
-            _ => return Err(bad()),
-        };
-        return Ok((algo, hex::decode(h).map_err(|_| bad())?));
-    }
-    let mut best: Option<(&'static str, Vec<u8>)> = None;
-    for part in text.split_whitespace() {
-        let decode = |b: &str| {
-            base64::engine::general_purpose::STANDARD
-                .decode(b.split('?').next().unwrap_or(b))
-                .map_err(|_| bad())
-        };
-        if let Some(b) = part.strip_prefix("sha512-") {
-            best = Some(("sha512", decode(b)?));
-        } else if let Some(b) = part.strip_prefix("sha256-")
-            && best.is_none()
-        {
-            best = Some(("sha256", decode(b)?));
-        }
-    }
-    best.ok_or_else(bad)
 }
 
 #[cfg(test)]
@@ -238,14 +157,13 @@ mod tests {
         std::fs::write(&path, b"abc").unwrap();
         let hex256 = "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
         verify_file(&path, hex256).unwrap();
-        let sri = format!(
-            "sha512-{}",
-            base64::engine::general_purpose::STANDARD.encode(sha2::Sha512::digest(b"abc"))
-        );
+        let sri = Integrity::new(Algorithm::Sha512, sha2::Sha512::digest(b"abc").to_vec())
+            .unwrap()
+            .sri();
         verify_file(&path, &sri).unwrap();
         std::fs::write(&path, b"abd").unwrap();
         let err = verify_file(&path, hex256).unwrap_err();
-        assert!(err.message().contains("does not match"));
+        assert!(err.to_string().contains("does not match"), "{err}");
         assert!(verify_file(&path, "md5:00").is_err());
     }
 }

@@ -95,6 +95,31 @@ impl EnvChange {
         }
     }
 
+    /// The variable's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// How it combines with the existing value.
+    pub fn action(&self) -> EnvAction {
+        self.action
+    }
+
+    /// The value.
+    pub fn value(&self) -> &str {
+        &self.value
+    }
+
+    /// The delimiter of append/prepend, if any.
+    pub fn delimiter_str(&self) -> Option<&str> {
+        self.delimiter.as_deref()
+    }
+
+    /// When it applies.
+    pub fn scope(&self) -> &EnvScope {
+        &self.scope
+    }
+
     /// Set `name` to `value`, replacing any earlier value.
     pub fn set(name: impl Into<String>, value: impl Into<String>) -> Self {
         Self::new(name, EnvAction::Override, value)
@@ -163,9 +188,9 @@ impl Layer {
         match std::fs::remove_dir_all(&path) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::io("clear layer", &path, &e)),
+            Err(e) => return Err(Error::io("clear layer", &path, e)),
         }
-        std::fs::create_dir_all(&path).map_err(|e| Error::io("create layer", &path, &e))?;
+        std::fs::create_dir_all(&path).map_err(|e| Error::io("create layer", &path, e))?;
         Ok(Self {
             name,
             path,
@@ -213,9 +238,9 @@ impl Layer {
         let target = self.path.join(checked_relative(relative)?);
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent)
-                .map_err(|e| Error::io("create directory", parent, &e))?;
+                .map_err(|e| Error::io("create directory", parent, e))?;
         }
-        std::fs::write(&target, contents).map_err(|e| Error::io("write", &target, &e))?;
+        std::fs::write(&target, contents).map_err(|e| Error::io("write", &target, e))?;
         Ok(target)
     }
 
@@ -257,15 +282,36 @@ impl Layer {
 
     /// Store metadata (must serialise to a JSON object) for the next build to compare.
     pub fn set_metadata<M: Serialize>(&mut self, metadata: &M) -> Result<(), Error> {
-        let value = serde_json::to_value(metadata)?;
+        let what = || format!("layer {}", self.name);
+        let value = serde_json::to_value(metadata).map_err(|source| Error::InvalidMetadata {
+            what: what(),
+            source,
+        })?;
         if !value.is_object() {
-            return Err(Error::msg(format!(
-                "metadata of layer {} must serialise to a JSON object",
-                self.name
-            )));
+            return Err(Error::MetadataNotAnObject { what: what() });
         }
         self.metadata = value;
         Ok(())
+    }
+
+    /// The layer's types.
+    pub fn types(&self) -> LayerTypes {
+        self.types
+    }
+
+    /// The metadata stored so far (a JSON object).
+    pub fn metadata(&self) -> &serde_json::Value {
+        &self.metadata
+    }
+
+    /// The environment changes added so far.
+    pub fn env(&self) -> &[EnvChange] {
+        &self.env
+    }
+
+    /// Layer-relative paths marked executable so far.
+    pub fn executables(&self) -> &[String] {
+        &self.executables
     }
 }
 
@@ -278,8 +324,6 @@ fn checked_relative(relative: &str) -> Result<&Path, Error> {
     if ok {
         Ok(path)
     } else {
-        Err(Error::msg(format!(
-            "layer path {relative:?} must be relative and must not contain '..'"
-        )))
+        Err(Error::LayerPath(relative.to_owned()))
     }
 }

@@ -6,6 +6,11 @@
 //! TOML: layers, processes and environment changes are returned as data and the host writes
 //! the Cloud Native Buildpacks files.
 //!
+//! Errors are [`Error`] kinds that keep their sources; cached layers are typed
+//! ([`CachedLayer`]); the imports (log, fetch, extract) sit behind [`host::Host`], so
+//! `detect` and `build` also run as native Rust in `cargo test` with
+//! [`testing::FakeHost`]. The `kiln-test` crate builds with the real host, in-process.
+//!
 //! ```no_run
 //! use kiln_sdk::{
 //!     buildpack_id, layer_name, process_type, BuildContext, BuildResult, Buildpack,
@@ -49,23 +54,29 @@ extern crate self as kiln_sdk;
 
 pub mod bindings;
 mod build;
+mod cached;
 mod context;
 mod detect;
-mod error;
+pub mod error;
 pub mod extract;
 pub mod fetch;
 #[doc(hidden)]
 pub mod glue;
+pub mod host;
 mod layer;
 pub mod log;
+mod platform;
 mod sbom;
+pub mod testing;
 
 pub use build::{BuildResult, Process};
-pub use context::{BuildContext, DetectContext, LayerState, PlanEntry, RestoredLayer, Target};
+pub use cached::{CachedLayer, FreshCause, InvalidMetadata, Restore, RestoreDecision, TypedLayer};
+pub use context::{BuildContext, DetectContext, LayerState, PlanEntry, RestoredLayer};
 pub use detect::{DetectResult, Plan};
-pub use error::Error;
+pub use error::{Error, Report};
 pub use kiln_spec::{BuildpackId, LayerName, NameError, ProcessType};
 pub use layer::{EnvAction, EnvChange, EnvScope, Layer, LayerTypes};
+pub use platform::{Arch, ExecEnv, Os, Target};
 pub use sbom::Sbom;
 
 /// Re-exports used by macros; not part of the public API.
@@ -77,8 +88,9 @@ pub mod __private {
 
 /// A buildpack: describe yourself, detect whether you apply, build layers and processes.
 pub trait Buildpack: Default {
-    /// The buildpack's error type; its `Display` text is shown to the user.
-    type Error: std::fmt::Display + From<Error>;
+    /// The buildpack's error type. The user sees its `Display` text, followed by its chain of
+    /// [`std::error::Error::source`]s (see [`Report`]).
+    type Error: std::error::Error + 'static;
 
     /// Id, version and other facts the host needs before running the buildpack.
     fn info() -> BuildpackInfo;
@@ -88,6 +100,12 @@ pub trait Buildpack: Default {
 
     /// Build: create layers and declare processes.
     fn build(&self, ctx: BuildContext) -> Result<BuildResult, Self::Error>;
+
+    /// Called with an error from `detect` or `build` before it goes to the host. The default
+    /// logs it, with its causes, at error level.
+    fn on_error(&self, error: &Self::Error) {
+        log::error(Report::new(error).to_string());
+    }
 }
 
 /// Facts about a buildpack, returned from [`Buildpack::info`].

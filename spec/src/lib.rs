@@ -1,15 +1,19 @@
 //! Names and rules that the Kiln host and buildpacks agree on.
 //!
+//! [`integrity`] parses and formats the digests that pin downloads (`sha256:<hex>`, SRI).
+//!
 //! Both sides validate with the same functions, so a name the SDK accepts is a name the host
 //! accepts. The validators are `const fn`, which lets the SDK check literals at compile time.
 
 pub mod env_file;
 pub mod error_chain;
+pub mod integrity;
 pub mod labels;
 pub mod names;
 pub mod platform;
 
 pub use error_chain::error_chain;
+pub use integrity::{Algorithm, Integrity, IntegrityError};
 pub use names::{BuildpackId, LayerName, NameError, ProcessType};
 pub use platform::Platform;
 

@@ -112,8 +112,8 @@ impl Bench {
             node_support::inventory_toml("0.0.1", &hex::encode(sha2::Sha256::digest(&fake))),
         )
         .unwrap();
-        let server = Server::start(&served_dir);
-        let slow_server = Server::start_with_latency(&served_dir, LATENCY);
+        let server = Server::start(&served_dir).unwrap();
+        let slow_server = Server::start_with_latency(&served_dir, LATENCY).unwrap();
         Self {
             work,
             server,

@@ -137,7 +137,7 @@ impl World {
 "dependencies":{"greet":"^1.0.0","shout":"^2.0.0"},"devDependencies":{"devtool":"^1.0.0"}}"#,
         )
         .unwrap();
-        let server = Server::start(&served_dir);
+        let server = Server::start(&served_dir).unwrap();
         let w = Self {
             work,
             server,
@@ -294,7 +294,7 @@ fn node_app_installs_runs_rebuilds_and_works_offline() {
     let warm = w.build(&base, &[]).success();
     assert_eq!(w.server.total(), before, "{:?}", w.server.all_hits());
     assert!(
-        all_output(&warm).contains("Reusing node_modules"),
+        all_output(&warm).contains("modules: cache kept: package-lock.json is unchanged"),
         "{}",
         all_output(&warm)
     );

@@ -434,7 +434,7 @@ fn multi_platform_index_resolves_to_the_requested_platform() {
         d["platform"] = serde_json::json!({"os": "linux", "architecture": arch});
         d
     };
-    let host_arch = kiln_oci::platform_arch();
+    let host_arch = kiln_spec::platform::host_arch();
     let index = serde_json::json!({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.index.v1+json",

@@ -202,7 +202,7 @@ fn payload_server(dir: &Path, body: &[u8]) -> (Server, String) {
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(dir.join("payload"), body).unwrap();
     let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(body)));
-    (Server::start(dir), digest)
+    (Server::start(dir).unwrap(), digest)
 }
 
 #[test]
@@ -289,7 +289,7 @@ fn a_redirect_to_another_loopback_service_is_refused() {
         ),
     )
     .unwrap();
-    let outer = Server::start(outer_dir.path());
+    let outer = Server::start(outer_dir.path()).unwrap();
     let outer_authority = outer.base.trim_start_matches("http://").to_owned();
     let a = attempt(
         "fetch-url",

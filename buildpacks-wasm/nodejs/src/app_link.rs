@@ -15,11 +15,11 @@ pub fn link_node_modules(app_dir: &Path, modules_dir: &Path) -> Result<(), Error
             kiln_sdk::log::info(
                 "Replacing the app's own node_modules with the one installed from package-lock.json",
             );
-            std::fs::remove_dir_all(&link).map_err(|e| Error::io("remove", &link, &e))?;
+            std::fs::remove_dir_all(&link).map_err(|e| Error::io("remove", &link, e))?;
         }
-        Ok(_) => std::fs::remove_file(&link).map_err(|e| Error::io("remove", &link, &e))?,
+        Ok(_) => std::fs::remove_file(&link).map_err(|e| Error::io("remove", &link, e))?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(Error::io("inspect", &link, &e)),
+        Err(e) => return Err(Error::io("inspect", &link, e)),
     }
     kiln_sdk::extract::symlink(&relative_target(app_dir, modules_dir), &link)
 }

@@ -10,6 +10,7 @@ use kiln_sdk::extract::{
 };
 use kiln_sdk::fetch::{Download, FetchErrorKind, fetch_all};
 
+use crate::error::NodejsError;
 use crate::lockfile::LockedPackage;
 use crate::registry;
 
@@ -102,7 +103,7 @@ pub fn install(
     reg: &str,
     layer: &mut Layer,
     unpack: Unpack,
-) -> Result<Installed, kiln_sdk::Error> {
+) -> Result<Installed, NodejsError> {
     let downloads: Vec<Download> = packages
         .iter()
         .map(|p| Download {
@@ -119,16 +120,12 @@ pub fn install(
             Err(e) => failures.push(describe_failure(p, e.kind, &e.message, reg)),
         }
     }
-    if let Some(first) = failures.first() {
-        let more = failures.len() - 1;
-        let mut err = kiln_sdk::Error::msg(first.clone());
-        if more > 0 {
-            err = err.with_detail(format!(
-                "{more} more package(s) failed: {}",
-                failures[1..].join("; ")
-            ));
-        }
-        return Err(err);
+    if !failures.is_empty() {
+        let first = failures.remove(0);
+        return Err(NodejsError::PackageDownloads {
+            first,
+            more: failures,
+        });
     }
     let mut report = Installed {
         packages: files.len(),
@@ -156,15 +153,10 @@ pub fn install(
             .collect(),
     };
     for ((p, f), result) in files.iter().zip(results) {
-        let extracted = result.map_err(|e| {
-            kiln_sdk::Error::msg(format!(
-                "package {}@{} ({}): could not unpack {}: {}",
-                p.name,
-                p.version,
-                p.path,
-                f.url,
-                e.message()
-            ))
+        let extracted = result.map_err(|source| NodejsError::Unpack {
+            package: format!("{}@{} ({})", p.name, p.version, p.path),
+            url: f.url.clone(),
+            source,
         })?;
         for exe in &extracted.executables {
             layer.mark_executable(&format!("{}/{exe}", p.path))?;
@@ -206,7 +198,7 @@ fn link_bins(
             }
             let link = root.join(&link_rel);
             std::fs::create_dir_all(root.join(&bin_dir))
-                .map_err(|e| kiln_sdk::Error::io("create", &root.join(&bin_dir), &e))?;
+                .map_err(|e| kiln_sdk::Error::io("create", &root.join(&bin_dir), e))?;
             let target = format!("../{name}/{file}");
             kiln_sdk::extract::symlink(Path::new(&target), &link)?;
             layer.mark_executable(&format!("{}/{file}", p.path))?;

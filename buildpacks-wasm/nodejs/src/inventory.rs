@@ -1,10 +1,73 @@
 //! The Node.js releases the buildpack can install (`inventory.toml`, compiled in) and version
 //! selection from `engines.node`.
 
+use kiln_sdk::Arch;
 use semver::Version;
 use serde::Deserialize;
 
-use crate::range::NpmRange;
+use crate::range::{NpmRange, RangeError};
+
+/// An inventory that cannot be used, or no release that fits.
+#[derive(Debug, thiserror::Error)]
+pub enum InventoryError {
+    /// Not valid TOML of the expected shape.
+    #[error("{origin} is not a valid inventory")]
+    Toml {
+        /// Which inventory.
+        origin: String,
+        /// The TOML error.
+        #[source]
+        source: toml::de::Error,
+    },
+    /// A release version is not semver.
+    #[error("{origin}: release version {version:?} is not a version")]
+    Version {
+        /// Which inventory.
+        origin: String,
+        /// The version text.
+        version: String,
+        /// The semver error.
+        #[source]
+        source: semver::Error,
+    },
+    /// A sha256 is not 64 hex digits.
+    #[error("{origin}: release {version} has sha256 {sha256:?}, which is not 64 hex digits")]
+    Sha256 {
+        /// Which inventory.
+        origin: String,
+        /// The release.
+        version: String,
+        /// The bad value.
+        sha256: String,
+    },
+    /// `engines.node` does not parse.
+    #[error("package.json engines.node is invalid")]
+    Range(#[source] RangeError),
+    /// No release matches `engines.node`.
+    #[error(
+        "no Node.js release for {os}/{arch} matches engines.node {range:?} (available: {available}); change engines.node or supply an inventory with KILN_NODEJS_INVENTORY"
+    )]
+    NoMatch {
+        /// Target OS.
+        os: String,
+        /// Target architecture (Node's name).
+        arch: String,
+        /// The range.
+        range: String,
+        /// Versions available for the target, newest first.
+        available: String,
+    },
+    /// No release at all for the target.
+    #[error(
+        "the inventory has no Node.js release for {os}/{arch}; supply one with KILN_NODEJS_INVENTORY"
+    )]
+    NoRelease {
+        /// Target OS.
+        os: String,
+        /// Target architecture (Node's name).
+        arch: String,
+    },
+}
 
 /// The shipped inventory.
 pub const SHIPPED: &str = include_str!("../inventory.toml");
@@ -39,27 +102,34 @@ struct File {
 }
 
 /// Parse an inventory; `origin` names it in errors.
-pub fn parse(text: &str, origin: &str) -> Result<Vec<Release>, String> {
-    let file: File = toml::from_str(text).map_err(|e| format!("{origin}: {e}"))?;
+pub fn parse(text: &str, origin: &str) -> Result<Vec<Release>, InventoryError> {
+    let file: File = toml::from_str(text).map_err(|source| InventoryError::Toml {
+        origin: origin.to_owned(),
+        source,
+    })?;
     for r in &file.release {
-        Version::parse(&r.version)
-            .map_err(|e| format!("{origin}: release version {:?}: {e}", r.version))?;
+        Version::parse(&r.version).map_err(|source| InventoryError::Version {
+            origin: origin.to_owned(),
+            version: r.version.clone(),
+            source,
+        })?;
         if r.sha256.len() != 64 || !r.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(format!(
-                "{origin}: release {} has sha256 {:?}, which is not 64 hex digits",
-                r.version, r.sha256
-            ));
+            return Err(InventoryError::Sha256 {
+                origin: origin.to_owned(),
+                version: r.version.clone(),
+                sha256: r.sha256.clone(),
+            });
         }
     }
     Ok(file.release)
 }
 
-/// Node's architecture name for an OCI architecture.
-pub fn node_arch(oci_arch: &str) -> &str {
+/// Node's architecture name for an OCI architecture (any architecture means x64).
+pub fn node_arch(oci_arch: Option<&Arch>) -> &str {
     match oci_arch {
-        "amd64" | "" => "x64",
-        "arm" => "armv7l",
-        other => other,
+        None | Some(Arch::Amd64) => "x64",
+        Some(Arch::Arm) => "armv7l",
+        Some(other) => other.as_str(),
     }
 }
 
@@ -70,11 +140,9 @@ pub fn select<'a>(
     range: Option<&str>,
     os: &str,
     arch: &str,
-) -> Result<&'a Release, String> {
+) -> Result<&'a Release, InventoryError> {
     let parsed = match range {
-        Some(r) => Some(
-            NpmRange::parse(r).map_err(|e| format!("package.json engines.node is invalid: {e}"))?,
-        ),
+        Some(r) => Some(NpmRange::parse(r).map_err(InventoryError::Range)?),
         None => None,
     };
     let mut candidates: Vec<(Version, &Release)> = releases
@@ -98,13 +166,16 @@ pub fn select<'a>(
             .or(candidates.first()),
     };
     found.map(|(_, r)| *r).ok_or_else(|| match range {
-        Some(r) => format!(
-            "no Node.js release for {os}/{arch} matches engines.node {r:?} (available: {}); change engines.node or supply an inventory with KILN_NODEJS_INVENTORY",
-            available()
-        ),
-        None => format!(
-            "the inventory has no Node.js release for {os}/{arch}; supply one with KILN_NODEJS_INVENTORY"
-        ),
+        Some(r) => InventoryError::NoMatch {
+            os: os.to_owned(),
+            arch: arch.to_owned(),
+            range: r.to_owned(),
+            available: available(),
+        },
+        None => InventoryError::NoRelease {
+            os: os.to_owned(),
+            arch: arch.to_owned(),
+        },
     })
 }
 
@@ -162,7 +233,9 @@ mod tests {
             select(&all, Some(">=21"), "linux", "x64").unwrap().version,
             "23.0.0"
         );
-        let err = select(&all, Some("^18"), "linux", "x64").unwrap_err();
+        let err = select(&all, Some("^18"), "linux", "x64")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("available: 23.0.0, 22.2.0, 20.1.0"), "{err}");
         assert!(select(&all, None, "linux", "arm64").is_err());
     }
@@ -184,6 +257,7 @@ mod tests {
             "x.toml",
         )
         .unwrap_err();
-        assert!(err.contains("x.toml"), "{err}");
+        assert!(matches!(&err, InventoryError::Version { origin, .. } if origin == "x.toml"));
+        assert!(err.to_string().contains("x.toml"), "{err}");
     }
 }

@@ -13,6 +13,7 @@
 //!   install script not skipped fails the build (see `scripts`).
 
 mod app_link;
+mod error;
 mod install;
 mod inventory;
 mod lockfile;
@@ -21,15 +22,17 @@ mod range;
 mod registry;
 mod scripts;
 
-use kiln_sdk::extract::{ArchiveFormat, ExtractOptions, HostExtract, extract_downloads};
+use kiln_sdk::extract::{ArchiveFormat, ExtractOptions, HostExtract, extract_download};
 use kiln_sdk::fetch::{Download, fetch};
 use kiln_sdk::{
-    BuildContext, BuildResult, Buildpack, BuildpackInfo, DetectContext, DetectResult, EnvChange,
-    Error, LayerState, LayerTypes, Process, buildpack_id, layer_name, process_type,
+    BuildContext, BuildResult, Buildpack, BuildpackInfo, CachedLayer, DetectContext, DetectResult,
+    EnvChange, Error, Layer, LayerTypes, Process, RestoreDecision, buildpack_id, layer_name,
+    process_type,
 };
 use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 
+pub use error::NodejsError;
 use package_json::PackageJson;
 
 /// The Node.js buildpack.
@@ -51,10 +54,31 @@ struct ModulesMeta {
     arch: String,
 }
 
+impl ModulesMeta {
+    /// Why a restored `modules` layer built from `old` can or cannot be kept.
+    fn decide(&self, old: &Self) -> RestoreDecision {
+        if old.lockfile_sha256 != self.lockfile_sha256 {
+            RestoreDecision::discard("package-lock.json changed")
+        } else if old.include_dev != self.include_dev {
+            RestoreDecision::discard(if self.include_dev {
+                "dev dependencies are now included"
+            } else {
+                "dev dependencies are now left out"
+            })
+        } else if old.arch != self.arch {
+            RestoreDecision::discard(format!(
+                "the architecture changed from {} to {}",
+                old.arch, self.arch
+            ))
+        } else {
+            RestoreDecision::keep("package-lock.json is unchanged")
+        }
+    }
+}
+
 fn env_flag(ctx: &BuildContext, name: &str) -> bool {
     ctx.detect
-        .platform_env
-        .get(name)
+        .env(name)
         .is_some_and(|v| matches!(v.trim(), "1" | "true" | "yes"))
 }
 
@@ -63,12 +87,12 @@ fn read_app_file(ctx: &BuildContext, name: &str) -> Result<Option<String>, Error
     match std::fs::read_to_string(&path) {
         Ok(t) => Ok(Some(t)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io("read", &path, &e)),
+        Err(e) => Err(Error::io("read", &path, e)),
     }
 }
 
 impl Buildpack for NodejsBuildpack {
-    type Error = Error;
+    type Error = NodejsError;
 
     fn info() -> BuildpackInfo {
         BuildpackInfo::new(buildpack_id!("kiln/nodejs"), env!("CARGO_PKG_VERSION"))
@@ -76,7 +100,7 @@ impl Buildpack for NodejsBuildpack {
             .description("Installs Node.js and package-lock.json dependencies without npm")
     }
 
-    fn detect(&self, ctx: DetectContext) -> Result<DetectResult, Error> {
+    fn detect(&self, ctx: DetectContext) -> Result<DetectResult, NodejsError> {
         Ok(if ctx.app_has("package.json") {
             DetectResult::pass()
         } else {
@@ -84,10 +108,9 @@ impl Buildpack for NodejsBuildpack {
         })
     }
 
-    fn build(&self, ctx: BuildContext) -> Result<BuildResult, Error> {
-        let text = read_app_file(&ctx, "package.json")?
-            .ok_or_else(|| Error::msg("package.json disappeared from the app directory"))?;
-        let package = PackageJson::parse(&text, "package.json").map_err(Error::msg)?;
+    fn build(&self, ctx: BuildContext) -> Result<BuildResult, NodejsError> {
+        let text = read_app_file(&ctx, "package.json")?.ok_or(NodejsError::PackageJsonMissing)?;
+        let package = PackageJson::parse(&text, "package.json")?;
         let mut result = BuildResult::new();
         result = result.layer(install_runtime(&ctx, &package)?);
         if let Some(layer) = install_modules(&ctx, &package)? {
@@ -100,106 +123,97 @@ impl Buildpack for NodejsBuildpack {
                 "no scripts.start in package.json and no server.js or index.js; the image has no web process",
             );
         }
-        result.build()
+        Ok(result.build()?)
     }
 }
 
-fn install_runtime(ctx: &BuildContext, package: &PackageJson) -> Result<kiln_sdk::Layer, Error> {
-    let env = &ctx.detect.platform_env;
-    let releases = match env.get("KILN_NODEJS_INVENTORY") {
+fn install_runtime(ctx: &BuildContext, package: &PackageJson) -> Result<Layer, NodejsError> {
+    let releases = match ctx.detect.env("KILN_NODEJS_INVENTORY") {
         Some(file) => {
-            let text = read_app_file(ctx, file)?.ok_or_else(|| {
-                Error::msg(format!(
-                    "KILN_NODEJS_INVENTORY names {file}, which is not in the app directory"
-                ))
-            })?;
-            inventory::parse(&text, file).map_err(Error::msg)?
+            let text = read_app_file(ctx, file)?
+                .ok_or_else(|| NodejsError::InventoryMissing(file.to_owned()))?;
+            inventory::parse(&text, file)?
         }
-        None => {
-            inventory::parse(inventory::SHIPPED, "the shipped inventory").map_err(Error::msg)?
-        }
+        None => inventory::parse(inventory::SHIPPED, "the shipped inventory")?,
     };
-    let os = if ctx.detect.target.os.is_empty() {
-        "linux"
-    } else {
-        ctx.detect.target.os.as_str()
-    };
-    let arch = inventory::node_arch(&ctx.detect.target.arch);
-    let release =
-        inventory::select(&releases, package.node_range(), os, arch).map_err(Error::msg)?;
+    let os = ctx.detect.target.os.as_str();
+    let arch = inventory::node_arch(ctx.detect.target.arch.as_ref());
+    let release = inventory::select(&releases, package.node_range(), os, arch)?;
     let meta = RuntimeMeta {
         version: release.version.clone(),
         sha256: release.sha256.clone(),
     };
-    let (mut layer, state) = ctx.cached_layer(
+    let definition = CachedLayer::new(
         layer_name!("node"),
         LayerTypes::none().launch().build().cache(),
-        |m: &RuntimeMeta| *m == meta,
-    )?;
-    if state == LayerState::Restored {
-        kiln_sdk::log::info(format!("Reusing Node.js {}", release.version));
-        return Ok(layer);
+        |old: &RuntimeMeta, _| {
+            if *old == meta {
+                RestoreDecision::keep(format!("Node.js {} is unchanged", meta.version))
+            } else {
+                RestoreDecision::discard(format!(
+                    "Node.js {} replaces {}",
+                    meta.version, old.version
+                ))
+            }
+        },
+    );
+    let (mut layer, restore) = ctx.cached(&definition)?;
+    if restore.is_kept() {
+        return Ok(layer.into_layer());
     }
-    let url = inventory::mirrored_url(release, env.get("KILN_NODEJS_DIST_URL").map(String::as_str));
+    let url = inventory::mirrored_url(release, ctx.detect.env("KILN_NODEJS_DIST_URL"));
     kiln_sdk::log::info(format!("Installing Node.js {} from {url}", release.version));
     let file = fetch(&Download::pinned(
         &url,
         format!("sha256:{}", release.sha256),
     ))
-    .map_err(|e| {
-        Error::msg(format!(
-            "could not download Node.js {}: {}",
-            release.version, e.message
-        ))
-        .with_detail("set KILN_NODEJS_DIST_URL to a reachable mirror of nodejs.org/dist")
+    .map_err(|source| NodejsError::RuntimeDownload {
+        version: release.version.clone(),
+        source,
     })?;
-    let report = extract_downloads(&[HostExtract {
+    let report = extract_download(&HostExtract {
         archive: file.path.clone(),
         format: ArchiveFormat::TarGz,
         destination: layer.path().to_path_buf(),
         options: ExtractOptions {
             strip_components: 1,
         },
-    }])
-    .pop()
-    .unwrap_or_else(|| Err(Error::msg("the host returned no extraction result")))?;
+    })?;
     for exe in &report.executables {
         layer.mark_executable(exe)?;
     }
     layer.set_metadata(&meta)?;
-    Ok(layer)
+    Ok(layer.into_layer())
 }
 
 fn install_modules(
     ctx: &BuildContext,
     package: &PackageJson,
-) -> Result<Option<kiln_sdk::Layer>, Error> {
+) -> Result<Option<Layer>, NodejsError> {
     let Some(lock_text) = read_app_file(ctx, "package-lock.json")? else {
         if package.has_dependencies() {
-            return Err(Error::msg(
-                "package.json declares dependencies but there is no package-lock.json",
-            )
-            .with_detail("run `npm install --package-lock-only` and commit package-lock.json"));
+            return Err(NodejsError::NoLockfile);
         }
         return Ok(None);
     };
     let include_dev =
-        env_flag(ctx, "KILN_NODEJS_INCLUDE_DEV") || ctx.detect.exec_env != "production";
-    let arch = inventory::node_arch(&ctx.detect.target.arch).to_owned();
+        env_flag(ctx, "KILN_NODEJS_INCLUDE_DEV") || !ctx.detect.exec_env.is_production();
+    let arch = inventory::node_arch(ctx.detect.target.arch.as_ref()).to_owned();
     let meta = ModulesMeta {
         lockfile_sha256: hex::encode(sha2::Sha256::digest(lock_text.as_bytes())),
         include_dev,
         arch: arch.clone(),
     };
-    let packages = lockfile::parse(&lock_text).map_err(Error::msg)?;
-    let selection = install::select(packages, include_dev, "linux", &arch);
+    let packages = lockfile::parse(&lock_text)?;
+    let selection = install::select(packages, include_dev, ctx.detect.target.os.as_str(), &arch);
     let unrun_scripts =
         scripts::ScriptPolicy::from_env(&ctx.detect.platform_env).check(&selection.packages)?;
-    let (mut layer, state) = ctx.cached_layer(
+    let definition = CachedLayer::new(
         layer_name!("modules"),
         LayerTypes::none().launch().build().cache(),
-        |m: &ModulesMeta| *m == meta,
-    )?;
+        |old: &ModulesMeta, _| meta.decide(old),
+    );
+    let (mut layer, restore) = ctx.cached(&definition)?;
     let modules_dir = layer.path().join("node_modules");
     layer.add_env(EnvChange::set(
         "NODE_PATH",
@@ -212,24 +226,15 @@ fn install_modules(
     // directory would (`require.resolve` and `__dirname` give paths under the app).
     layer.add_env(EnvChange::default_value("NODE_PRESERVE_SYMLINKS", "1"));
     app_link::link_node_modules(ctx.app_dir(), &modules_dir)?;
-    if state == LayerState::Restored {
-        kiln_sdk::log::info("Reusing node_modules: package-lock.json is unchanged");
+    if restore.is_kept() {
         warn_unrun_scripts(&unrun_scripts, layer.path());
-        return Ok(Some(layer));
+        return Ok(Some(layer.into_layer()));
     }
     let reg = registry::configured(
-        ctx.detect
-            .platform_env
-            .get("npm_config_registry")
-            .map(String::as_str),
+        ctx.detect.env("npm_config_registry"),
         read_app_file(ctx, ".npmrc")?.as_deref(),
     );
-    let unpack = match ctx
-        .detect
-        .platform_env
-        .get("KILN_NODEJS_EXTRACT")
-        .map(String::as_str)
-    {
+    let unpack = match ctx.detect.env("KILN_NODEJS_EXTRACT") {
         Some("guest") => install::Unpack::Guest,
         _ => install::Unpack::Host,
     };
@@ -244,9 +249,8 @@ fn install_modules(
     ));
     warn_unrun_scripts(&unrun_scripts, layer.path());
     layer.set_metadata(&meta)?;
-    Ok(Some(layer))
+    Ok(Some(layer.into_layer()))
 }
-
 fn warn_unrun_scripts(unrun: &[&lockfile::LockedPackage], layer_root: &std::path::Path) {
     if let Some(text) = scripts::warning(unrun, layer_root) {
         kiln_sdk::log::warn(text);

@@ -70,21 +70,42 @@ struct RawPackage {
     cpu: Vec<String>,
 }
 
+/// A `package-lock.json` Kiln cannot install from.
+#[derive(Debug, thiserror::Error)]
+pub enum LockfileError {
+    /// Not JSON of the expected shape.
+    #[error("package-lock.json is not valid JSON; regenerate it with `npm install`")]
+    Json(#[source] serde_json::Error),
+    /// `lockfileVersion` other than 2 or 3.
+    #[error(
+        "package-lock.json has lockfileVersion {0}; only versions 2 and 3 are supported. Regenerate it with npm 7 or newer: `npm install --package-lock-only`"
+    )]
+    Version(u64),
+    /// No `packages` map.
+    #[error("package-lock.json has no `packages` map; regenerate it with npm 7 or newer")]
+    NoPackages,
+    /// A workspace or `file:` link.
+    #[error(
+        "package-lock.json entry {0} is a link to a local package (workspaces / file: dependencies); these are not supported yet: publish the package or vendor it"
+    )]
+    Link(String),
+    /// A path that could escape `node_modules`.
+    #[error("package-lock.json entry {0:?} is not a safe node_modules path")]
+    UnsafePath(String),
+    /// An entry without a version.
+    #[error("package-lock.json entry {0} has no version; regenerate the lockfile")]
+    NoVersion(String),
+}
+
 /// Parse a lockfile into its packages, sorted by path (parents before children). The root
 /// entry (`""`) is skipped.
-pub fn parse(text: &str) -> Result<Vec<LockedPackage>, String> {
-    let raw: RawLock = serde_json::from_str(text).map_err(|e| {
-        format!("package-lock.json is not valid JSON: {e}; regenerate it with `npm install`")
-    })?;
+pub fn parse(text: &str) -> Result<Vec<LockedPackage>, LockfileError> {
+    let raw: RawLock = serde_json::from_str(text).map_err(LockfileError::Json)?;
     let version = raw.lockfile_version.unwrap_or(1);
     if !(2..=3).contains(&version) {
-        return Err(format!(
-            "package-lock.json has lockfileVersion {version}; only versions 2 and 3 are supported. Regenerate it with npm 7 or newer: `npm install --package-lock-only`"
-        ));
+        return Err(LockfileError::Version(version));
     }
-    let packages = raw.packages.ok_or_else(|| {
-        "package-lock.json has no `packages` map; regenerate it with npm 7 or newer".to_owned()
-    })?;
+    let packages = raw.packages.ok_or(LockfileError::NoPackages)?;
     let mut out = Vec::new();
     for (path, p) in packages {
         if path.is_empty() || !path.contains("node_modules/") {
@@ -92,15 +113,14 @@ pub fn parse(text: &str) -> Result<Vec<LockedPackage>, String> {
             continue;
         }
         if p.link {
-            return Err(format!(
-                "package-lock.json entry {path} is a link to a local package (workspaces / file: dependencies); these are not supported yet: publish the package or vendor it"
-            ));
+            return Err(LockfileError::Link(path));
         }
         check_path(&path)?;
         let name = p.name.clone().unwrap_or_else(|| name_from_path(&path));
-        let version = p.version.clone().ok_or_else(|| {
-            format!("package-lock.json entry {path} has no version; regenerate the lockfile")
-        })?;
+        let version = p
+            .version
+            .clone()
+            .ok_or_else(|| LockfileError::NoVersion(path.clone()))?;
         out.push(LockedPackage {
             bin: bin_map(p.bin.as_ref(), &name),
             path,
@@ -119,15 +139,13 @@ pub fn parse(text: &str) -> Result<Vec<LockedPackage>, String> {
 }
 
 /// Each path segment must be a plain name; scoped names take two segments.
-fn check_path(path: &str) -> Result<(), String> {
+fn check_path(path: &str) -> Result<(), LockfileError> {
     let bad = path.starts_with('/')
         || path
             .split('/')
             .any(|s| s.is_empty() || s == "." || s == ".." || s.contains('\\'));
     if bad {
-        Err(format!(
-            "package-lock.json entry {path:?} is not a safe node_modules path"
-        ))
+        Err(LockfileError::UnsafePath(path.to_owned()))
     } else {
         Ok(())
     }
@@ -184,12 +202,13 @@ mod tests {
     #[test]
     fn rejects_v1_and_bad_paths() {
         let err = parse(r#"{"lockfileVersion": 1, "dependencies": {}}"#).unwrap_err();
-        assert!(err.contains("lockfileVersion 1"), "{err}");
+        assert!(matches!(err, LockfileError::Version(1)), "{err}");
+        assert!(err.to_string().contains("lockfileVersion 1"), "{err}");
         let err = parse(
             r#"{"lockfileVersion": 2, "packages": {"node_modules/../../x": {"version": "1"}}}"#,
         )
         .unwrap_err();
-        assert!(err.contains("not a safe"), "{err}");
+        assert!(matches!(err, LockfileError::UnsafePath(_)), "{err}");
         assert!(parse("nope").is_err());
     }
 }

@@ -4,6 +4,17 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+/// `package.json` is not valid JSON.
+#[derive(Debug, thiserror::Error)]
+#[error("{origin} is not valid JSON; fix the file (npm would reject it too)")]
+pub struct PackageJsonError {
+    /// Which file.
+    pub origin: String,
+    /// The JSON error.
+    #[source]
+    pub source: serde_json::Error,
+}
+
 /// `package.json`.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct PackageJson {
@@ -23,9 +34,10 @@ pub struct PackageJson {
 
 impl PackageJson {
     /// Parse; `origin` names the file in errors.
-    pub fn parse(text: &str, origin: &str) -> Result<Self, String> {
-        serde_json::from_str(text).map_err(|e| {
-            format!("{origin} is not valid JSON: {e}; fix the file (npm would reject it too)")
+    pub fn parse(text: &str, origin: &str) -> Result<Self, PackageJsonError> {
+        serde_json::from_str(text).map_err(|source| PackageJsonError {
+            origin: origin.to_owned(),
+            source,
         })
     }
 

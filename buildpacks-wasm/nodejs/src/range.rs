@@ -25,6 +25,20 @@ const MAX_DIGITS: usize = 256;
 /// node-semver's safe regexes: at most this many repeated `[a-zA-Z0-9-]` characters.
 const MAX_IDENTIFIER_CHARS: usize = 250;
 
+/// An npm range that does not parse; names the range and the offending comparator.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{range:?} is not a valid npm semver range: invalid comparator {comparator:?}")]
+pub struct RangeError {
+    /// The range text.
+    pub range: String,
+    /// The comparator that does not parse.
+    pub comparator: String,
+}
+
+/// A comparator that does not parse (its text).
+#[derive(Debug)]
+struct BadComparator(String);
+
 /// A parsed npm range: it matches when any of its comparator sets (the `||` alternatives)
 /// matches.
 #[derive(Debug, Clone)]
@@ -35,13 +49,16 @@ pub struct NpmRange {
 impl NpmRange {
     /// Parse an npm range the way `new semver.Range(text)` does. Empty, `*` and `x` match
     /// every release. The error names the range text and the offending comparator.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, RangeError> {
         let raw = collapse_whitespace(text);
         let mut sets = raw
             .split("||")
             .map(|alternative| parse_set(js_trim(alternative)))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| format!("{text:?} is not a valid npm semver range: {e}"))?;
+            .map_err(|BadComparator(comparator)| RangeError {
+                range: text.to_owned(),
+                comparator,
+            })?;
         // An alternative that is just `*` makes the whole range `*`: the other
         // alternatives no longer admit their prereleases (`1.0.0-rc.1 || *`).
         if sets
@@ -85,8 +102,9 @@ enum Op {
 
 impl Comparator {
     /// Parse a plain comparator strictly (node-semver's `COMPARATOR` regex): an optional
-    /// `<`, `>`, `<=`, `>=` or `=`, then a full version with an optional `v` prefix.
-    fn parse(comp: &str) -> Result<Self, String> {
+    /// `<`, `>`, `<=`, `>=` or `=`, then a full version with an optional `v` prefix. The
+    /// error is the comparator.
+    fn parse(comp: &str) -> Result<Self, BadComparator> {
         if comp.is_empty() {
             return Ok(Self::Any);
         }
@@ -98,8 +116,7 @@ impl Comparator {
             ">" => Op::Gt,
             _ => Op::Ge,
         };
-        let version =
-            parse_full_version(version).ok_or_else(|| format!("invalid comparator {comp:?}"))?;
+        let version = parse_full_version(version).ok_or_else(|| BadComparator(comp.to_owned()))?;
         Ok(Self::Cmp(op, version))
     }
 
@@ -145,7 +162,7 @@ fn precedence(a: &Version, b: &Version) -> Ordering {
 }
 
 /// node-semver's `parseRange`: rewrite one `||` alternative into plain comparators.
-fn parse_set(alternative: &str) -> Result<Vec<Comparator>, String> {
+fn parse_set(alternative: &str) -> Result<Vec<Comparator>, BadComparator> {
     let text = strip_build(alternative);
     let text = replace_hyphen(&text).unwrap_or(text);
     let text = trim_operator_space(&text);
@@ -628,7 +645,7 @@ mod tests {
     fn invalid_ranges_name_the_text() {
         for bad in [">=banana", "latest", "1.2.3.4", "^1.2.3 >", "01.2.3"] {
             let err = NpmRange::parse(bad).unwrap_err();
-            assert!(err.contains(bad), "{err}");
+            assert!(err.to_string().contains(bad), "{err}");
         }
     }
 }

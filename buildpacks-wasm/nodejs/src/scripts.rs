@@ -9,8 +9,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use kiln_sdk::Error;
-
+use crate::error::NodejsError;
 use crate::lockfile::LockedPackage;
 
 /// What the user said about install scripts.
@@ -50,7 +49,7 @@ impl ScriptPolicy {
     pub fn check<'a>(
         &self,
         packages: &'a [LockedPackage],
-    ) -> Result<Vec<&'a LockedPackage>, Error> {
+    ) -> Result<Vec<&'a LockedPackage>, NodejsError> {
         let with_scripts: Vec<&LockedPackage> =
             packages.iter().filter(|p| p.has_install_script).collect();
         let (required, rest): (Vec<&LockedPackage>, Vec<&LockedPackage>) =
@@ -58,16 +57,10 @@ impl ScriptPolicy {
                 self.required.contains(&p.name) || (self.strict && !self.skipped.contains(&p.name))
             });
         if !required.is_empty() {
-            let list = label(&required);
-            return Err(Error::msg(format!(
-                "{} package(s) need install scripts, which Kiln does not run yet: {list}",
-                required.len()
-            ))
-            .with_detail(
-                "use a version or an alternative with prebuilt binaries or pure JavaScript, or \
-                 remove the package from KILN_NODEJS_SCRIPTS_REQUIRED (and unset \
-                 KILN_NODEJS_STRICT_SCRIPTS) to install it without its script",
-            ));
+            return Err(NodejsError::ScriptsRequired {
+                count: required.len(),
+                list: label(&required),
+            });
         }
         Ok(rest
             .into_iter()

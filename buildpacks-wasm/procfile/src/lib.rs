@@ -33,7 +33,7 @@ impl Buildpack for ProcfileBuildpack {
 
     fn build(&self, ctx: BuildContext) -> Result<BuildResult, Error> {
         let path = ctx.app_dir().join("Procfile");
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::io("read", &path, &e))?;
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io("read", &path, e))?;
         let entries = parse_procfile(&text)?;
         let default = default_type(&entries);
         let mut result = BuildResult::new();

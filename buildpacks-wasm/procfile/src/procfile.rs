@@ -70,13 +70,13 @@ mod tests {
     #[test]
     fn malformed_line_names_its_number() {
         let err = parse_procfile("web: ok\nthis is not valid\n").unwrap_err();
-        assert!(err.message().contains("line 2"), "{err}");
+        assert!(err.to_string().contains("line 2"), "{err}");
         let err = parse_procfile("web: ok\n\nbad type: x\n").unwrap_err();
-        assert!(err.message().contains("line 3"), "{err}");
+        assert!(err.to_string().contains("line 3"), "{err}");
         let err = parse_procfile("web:\n").unwrap_err();
-        assert!(err.message().contains("line 1"), "{err}");
+        assert!(err.to_string().contains("line 1"), "{err}");
         let err = parse_procfile("web: a\nweb: b\n").unwrap_err();
-        assert!(err.message().contains("twice"), "{err}");
+        assert!(err.to_string().contains("twice"), "{err}");
     }
 
     #[test]

@@ -1,180 +1,20 @@
-//! Fixtures for the Node.js and fetch tests: a counting HTTP server on 127.0.0.1 serving a
-//! directory, npm package tarballs with computed integrity, and a Node.js "distribution"
+//! Fixtures for the Node.js and fetch tests: `kiln-test`'s counting HTTP server and
+//! archives, npm package tarballs with computed integrity, and a Node.js "distribution"
 //! tarball made from the machine's own `node`.
 
 #![allow(dead_code, clippy::missing_panics_doc)]
 
-use std::collections::BTreeMap;
-use std::io::{BufRead as _, BufReader, Write as _};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 
-use base64::Engine as _;
 use sha2::Digest as _;
 
-/// A static file server on 127.0.0.1 that counts GET requests per path.
-pub struct Server {
-    /// `http://127.0.0.1:PORT`.
-    pub base: String,
-    /// The served directory.
-    pub root: PathBuf,
-    hits: Arc<Mutex<BTreeMap<String, usize>>>,
-}
-
-impl Server {
-    /// Serve `root` on a free port, one thread per connection (HTTP/1.1 keep-alive).
-    pub fn start(root: &Path) -> Self {
-        Self::start_with_latency(root, std::time::Duration::ZERO)
-    }
-
-    /// [`Self::start`], answering each request after `latency` (a network round trip, for
-    /// the benchmark: loopback has almost none).
-    pub fn start_with_latency(root: &Path, latency: std::time::Duration) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let hits: Arc<Mutex<BTreeMap<String, usize>>> = Arc::default();
-        let (dir, counter) = (root.to_path_buf(), hits.clone());
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let (dir, counter) = (dir.clone(), counter.clone());
-                std::thread::spawn(move || serve_connection(stream, &dir, &counter, latency));
-            }
-        });
-        Self {
-            base,
-            root: root.to_path_buf(),
-            hits,
-        }
-    }
-
-    /// Requests for `path` (e.g. `/greet/-/greet-1.0.0.tgz`) so far.
-    pub fn hits(&self, path: &str) -> usize {
-        self.hits.lock().unwrap().get(path).copied().unwrap_or(0)
-    }
-
-    /// All requests so far, by path.
-    pub fn all_hits(&self) -> BTreeMap<String, usize> {
-        self.hits.lock().unwrap().clone()
-    }
-
-    /// Total requests so far.
-    pub fn total(&self) -> usize {
-        self.hits.lock().unwrap().values().sum()
-    }
-}
-
-fn serve_connection(
-    stream: TcpStream,
-    root: &Path,
-    hits: &Mutex<BTreeMap<String, usize>>,
-    latency: std::time::Duration,
-) {
-    // One write per response and no Nagle delay, so keep-alive requests are not held back
-    // by delayed ACKs (40 ms each).
-    let _ = stream.set_nodelay(true);
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut out = stream;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        let mut close = false;
-        loop {
-            let mut h = String::new();
-            if reader.read_line(&mut h).unwrap_or(0) == 0 {
-                return;
-            }
-            if h.to_ascii_lowercase().starts_with("connection: close") {
-                close = true;
-            }
-            if h == "\r\n" || h == "\n" {
-                break;
-            }
-        }
-        let mut parts = line.split_whitespace();
-        let method = parts.next().unwrap_or("");
-        let raw = parts.next().unwrap_or("/");
-        // A proxy request carries an absolute URL: serve its path, so the server doubles as
-        // an HTTP proxy for the tests of `HTTP_PROXY`.
-        let raw = raw
-            .strip_prefix("http://")
-            .map_or(raw, |rest| rest.find('/').map_or("/", |i| &rest[i..]));
-        let path = raw
-            .split('?')
-            .next()
-            .unwrap_or(raw)
-            .replace("%2f", "/")
-            .replace("%2F", "/");
-        *hits.lock().unwrap().entry(path.clone()).or_default() += 1;
-        if !latency.is_zero() {
-            std::thread::sleep(latency);
-        }
-        let file = root.join(path.trim_start_matches('/'));
-        let safe = !path.split('/').any(|s| s == "..");
-        let body = if safe && file.is_file() {
-            std::fs::read(&file).ok()
-        } else {
-            None
-        };
-        // A file `<path>.redirect` answers 302 to the URL it holds.
-        let redirect = if safe {
-            std::fs::read_to_string(root.join(format!("{}.redirect", path.trim_start_matches('/'))))
-                .ok()
-        } else {
-            None
-        };
-        let (status, body, location) = match (redirect, body) {
-            (Some(to), _) => (
-                "302 Found",
-                Vec::new(),
-                format!("location: {}\r\n", to.trim()),
-            ),
-            (None, Some(b)) => ("200 OK", b, String::new()),
-            (None, None) => ("404 Not Found", b"not found".to_vec(), String::new()),
-        };
-        let head = format!(
-            "HTTP/1.1 {status}\r\n{location}content-length: {}\r\ncontent-type: application/octet-stream\r\n\r\n",
-            body.len()
-        );
-        let mut response = head.into_bytes();
-        if method != "HEAD" {
-            response.extend_from_slice(&body);
-        }
-        if out.write_all(&response).is_err() {
-            return;
-        }
-        if close {
-            return;
-        }
-    }
-}
+/// The fixture server of `kiln-test`: static files on 127.0.0.1, requests counted.
+pub use kiln_test::FixtureServer as Server;
+pub use kiln_test::fixtures::integrity;
 
 /// A gzip-compressed tar of `files` (path → contents) under `prefix/`, deterministic.
 pub fn tgz(prefix: &str, files: &[(&str, &[u8], u32)]) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    for (path, data, mode) in files {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(*mode);
-        h.set_mtime(499_162_500);
-        h.set_cksum();
-        b.append_data(&mut h, format!("{prefix}/{path}"), *data)
-            .unwrap();
-    }
-    let tar = b.into_inner().unwrap();
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    gz.write_all(&tar).unwrap();
-    gz.finish().unwrap()
-}
-
-/// The SRI sha512 integrity of `data`.
-pub fn integrity(data: &[u8]) -> String {
-    format!(
-        "sha512-{}",
-        base64::engine::general_purpose::STANDARD.encode(sha2::Sha512::digest(data))
-    )
+    kiln_test::fixtures::tgz(prefix, files).unwrap()
 }
 
 /// One npm package to publish on the fixture registry.

@@ -70,7 +70,7 @@ impl Buildpack for Consumer {
                     let _ = writeln!(seen, "marker={contents}");
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(Error::io("read", &path, &e)),
+                Err(e) => return Err(Error::io("read", &path, e)),
             }
         }
         if markers == 0 {

@@ -61,7 +61,11 @@ impl Buildpack for Provider {
             .iter()
             .map(|e| serde_json::json!({ "name": e.name, "metadata": e.metadata }))
             .collect();
-        let plan_json = serde_json::to_string_pretty(&plan)?;
+        let plan_json =
+            serde_json::to_string_pretty(&plan).map_err(|source| Error::InvalidMetadata {
+                what: "the plan".to_owned(),
+                source,
+            })?;
         // Launch-only: kept by metadata alone when the previous image has the same version
         // and plan, so the host reuses the previous image's layer without its contents.
         let wanted = serde_json::json!({ "version": "1.0", "plan": plan_json });

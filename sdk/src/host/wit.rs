@@ -1,0 +1,95 @@
+//! The real imports of the `kiln:buildpack` world.
+
+use std::path::PathBuf;
+
+use super::Host;
+use crate::bindings::kiln::buildpack::{
+    extract as wit_extract, fetch as wit_fetch, log as wit_log,
+};
+use crate::extract::{ArchiveFormat, HostExtract};
+use crate::fetch::{Download, FetchError, FetchErrorKind, Fetched};
+use crate::log::Level;
+use kiln_extract::ExtractReport;
+
+/// The host Kiln provides to a component: calls the WIT imports. Only works inside a
+/// component run by Kiln; it is the default there.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WitHost;
+
+impl Host for WitHost {
+    fn log(&self, level: Level, message: &str) {
+        let level = match level {
+            Level::Debug => wit_log::Level::Debug,
+            Level::Info => wit_log::Level::Info,
+            Level::Warn => wit_log::Level::Warn,
+            Level::Error => wit_log::Level::Error,
+        };
+        wit_log::write(level, message);
+    }
+
+    fn fetch(&self, requests: &[Download]) -> Vec<Result<Fetched, FetchError>> {
+        let wit_requests: Vec<wit_fetch::FetchRequest> = requests
+            .iter()
+            .map(|d| wit_fetch::FetchRequest {
+                url: d.url.clone(),
+                integrity: d.integrity.clone(),
+            })
+            .collect();
+        wit_fetch::fetch(&wit_requests)
+            .into_iter()
+            .map(|r| match r {
+                Ok(f) => Ok(Fetched {
+                    url: f.url,
+                    path: PathBuf::from(f.path),
+                    size: f.size,
+                    digest: f.digest,
+                    cached: f.cached,
+                }),
+                Err(e) => Err(FetchError {
+                    url: e.url,
+                    kind: fetch_kind(e.kind),
+                    message: e.message,
+                }),
+            })
+            .collect()
+    }
+
+    fn extract(&self, requests: &[HostExtract]) -> Vec<Result<ExtractReport, String>> {
+        let wit_requests: Vec<wit_extract::ExtractRequest> = requests
+            .iter()
+            .map(|r| wit_extract::ExtractRequest {
+                archive: r.archive.to_string_lossy().into_owned(),
+                format: match r.format {
+                    ArchiveFormat::Tar => wit_extract::ArchiveFormat::Tar,
+                    ArchiveFormat::TarGz => wit_extract::ArchiveFormat::TarGz,
+                    ArchiveFormat::Zip => wit_extract::ArchiveFormat::Zip,
+                },
+                destination: r.destination.to_string_lossy().into_owned(),
+                strip_components: u32::try_from(r.options.strip_components).unwrap_or(u32::MAX),
+            })
+            .collect();
+        wit_extract::extract(&wit_requests)
+            .into_iter()
+            .map(|r| {
+                r.map(|e| ExtractReport {
+                    files: usize::try_from(e.files).unwrap_or(usize::MAX),
+                    symlinks: usize::try_from(e.symlinks).unwrap_or(usize::MAX),
+                    bytes: e.bytes,
+                    executables: e.executables,
+                })
+            })
+            .collect()
+    }
+}
+
+fn fetch_kind(k: wit_fetch::FetchErrorKind) -> FetchErrorKind {
+    match k {
+        wit_fetch::FetchErrorKind::Invalid => FetchErrorKind::Invalid,
+        wit_fetch::FetchErrorKind::Denied => FetchErrorKind::Denied,
+        wit_fetch::FetchErrorKind::OfflineMiss => FetchErrorKind::OfflineMiss,
+        wit_fetch::FetchErrorKind::NotFound => FetchErrorKind::NotFound,
+        wit_fetch::FetchErrorKind::IntegrityMismatch => FetchErrorKind::IntegrityMismatch,
+        wit_fetch::FetchErrorKind::Network => FetchErrorKind::Network,
+        wit_fetch::FetchErrorKind::Storage => FetchErrorKind::Storage,
+    }
+}
