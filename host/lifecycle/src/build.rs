@@ -231,3 +231,6 @@ fn add_build_layer_env(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -184,3 +184,6 @@ fn options(alternatives: Vec<types::PlanAlternative>) -> Result<Vec<PlanOption>,
 pub fn context(bp: &Buildpack, inputs: &BuildInputs) -> types::Context {
     base_context(bp, inputs)
 }
+
+#[cfg(test)]
+mod tests;
