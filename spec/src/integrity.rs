@@ -104,6 +104,22 @@ impl Integrity {
         Self::checked(algorithm, bytes, "")
     }
 
+    /// A SHA-256 digest.
+    pub fn sha256(bytes: [u8; 32]) -> Self {
+        Self {
+            algorithm: Algorithm::Sha256,
+            bytes: bytes.to_vec(),
+        }
+    }
+
+    /// A SHA-512 digest.
+    pub fn sha512(bytes: [u8; 64]) -> Self {
+        Self {
+            algorithm: Algorithm::Sha512,
+            bytes: bytes.to_vec(),
+        }
+    }
+
     /// Parse `sha256:<hex>`, `sha512:<hex>` or an SRI string. Of several space-separated SRI
     /// values the strongest known one is used; unknown algorithms and `?options` are ignored.
     pub fn parse(text: &str) -> Result<Self, IntegrityError> {

@@ -56,12 +56,12 @@ impl DownloadCache {
 
     /// Host path of the file with digest `d` (present or not).
     pub fn path_of(&self, d: &Digest) -> PathBuf {
-        self.root.join(d.algorithm.name()).join(d.hex())
+        self.root.join(d.algorithm().name()).join(d.hex())
     }
 
     /// Guest path of the file with digest `d`.
     pub fn guest_path(d: &Digest) -> String {
-        format!("{GUEST_DIR}/{}/{}", d.algorithm.name(), d.hex())
+        format!("{GUEST_DIR}/{}/{}", d.algorithm().name(), d.hex())
     }
 
     /// The size of the cached file with digest `d`, if it is present.

@@ -58,7 +58,7 @@ impl DownloadView {
     }
 
     fn path_of(&self, d: &Digest) -> PathBuf {
-        self.root().join(d.algorithm.name()).join(d.hex())
+        self.root().join(d.algorithm().name()).join(d.hex())
     }
 }
 
