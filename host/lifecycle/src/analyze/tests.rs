@@ -3,6 +3,8 @@
 
 use super::*;
 
+// Each phase's tests include the shared helpers; lib.rs stays free of test modules.
+#[allow(clippy::duplicate_mod)]
 #[path = "../test_support.rs"]
 mod support;
 

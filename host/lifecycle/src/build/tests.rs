@@ -10,6 +10,8 @@ use crate::detect::{self, DetectOutput};
 use crate::{OrderEntry, restore};
 use kiln_oci::LayerOwnership;
 
+// Each phase's tests include the shared helpers; lib.rs stays free of test modules.
+#[allow(clippy::duplicate_mod)]
 #[path = "../test_support.rs"]
 mod support;
 

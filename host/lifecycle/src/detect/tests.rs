@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use super::*;
 
+// Each phase's tests include the shared helpers; lib.rs stays free of test modules.
+#[allow(clippy::duplicate_mod)]
 #[path = "../test_support.rs"]
 mod support;
 

@@ -7,6 +7,8 @@ use super::*;
 use crate::outcome::{BuildpackOutput, LayerRecord};
 use kiln_oci::LocalImage;
 
+// Each phase's tests include the shared helpers; lib.rs stays free of test modules.
+#[allow(clippy::duplicate_mod)]
 #[path = "../test_support.rs"]
 mod support;
 

@@ -10,12 +10,14 @@ use crate::cache::{CachedBuildpack, LayerToSave};
 use kiln_oci::LayerOwnership;
 use kiln_spec::labels::LIFECYCLE_METADATA;
 
+// Each phase's tests include the shared helpers; lib.rs stays free of test modules.
+#[allow(clippy::duplicate_mod)]
 #[path = "../test_support.rs"]
 mod support;
 
 use support::{Dirs, host_arch, open, write, write_image};
 
-fn metadata(json: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+fn metadata(json: &serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
     json.as_object().unwrap().clone()
 }
 
@@ -42,8 +44,8 @@ fn cache_with_layers(dir: &Path) -> (Cache, CacheMetadata) {
     write(&src.join("tool/env/TOOL_HOME"), "/somewhere");
     write(&src.join("runtime/bin/hello"), "hello\n");
     let cache = Cache::new(dir.join("cache"));
-    let tool_meta = metadata(serde_json::json!({"tool": "1"}));
-    let runtime_meta = metadata(serde_json::json!({"version": "1.0"}));
+    let tool_meta = metadata(&serde_json::json!({"tool": "1"}));
+    let runtime_meta = metadata(&serde_json::json!({"version": "1.0"}));
     let tool_dir = src.join("tool");
     let runtime_dir = src.join("runtime");
     let layer = |name, host_dir, meta, launch: bool| LayerToSave {
@@ -71,7 +73,7 @@ fn cache_with_layers(dir: &Path) -> (Cache, CacheMetadata) {
 }
 
 /// A previous image (in `dir`) whose lifecycle label records `layers` for `tests/provider`.
-fn previous_with(dir: &Path, layers: serde_json::Value) -> PreviousImage {
+fn previous_with(dir: &Path, layers: &serde_json::Value) -> PreviousImage {
     let label = serde_json::json!({
         "buildpacks": [{"key": "tests/provider", "version": "0.1.0", "layers": layers}]
     })
@@ -202,7 +204,7 @@ fn launch_layers_of_the_previous_image_come_back_as_metadata_to_reuse() {
     let (_, _, bps) = support::buildpacks(&[support::PROVIDER]);
     let previous = previous_with(
         &tmp.path().join("prev"),
-        serde_json::json!({
+        &serde_json::json!({
             "runtime": {"sha": "sha256:1111", "data": {"version": "1.0"}, "launch": true},
             "built-only": {"sha": "sha256:2222", "build": true}
         }),
@@ -234,7 +236,7 @@ fn a_cached_launch_layer_is_restored_only_while_the_previous_image_has_the_same_
     // The previous image has the same runtime: restored from the cache, with contents.
     let same = previous_with(
         &tmp.path().join("same"),
-        serde_json::json!({"runtime": {"sha": cached, "launch": true}}),
+        &serde_json::json!({"runtime": {"sha": cached, "launch": true}}),
     );
     let dirs = Dirs::new();
     let (out, _) = run(Some((&cache, &meta)), Some(&same), &bps, &[0], &dirs.layers);
@@ -252,7 +254,7 @@ fn a_cached_launch_layer_is_restored_only_while_the_previous_image_has_the_same_
     // Another runtime: the stale cached copy is skipped, the previous image's is offered.
     let other = previous_with(
         &tmp.path().join("other"),
-        serde_json::json!({"runtime": {"sha": "sha256:9999", "launch": true}}),
+        &serde_json::json!({"runtime": {"sha": "sha256:9999", "launch": true}}),
     );
     let dirs = Dirs::new();
     let (out, warnings) = run(
