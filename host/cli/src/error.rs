@@ -86,6 +86,9 @@ pub enum Error {
     /// The SBOM could not be extracted.
     #[error(transparent)]
     Sbom(#[from] kiln_lifecycle::sbom::SbomError),
+    /// Writing a new buildpack crate failed.
+    #[error(transparent)]
+    Scaffold(crate::cli::scaffold::ScaffoldError),
     /// Reading an image failed (inspect).
     #[error(transparent)]
     Image(#[from] ImageError),
@@ -127,7 +130,7 @@ impl Error {
             Self::Rebase(_) => exit::REBASE_ERROR,
             Self::Registry(_) => exit::REGISTRY_ERROR,
             Self::Locked(kiln_fs::dir_lock::LockError::Busy { .. }) => exit::BUSY,
-            Self::Locked(_) => exit::GENERIC,
+            Self::Locked(_) | Self::Scaffold(_) => exit::GENERIC,
         }
     }
 }

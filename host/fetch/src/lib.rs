@@ -378,7 +378,7 @@ async fn download_one(
     let algorithm = job
         .expected
         .as_ref()
-        .map_or(Algorithm::Sha256, |d| d.algorithm());
+        .map_or(Algorithm::Sha256, kiln_spec::Integrity::algorithm);
     let pending = http
         .download(url, || cache.begin(algorithm))
         .await

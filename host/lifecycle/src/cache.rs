@@ -224,37 +224,10 @@ impl Cache {
         let scratch = target.with_extension("restoring");
         let _ = std::fs::remove_dir_all(&scratch);
         std::fs::create_dir_all(&scratch).map_err(|e| err(&scratch, e))?;
-        let mut archive = tar::Archive::new(file);
-        archive.set_preserve_permissions(true);
-        archive.set_overwrite(false);
-        let prefix = format!("{}/", dest.trim_matches('/'));
-        for entry in archive.entries().map_err(|e| err(&tar_path, e))? {
-            let mut entry = entry.map_err(|e| err(&tar_path, e))?;
-            let path = entry
-                .path()
-                .map_err(|e| err(&tar_path, e))?
-                .to_string_lossy()
-                .into_owned();
-            if !path.trim_start_matches('/').starts_with(&prefix)
-                && !prefix.starts_with(path.trim_start_matches('/'))
-            {
-                return Err(err(
-                    &tar_path,
-                    format!("entry {path} is not part of layer {dest}"),
-                ));
-            }
-            let rel = std::path::PathBuf::from(path.trim_start_matches('/'));
-            if kiln_fs::long_path::is_long(&scratch.join(&rel)) {
-                // Too long for plain calls: created directory by directory (the same checks:
-                // plain components only, never through a symlink).
-                kiln_fs::long_path::unpack_long(&scratch, &rel, &mut entry)
-                    .map_err(|e| err(&scratch, format!("entry {path}: {e}")))?;
-                continue;
-            }
-            let inside = entry.unpack_in(&scratch).map_err(|e| err(&scratch, e))?;
-            if !inside {
-                return Err(err(&tar_path, format!("entry {path} leaves the layer")));
-            }
+        if let Err(e) = unpack_layer_tar(file, &tar_path, dest, &scratch) {
+            // Leave nothing half-unpacked where the buildpack would see it.
+            let _ = std::fs::remove_dir_all(&scratch);
+            return Err(e);
         }
         let unpacked = scratch.join(dest.trim_matches('/'));
         let result = if unpacked.is_dir() {
@@ -418,6 +391,49 @@ impl Cache {
 pub fn default_dir(caches: &kiln_fs::CachePaths, key: &str) -> Option<PathBuf> {
     let hash = hex::encode(Sha256::digest(key.as_bytes()));
     Some(caches.build_caches()?.join(&hash[..16]))
+}
+
+/// Unpack the cached layer tar `file` (at `tar_path`) under `scratch`: only entries of the
+/// layer `dest`, never outside `scratch`.
+fn unpack_layer_tar(
+    file: std::fs::File,
+    tar_path: &Path,
+    dest: &str,
+    scratch: &Path,
+) -> Result<(), CacheError> {
+    let mut archive = tar::Archive::new(file);
+    archive.set_preserve_permissions(true);
+    archive.set_overwrite(false);
+    let prefix = format!("{}/", dest.trim_matches('/'));
+    for entry in archive.entries().map_err(|e| err(tar_path, e))? {
+        let mut entry = entry.map_err(|e| err(tar_path, e))?;
+        let path = entry
+            .path()
+            .map_err(|e| err(tar_path, e))?
+            .to_string_lossy()
+            .into_owned();
+        if !path.trim_start_matches('/').starts_with(&prefix)
+            && !prefix.starts_with(path.trim_start_matches('/'))
+        {
+            return Err(err(
+                tar_path,
+                format!("entry {path} is not part of layer {dest}"),
+            ));
+        }
+        let rel = std::path::PathBuf::from(path.trim_start_matches('/'));
+        if kiln_fs::long_path::is_long(&scratch.join(&rel)) {
+            // Too long for plain calls: created directory by directory (the same checks:
+            // plain components only, never through a symlink).
+            kiln_fs::long_path::unpack_long(scratch, &rel, &mut entry)
+                .map_err(|e| err(scratch, format!("entry {path}: {e}")))?;
+            continue;
+        }
+        let inside = entry.unpack_in(scratch).map_err(|e| err(scratch, e))?;
+        if !inside {
+            return Err(err(tar_path, format!("entry {path} leaves the layer")));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

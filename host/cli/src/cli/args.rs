@@ -99,6 +99,18 @@ pub enum BuildpackCommand {
     /// Publish a buildpack (a .wasm component or a directory with buildpack.toml) as an OCI
     /// artifact; use it with `--buildpack docker://REF`.
     Package(PackageArgs),
+    /// Create a buildpack crate (Rust, kiln-sdk) that builds and passes its own tests.
+    New(NewArgs),
+}
+
+/// `kiln buildpack new`.
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// The buildpack id, e.g. `acme/hello`.
+    pub name: String,
+    /// The crate directory to create (absent or empty; default: the id's last segment).
+    #[arg(long, value_name = "DIR")]
+    pub path: Option<PathBuf>,
 }
 
 /// `kiln buildpack package`.

@@ -5,6 +5,7 @@ mod fetch_args;
 mod inspect;
 mod logging;
 mod reporter;
+pub mod scaffold;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -102,6 +103,22 @@ fn run(cli: Cli) -> Result<(), Error> {
                 packaged.id_version, p.dest
             ));
             println!("{}", packaged.digest);
+            Ok(())
+        }
+        Command::Buildpack(args::BuildpackCommand::New(n)) => {
+            let dir = n.path.clone().unwrap_or_else(|| {
+                std::path::PathBuf::from(n.name.rsplit('/').next().unwrap_or(&n.name))
+            });
+            let written = scaffold::scaffold(&n.name, &dir).map_err(|e| match e {
+                scaffold::ScaffoldError::Io { .. } => Error::Scaffold(e),
+                other => Error::InvalidInput(other.to_string()),
+            })?;
+            reporter.info(&format!(
+                "Created buildpack {} in {}; run `cargo test` there",
+                n.name,
+                written.display()
+            ));
+            println!("{}", written.display());
             Ok(())
         }
         Command::Rebase(r) => {

@@ -179,8 +179,6 @@ fn a_cache_tar_of_another_layer_leaves_nothing_in_the_layers_dir() {
 }
 
 #[test]
-#[ignore = "bug: Cache::restore_layer returns early on a refused entry without removing its \
-            `<layer>.restoring` scratch directory, which stays in the buildpack's layers dir"]
 fn a_refused_cache_tar_leaves_no_scratch_directory_behind() {
     let tmp = tempfile::tempdir().unwrap();
     let (_, _, bps) = support::buildpacks(&[support::PROVIDER]);
