@@ -21,16 +21,38 @@ use kiln_oci::{
 use kiln_runtime::{Limits, LogLevel, Runtime};
 
 /// `kiln/procfile` (the real buildpack): passes with a `Procfile`, declares its processes.
-pub const PROCFILE: &str = env!("KILN_LIFECYCLE_TEST_WASM_PROCFILE");
+pub const PROCFILE: &str = "kiln-buildpack-procfile";
 /// `tests/provider`: provides `greeting`; layers `tool` (build+cache), `runtime` (launch),
 /// `scratchpad` (none).
-pub const PROVIDER: &str = env!("KILN_LIFECYCLE_TEST_WASM_PROVIDER");
+pub const PROVIDER: &str = "kiln-test-buildpack-provider";
 /// `tests/consumer`: requires `greeting`, reads the provider's build layer, declares processes.
-pub const CONSUMER: &str = env!("KILN_LIFECYCLE_TEST_WASM_CONSUMER");
+pub const CONSUMER: &str = "kiln-test-buildpack-consumer";
 /// `tests/raw`: returns invalid records by `KILN_TEST_MODE`.
-pub const RAW: &str = env!("KILN_LIFECYCLE_TEST_WASM_RAW");
+pub const RAW: &str = "kiln-test-buildpack-raw";
 /// `tests/hostile`: tries to escape the sandbox by `KILN_TEST_MODE`.
-pub const HOSTILE: &str = env!("KILN_LIFECYCLE_TEST_WASM_HOSTILE");
+pub const HOSTILE: &str = "kiln-test-buildpack-hostile";
+
+/// The workspace's `target/` directory.
+fn target_dir() -> PathBuf {
+    kiln_build_support::workspace_root(Path::new(env!("CARGO_MANIFEST_DIR"))).join("target")
+}
+
+/// The `.wasm` of the test component `package`, compiled on first use (once per test
+/// process, cached in `target/wasm-guests`), so building the library compiles none of them.
+fn component(package: &str) -> PathBuf {
+    static BUILT: std::sync::OnceLock<Vec<(&'static str, PathBuf)>> = std::sync::OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        let all = [PROCFILE, PROVIDER, CONSUMER, RAW, HOSTILE];
+        let paths =
+            kiln_build_support::build_components(Path::new(env!("CARGO_MANIFEST_DIR")), &all, &[]);
+        all.into_iter().zip(paths).collect()
+    });
+    built
+        .iter()
+        .find(|(p, _)| *p == package)
+        .map(|(_, path)| path.clone())
+        .unwrap_or_else(|| panic!("{package} is not a test component"))
+}
 
 /// Lines buildpacks logged: (buildpack id, line).
 pub type Log = Arc<Mutex<Vec<(String, String)>>>;
@@ -46,11 +68,11 @@ pub fn lines_of(log: &Log, id: &str) -> Vec<String> {
 }
 
 /// A runtime with `limits` whose buildpack log is recorded. Components are precompiled into
-/// a cache under `OUT_DIR`, so only the first test run compiles them.
+/// a cache under `target/`, so only the first test run compiles them.
 pub fn runtime_with(limits: Limits) -> (Runtime, Log) {
     let log: Log = Arc::default();
     let sink = log.clone();
-    let cache = Path::new(env!("OUT_DIR")).join("compile-cache");
+    let cache = target_dir().join("kiln-lifecycle-test-compile-cache");
     let rt = Runtime::new(
         Some(cache),
         limits,
@@ -67,10 +89,10 @@ pub fn runtime() -> (Runtime, Log) {
     runtime_with(Limits::default())
 }
 
-/// Load the component at `wasm`.
-pub fn load(rt: &Runtime, wasm: &str) -> Buildpack {
-    let bytes = std::fs::read(wasm).unwrap();
-    buildpack::load_bytes(&bytes, wasm, rt).unwrap()
+/// Load the test component `package` (one of the constants above).
+pub fn load(rt: &Runtime, package: &str) -> Buildpack {
+    let bytes = std::fs::read(component(package)).unwrap();
+    buildpack::load_bytes(&bytes, package, rt).unwrap()
 }
 
 /// A runtime and the buildpacks at `wasm`, in order.
