@@ -47,11 +47,11 @@ fn component(package: &str) -> PathBuf {
             kiln_build_support::build_components(Path::new(env!("CARGO_MANIFEST_DIR")), &all, &[]);
         all.into_iter().zip(paths).collect()
     });
-    built
+    let (_, path) = built
         .iter()
         .find(|(p, _)| *p == package)
-        .map(|(_, path)| path.clone())
-        .unwrap_or_else(|| panic!("{package} is not a test component"))
+        .unwrap_or_else(|| panic!("{package} is not a test component"));
+    path.clone()
 }
 
 /// Lines buildpacks logged: (buildpack id, line).
