@@ -26,6 +26,20 @@ pub struct PushReport {
     pub references: Vec<String>,
 }
 
+impl PushReport {
+    /// The progress line: `Pushed REFS: N blobs uploaded (SIZE), M mounted, K already present`.
+    pub fn summary(&self) -> String {
+        format!(
+            "Pushed {}: {} blobs uploaded ({}), {} mounted, {} already present",
+            self.references.join(", "),
+            self.uploaded,
+            super::human_bytes(self.uploaded_bytes),
+            self.mounted,
+            self.present
+        )
+    }
+}
+
 enum BlobOutcome {
     Present,
     Mounted,

@@ -134,14 +134,7 @@ fn run(cli: Cli) -> Result<(), Error> {
                 r.force,
             )?;
             if let Some(p) = pushed {
-                reporter.info(&format!(
-                    "Pushed {}: {} blobs uploaded ({}), {} mounted, {} already present",
-                    p.references.join(", "),
-                    p.uploaded,
-                    kiln_registry::human_bytes(p.uploaded_bytes),
-                    p.mounted,
-                    p.present
-                ));
+                reporter.info(&p.summary());
             }
             reporter.info(&format!(
                 "Rebased {} onto {} ({} app layers kept; top layer {} -> {})",

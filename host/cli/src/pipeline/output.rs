@@ -306,14 +306,7 @@ impl OutputTarget {
             .collect::<Result<Vec<_>, _>>()?;
         let mount_from: Vec<RegistryRef> = run_image_registry.into_iter().cloned().collect();
         let report = registries.push(layout, &self.tag, dest, &extra, &mount_from)?;
-        reporter.info(&format!(
-            "Pushed {}: {} blobs uploaded ({}), {} mounted, {} already present",
-            report.references.join(", "),
-            report.uploaded,
-            registry::human_bytes(report.uploaded_bytes),
-            report.mounted,
-            report.present
-        ));
+        reporter.info(&report.summary());
         Ok(())
     }
 }
