@@ -47,9 +47,15 @@ pub fn commit(
     Ok(())
 }
 
-/// Write `bytes` to `path` atomically and durably (its directory must exist); the temporary
-/// file is named `<prefix><random>` (default: a hidden `.tmp` name).
-pub fn write_with_prefix(path: &Path, prefix: Option<&str>, bytes: &[u8]) -> std::io::Result<()> {
+/// Write `bytes` to `path` atomically and durably (its directory must exist), with the
+/// permission bits `mode` when given; the temporary file is named `<prefix><random>`
+/// (default: a hidden `.tmp` name).
+pub fn write_with_prefix(
+    path: &Path,
+    prefix: Option<&str>,
+    mode: Option<u32>,
+    bytes: &[u8],
+) -> std::io::Result<()> {
     let dir = path
         .parent()
         .ok_or_else(|| std::io::Error::other("the path has no parent directory"))?;
@@ -58,12 +64,12 @@ pub fn write_with_prefix(path: &Path, prefix: Option<&str>, bytes: &[u8]) -> std
         None => NamedTempFile::new_in(dir)?,
     };
     tmp.write_all(bytes)?;
-    commit(tmp, path, None, Durability::Synced)
+    commit(tmp, path, mode, Durability::Synced)
 }
 
 /// Write `bytes` to `path` atomically and durably (its directory must exist).
 pub fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    write_with_prefix(path, None, bytes)
+    write_with_prefix(path, None, None, bytes)
 }
 
 #[cfg(test)]
@@ -75,7 +81,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("index.json");
         std::fs::write(&target, b"old").unwrap();
-        write_with_prefix(&target, Some("index.json.tmp-"), b"new").unwrap();
+        write_with_prefix(&target, Some("index.json.tmp-"), None, b"new").unwrap();
         assert_eq!(std::fs::read(&target).unwrap(), b"new");
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(names.len(), 1);

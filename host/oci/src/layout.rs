@@ -225,13 +225,13 @@ fn persist_file(tmp: NamedTempFile, target: &Path) -> Result<()> {
 /// Atomically replaces `dir/name` with `bytes` (temp file `name.tmp-*`, fsync, rename).
 fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
     let target = dir.join(name);
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!("{name}.tmp-"))
-        .tempfile_in(dir)
-        .map_err(io_err("create a temporary file in", dir))?;
-    tmp.write_all(bytes)
-        .map_err(io_err("write", tmp.path().to_path_buf()))?;
-    persist_file(tmp, &target)
+    atomic_file::write_with_prefix(
+        &target,
+        Some(&format!("{name}.tmp-")),
+        Some(FILE_MODE),
+        bytes,
+    )
+    .map_err(io_err("write", &target))
 }
 
 /// An image read from a layout.
