@@ -163,20 +163,16 @@ mod tests {
             ImageRef::parse("docker-archive:out.tar:app:v1").unwrap(),
             ImageRef::DockerArchive(_)
         ));
-        for r in [
-            "localhost:5000/app:v1",
-            "docker://busybox",
-            "ghcr.io/a/b@sha256:".to_owned().as_str(),
-        ] {
-            let parsed = ImageRef::parse(r);
-            if r.ends_with("sha256:") {
-                assert!(parsed.is_err(), "{r}");
-            } else {
-                assert!(matches!(parsed.unwrap(), ImageRef::Registry(_)), "{r}");
-            }
+        for r in ["localhost:5000/app:v1", "docker://busybox"] {
+            assert!(
+                matches!(ImageRef::parse(r).unwrap(), ImageRef::Registry(_)),
+                "{r}"
+            );
         }
-        let e = ImageRef::parse("").unwrap_err().to_string();
-        assert!(!e.is_empty());
+        for bad in ["", "ghcr.io/a/b@sha256:", "a b:v1"] {
+            let e = ImageRef::parse(bad).unwrap_err().to_string();
+            assert!(e.contains("invalid image reference"), "{bad}: {e}");
+        }
         assert_eq!(
             ImageRef::parse("localhost:5000/app:v1")
                 .unwrap()
