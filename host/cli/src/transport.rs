@@ -20,6 +20,15 @@ pub struct Opened {
 }
 
 impl Opened {
+    fn local(reference: &ImageRef, image: Option<LocalImage>) -> Self {
+        Self {
+            reference: reference.clone(),
+            image,
+            downloaded: (0, 0),
+            offline: false,
+        }
+    }
+
     /// The registry reference, for a registry image.
     pub fn registry(&self) -> Option<&RegistryRef> {
         match &self.reference {
@@ -141,17 +150,6 @@ pub fn open_existing_to(
         }
     };
     Ok(Opened::local(reference, image))
-}
-
-impl Opened {
-    fn local(reference: &ImageRef, image: Option<LocalImage>) -> Self {
-        Self {
-            reference: reference.clone(),
-            image,
-            downloaded: (0, 0),
-            offline: false,
-        }
-    }
 }
 
 fn import(reference: &ImageRef, archive: &DockerArchiveRef) -> Result<LocalImage, OpenError> {
