@@ -5,7 +5,14 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 /// Short names of the test buildpacks; the cargo package is `kiln-test-buildpack-<name>`.
-const NAMES: [&str; 5] = ["provider", "consumer", "hostile", "raw", "not-buildpack"];
+const NAMES: [&str; 6] = [
+    "provider",
+    "consumer",
+    "hostile",
+    "raw",
+    "not-buildpack",
+    "native",
+];
 
 fn main() {
     // The compiler of this build, so `kiln_bin()` can build the kiln binary with the same one

@@ -36,6 +36,15 @@ pub enum Error {
         #[source]
         source: ExtractFailure,
     },
+    /// A native command failed or exited with an error.
+    #[error("the command {program} failed")]
+    Exec {
+        /// The program.
+        program: String,
+        /// Why.
+        #[source]
+        source: crate::exec::ExecFailure,
+    },
     /// A symlink could not be created.
     #[error("could not create the symlink {}", link.display())]
     Symlink {

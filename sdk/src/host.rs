@@ -1,4 +1,4 @@
-//! The imports a buildpack uses (log, fetch, extract; later exec) behind one trait, so the
+//! The imports a buildpack uses (log, fetch, extract, exec) behind one trait, so the
 //! same `detect`/`build` code runs as a component (the real WIT imports, [`WitHost`]) and as
 //! native Rust in `cargo test` (a host installed with [`with_host`], such as
 //! [`crate::testing::FakeHost`]).
@@ -9,6 +9,7 @@ mod wit;
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use crate::exec::{ExecError, ExecOutput, ExecRequest};
 use crate::extract::HostExtract;
 use crate::fetch::{Download, FetchError, Fetched};
 use crate::log::Level;
@@ -27,6 +28,9 @@ pub trait Host {
 
     /// Unpack verified downloads into the buildpack's layers; an error is one line.
     fn extract(&self, requests: &[HostExtract]) -> Vec<Result<ExtractReport, String>>;
+
+    /// Run a native command in the build image and wait for it.
+    fn exec(&self, request: &ExecRequest) -> Result<ExecOutput, ExecError>;
 }
 
 thread_local! {

@@ -7,7 +7,7 @@
 //! the Cloud Native Buildpacks files.
 //!
 //! Errors are [`Error`] kinds that keep their sources; cached layers are typed
-//! ([`CachedLayer`]); the imports (log, fetch, extract) sit behind [`host::Host`], so
+//! ([`CachedLayer`]); the imports (log, fetch, extract, exec) sit behind [`host::Host`], so
 //! `detect` and `build` also run as native Rust in `cargo test` with
 //! [`testing::FakeHost`]. The `kiln-test` crate builds with the real host, in-process.
 //!
@@ -58,6 +58,7 @@ mod cached;
 mod context;
 mod detect;
 pub mod error;
+pub mod exec;
 pub mod extract;
 pub mod fetch;
 #[doc(hidden)]

@@ -21,6 +21,7 @@ use std::rc::Rc;
 use kiln_spec::{Algorithm, Integrity};
 use sha2::Digest as _;
 
+use crate::exec::{ExecError, ExecOutput, ExecRequest};
 use crate::extract::HostExtract;
 use crate::fetch::{Download, FetchError, FetchErrorKind, Fetched};
 use crate::host::{ExtractReport, Host};
@@ -30,14 +31,30 @@ use crate::log::Level;
 struct State {
     logs: Vec<(Level, String)>,
     requests: Vec<String>,
+    commands: Vec<ExecRequest>,
 }
 
+/// Answers native commands in a [`FakeHost`].
+pub type ExecHandler = Rc<dyn Fn(&ExecRequest) -> Result<ExecOutput, ExecError>>;
+
 /// An in-memory host for native tests. Clones share their state.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct FakeHost {
     downloads_dir: PathBuf,
     files: Rc<BTreeMap<String, Vec<u8>>>,
     state: Rc<RefCell<State>>,
+    exec: Option<ExecHandler>,
+}
+
+impl std::fmt::Debug for FakeHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeHost")
+            .field("downloads_dir", &self.downloads_dir)
+            .field("files", &self.files.keys().collect::<Vec<_>>())
+            .field("state", &self.state)
+            .field("exec", &self.exec.is_some())
+            .finish()
+    }
 }
 
 impl FakeHost {
@@ -47,7 +64,24 @@ impl FakeHost {
             downloads_dir: downloads_dir.into(),
             files: Rc::default(),
             state: Rc::default(),
+            exec: None,
         }
+    }
+
+    /// Answer native commands with `handler` (without one they are refused as
+    /// `Unavailable`, as on a host with no build image). Every command is recorded.
+    #[must_use]
+    pub fn on_exec(
+        mut self,
+        handler: impl Fn(&ExecRequest) -> Result<ExecOutput, ExecError> + 'static,
+    ) -> Self {
+        self.exec = Some(Rc::new(handler));
+        self
+    }
+
+    /// The native commands asked for so far, in order.
+    pub fn commands(&self) -> Vec<ExecRequest> {
+        self.state.borrow().commands.clone()
     }
 
     /// Serve `bytes` at `url`. Unknown URLs answer `NotFound`.
@@ -154,6 +188,14 @@ impl Host for FakeHost {
             .iter()
             .map(crate::host::native::extract_natively)
             .collect()
+    }
+
+    fn exec(&self, request: &ExecRequest) -> Result<ExecOutput, ExecError> {
+        self.state.borrow_mut().commands.push(request.clone());
+        match &self.exec {
+            Some(handler) => handler(request),
+            None => crate::host::NativeHost.exec(request),
+        }
     }
 }
 

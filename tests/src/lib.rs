@@ -7,9 +7,15 @@ use std::path::{Path, PathBuf};
 const TEST_BUILDPACKS: &[(&str, &str)] = &include!(concat!(env!("OUT_DIR"), "/test_buildpacks.rs"));
 
 /// Short names of the test buildpacks: `provider`, `consumer`, `hostile`, `raw`,
-/// `not-buildpack`.
-pub const TEST_BUILDPACK_NAMES: &[&str] =
-    &["provider", "consumer", "hostile", "raw", "not-buildpack"];
+/// `not-buildpack`, `native`.
+pub const TEST_BUILDPACK_NAMES: &[&str] = &[
+    "provider",
+    "consumer",
+    "hostile",
+    "raw",
+    "not-buildpack",
+    "native",
+];
 
 /// Path of the compiled component of the test buildpack `name` (e.g. `"provider"`).
 ///

@@ -8,6 +8,8 @@ use std::path::Path;
 const LAYERS: &[(&str, &str, &[&str])] = &[
     ("spec", "kiln-spec", &[]),
     ("host/fs", "kiln-fs", &[]),
+    ("host/sandbox", "kiln-sandbox", &[]),
+    ("host/project", "kiln-project", &["kiln-spec"]),
     ("host/oci", "kiln-oci", &["kiln-fs", "kiln-spec"]),
     ("host/fetch", "kiln-fetch", &["kiln-fs", "kiln-spec"]),
     (
@@ -18,7 +20,13 @@ const LAYERS: &[(&str, &str, &[&str])] = &[
     (
         "host/runtime",
         "kiln-runtime",
-        &["kiln-extract", "kiln-fetch", "kiln-fs", "kiln-spec"],
+        &[
+            "kiln-extract",
+            "kiln-fetch",
+            "kiln-fs",
+            "kiln-sandbox",
+            "kiln-spec",
+        ],
     ),
     (
         "host/lifecycle",

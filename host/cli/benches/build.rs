@@ -215,6 +215,8 @@ fn main() {
                 exec_env: "production".into(),
                 epoch_seconds: pipeline::DEFAULT_EPOCH,
                 app_fingerprint: ws.app_fingerprint,
+                build_image_env: Env::default(),
+                native_steps: None,
             };
             let out = detect::detect(&rt, &buildpacks, &order, &inputs, |_, _| {}).unwrap();
             build::build(

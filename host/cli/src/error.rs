@@ -56,6 +56,12 @@ pub enum Error {
     /// The run image could not be opened.
     #[error("run image{}", describe_open(.0, "; check the path and tag, or rebuild it (e.g. with make-busybox-base.sh)"))]
     OpenRunImage(OpenError),
+    /// The build image could not be opened.
+    #[error("build image{}", describe_open(.0, "; check the path and tag"))]
+    OpenBuildImage(OpenError),
+    /// The build image cannot be used.
+    #[error(transparent)]
+    BuildImage(#[from] crate::pipeline::build_image::BuildImageError),
     /// An image could not be opened (inspect, sbom).
     #[error(transparent)]
     Open(OpenError),
@@ -119,9 +125,15 @@ impl Error {
                 exit::INVALID_INPUT
             }
             Self::Buildpack(_) => exit::BUILDPACK_INVALID,
-            Self::RunImage(_) | Self::OpenRunImage(_) | Self::OpenPreviousImage(_) => {
-                exit::ANALYZE_ERROR
-            }
+            Self::BuildImage(
+                crate::pipeline::build_image::BuildImageError::Platform { .. }
+                | crate::pipeline::build_image::BuildImageError::Distro { .. },
+            ) => exit::INVALID_INPUT,
+            Self::RunImage(_)
+            | Self::OpenRunImage(_)
+            | Self::OpenPreviousImage(_)
+            | Self::OpenBuildImage(_)
+            | Self::BuildImage(_) => exit::ANALYZE_ERROR,
             Self::Detect(DetectError::NoMatch(_)) => exit::DETECT_NO_MATCH,
             Self::Detect(DetectError::Errored(_)) => exit::DETECT_ERROR,
             Self::Build(e) if e.is_buildpack_fault() => exit::BUILD_BUILDPACK_FAILED,

@@ -82,6 +82,11 @@ impl CachePaths {
         self.required("buildpacks")
     }
 
+    /// Read-only root filesystems unpacked from build images, one per manifest digest.
+    pub fn rootfs(&self) -> PathBuf {
+        self.required("rootfs")
+    }
+
     /// Precompiled components.
     pub fn components(&self) -> Option<PathBuf> {
         self.optional("components")
@@ -113,6 +118,7 @@ mod tests {
         assert_eq!(paths.locks(), Path::new("/c/locks"));
         assert_eq!(paths.downloads(), Path::new("/c/downloads"));
         assert_eq!(paths.registry_store(), Path::new("/c/registry-store"));
+        assert_eq!(paths.rootfs(), Path::new("/c/rootfs"));
         assert_eq!(
             paths.components().as_deref(),
             Some(Path::new("/c/components"))
@@ -129,5 +135,6 @@ mod tests {
         assert_eq!(paths.components(), None);
         assert_eq!(paths.layer_blobs(), None);
         assert!(paths.locks().starts_with(std::env::temp_dir()));
+        assert!(paths.rootfs().starts_with(std::env::temp_dir()));
     }
 }

@@ -84,7 +84,7 @@ pub fn build(
         .iter()
         .map(|e| (e.clone(), e.providers.clone()))
         .collect();
-    let mut build_env = Env::new();
+    let mut build_env = inputs.build_image_env.clone();
     let mut build_layers: Vec<(PathBuf, String)> = Vec::new();
     let mut results = Vec::new();
     for &index in group {
@@ -138,6 +138,7 @@ pub fn build(
             env: guest_env(bp, inputs, Some(&guest_root), &build_env).pairs(),
             seed: seed(bp, Phase::Build, inputs),
             epoch_seconds: inputs.epoch_seconds,
+            native: inputs.native_steps.clone(),
             ..Grants::default()
         };
         grants.read_write(&inputs.app_dir, kiln_spec::APP_DIR);

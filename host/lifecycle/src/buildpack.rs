@@ -82,6 +82,10 @@ pub struct Target {
     pub os: String,
     /// OCI arch (empty: any).
     pub arch: String,
+    /// Distribution name (`/etc/os-release` `ID`; empty: any).
+    pub distro_name: String,
+    /// Distribution version (`VERSION_ID`; empty: any).
+    pub distro_version: String,
 }
 
 /// What the host knows about a buildpack (from `describe`, checked against `buildpack.toml`).
@@ -129,6 +133,22 @@ impl Buildpack {
             .targets
             .iter()
             .any(|t| t.os == os && (t.arch.is_empty() || arch.is_empty() || t.arch == arch))
+    }
+
+    /// Whether the buildpack may run on the distribution `name` `version` (from a build image's
+    /// `/etc/os-release`): true when none of its targets names a distribution, or one matches.
+    pub fn supports_distro(&self, name: &str, version: &str) -> bool {
+        let named: Vec<&Target> = self
+            .descriptor
+            .targets
+            .iter()
+            .filter(|t| !t.distro_name.is_empty())
+            .collect();
+        named.is_empty()
+            || named.iter().any(|t| {
+                t.distro_name == name
+                    && (t.distro_version.is_empty() || t.distro_version == version)
+            })
     }
 }
 
@@ -283,6 +303,7 @@ fn load_dir(dir: &Path, runtime: &Runtime) -> Result<Buildpack, BuildpackError> 
             .map(|t| Target {
                 os: t.os.unwrap_or_else(|| "linux".into()),
                 arch: t.arch.unwrap_or_default(),
+                ..Target::default()
             })
             .collect();
     }
@@ -335,6 +356,8 @@ fn validate_info(info: types::BuildpackInfo, origin: &str) -> Result<Descriptor,
             .map(|t| Target {
                 os: t.os,
                 arch: t.arch,
+                distro_name: t.distro_name,
+                distro_version: t.distro_version,
             })
             .collect(),
         clear_env: info.clear_env,

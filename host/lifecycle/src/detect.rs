@@ -116,7 +116,7 @@ pub fn detect(
 fn run_one(runtime: &Runtime, bp: &Buildpack, inputs: &BuildInputs) -> Verdict {
     let ctx = base_context(bp, inputs);
     let mut grants = Grants {
-        env: guest_env(bp, inputs, None, &super::env::Env::new()).pairs(),
+        env: guest_env(bp, inputs, None, &inputs.build_image_env).pairs(),
         seed: seed(bp, Phase::Detect, inputs),
         epoch_seconds: inputs.epoch_seconds,
         ..Grants::default()

@@ -74,6 +74,10 @@ pub struct BuildInputs {
     pub epoch_seconds: u64,
     /// A digest of the app's file list and sizes, for seeding guest randomness.
     pub app_fingerprint: [u8; 32],
+    /// The build image's environment (its config `Env`), under every other variable.
+    pub build_image_env: Env,
+    /// The sandbox of native steps over the build image (`None`: no build image).
+    pub native_steps: Option<kiln_runtime::NativeSteps>,
 }
 
 /// The user-level path variables CNB prepends instead of overriding.

@@ -160,6 +160,8 @@ impl Dirs {
             exec_env: "production".into(),
             epoch_seconds: kiln_oci::NORMALIZED_MTIME,
             app_fingerprint: [7; 32],
+            build_image_env: Env::new(),
+            native_steps: None,
         }
     }
 }

@@ -21,6 +21,7 @@ pub mod inspect;
 pub mod layer_tar;
 pub mod layout;
 pub mod local_image;
+pub mod rootfs;
 pub mod spec;
 pub mod verified_layers;
 

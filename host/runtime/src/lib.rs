@@ -3,6 +3,7 @@
 
 pub mod bindings;
 pub mod compile_cache;
+pub mod exec_import;
 mod extract_import;
 mod fetch_import;
 pub mod guest_text;
@@ -23,6 +24,8 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use bindings::{Buildpack, BuildpackPre, Level, types};
 pub use compile_cache::CacheOutcome;
 use compile_cache::CompileCache;
+use exec_import::ExecGrant;
+pub use exec_import::NativeSteps;
 pub use limits::Limits;
 use limits::{EPOCH_TICK, MemoryGuard, ticks};
 use output::{LineSink, LineStream, Stream};
@@ -152,6 +155,8 @@ pub struct HostState {
     fetch: Option<Arc<dyn kiln_fetch::Downloader>>,
     /// Serves the `extract` import; `None` outside `build` (requests are then refused).
     extract: Option<extract_import::ExtractGrant>,
+    /// Serves the `exec` import (refused outside `build` and without a build image).
+    exec: ExecGrant,
 }
 
 impl WasiView for HostState {
@@ -363,6 +368,7 @@ impl Runtime {
                 layers: (layers.guest.clone(), layers.host.clone()),
             })
         });
+        let exec = Self::exec_grant(phase, grants);
         let wasi = sandbox::wasi_context(grants, stdout.clone(), stderr.clone()).map_err(|e| {
             RuntimeError::Sandbox {
                 buildpack: buildpack.to_owned(),
@@ -378,12 +384,43 @@ impl Runtime {
             log_budget: self.limits.output,
             fetch,
             extract,
+            exec,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.memory);
         store.set_epoch_deadline(ticks(timeout));
         store.epoch_deadline_trap();
         Ok((store, stdout, stderr))
+    }
+
+    /// What `exec` may do in a call of `phase` with `grants`: the same directories, as mounts.
+    fn exec_grant(phase: Phase, grants: &Grants) -> ExecGrant {
+        use bindings::kiln::buildpack::exec::ExecErrorKind;
+        if phase != Phase::Build {
+            return ExecGrant::Refused(
+                ExecErrorKind::Denied,
+                format!("native commands may only run during build, not during {phase}"),
+            );
+        }
+        let Some(native) = &grants.native else {
+            return ExecGrant::Refused(
+                ExecErrorKind::Unavailable,
+                exec_import::NO_BUILD_IMAGE.to_owned(),
+            );
+        };
+        ExecGrant::Allowed {
+            native: native.clone(),
+            mounts: grants
+                .preopens
+                .iter()
+                .map(|p| kiln_sandbox::Mount {
+                    host: p.host.clone(),
+                    guest: p.guest.clone(),
+                    writable: p.writable,
+                })
+                .collect(),
+            source_date_epoch: grants.epoch_seconds,
+        }
     }
 
     fn classify(

@@ -35,6 +35,8 @@ pub struct Grants {
     pub seed: [u8; 32],
     /// Wall-clock time the guest sees, in seconds since the Unix epoch.
     pub epoch_seconds: u64,
+    /// Native steps the `exec` import may run (`build` only; `None`: no build image).
+    pub native: Option<crate::NativeSteps>,
 }
 
 impl Grants {

@@ -1,8 +1,10 @@
-//! The default host outside a component: logs to stderr, refuses downloads, unpacks natively.
+//! The default host outside a component: logs to stderr, refuses downloads and native
+//! commands, unpacks natively.
 
 use std::path::Path;
 
 use super::Host;
+use crate::exec::{ExecError, ExecErrorKind, ExecOutput, ExecRequest};
 use crate::extract::{ArchiveFormat, HostExtract};
 use crate::fetch::{Download, FetchError, FetchErrorKind, Fetched};
 use crate::log::Level;
@@ -36,6 +38,16 @@ impl Host for NativeHost {
 
     fn extract(&self, requests: &[HostExtract]) -> Vec<Result<ExtractReport, String>> {
         requests.iter().map(extract_natively).collect()
+    }
+
+    fn exec(&self, request: &ExecRequest) -> Result<ExecOutput, ExecError> {
+        Err(ExecError {
+            kind: ExecErrorKind::Unavailable,
+            message: format!(
+                "{}: no host runs native commands here; install one with kiln_sdk::host::with_host (e.g. kiln_sdk::testing::FakeHost::on_exec)",
+                request.argv.first().map_or("", String::as_str)
+            ),
+        })
     }
 }
 

@@ -4,8 +4,9 @@ use std::path::PathBuf;
 
 use super::Host;
 use crate::bindings::kiln::buildpack::{
-    extract as wit_extract, fetch as wit_fetch, log as wit_log,
+    exec as wit_exec, extract as wit_extract, fetch as wit_fetch, log as wit_log,
 };
+use crate::exec::{ExecError, ExecErrorKind, ExecOutput, ExecRequest};
 use crate::extract::{ArchiveFormat, HostExtract};
 use crate::fetch::{Download, FetchError, FetchErrorKind, Fetched};
 use crate::log::Level;
@@ -79,6 +80,40 @@ impl Host for WitHost {
                 })
             })
             .collect()
+    }
+
+    fn exec(&self, request: &ExecRequest) -> Result<ExecOutput, ExecError> {
+        let command = wit_exec::Command {
+            argv: request.argv.clone(),
+            env: request
+                .env
+                .iter()
+                .map(
+                    |(key, value)| crate::bindings::kiln::buildpack::types::KeyValue {
+                        key: key.clone(),
+                        value: value.clone(),
+                    },
+                )
+                .collect(),
+            cwd: request.cwd.clone(),
+            timeout_seconds: request.timeout_seconds,
+            capture_stdout: request.capture_stdout,
+        };
+        wit_exec::run(&command)
+            .map(|e| ExecOutput {
+                code: e.code,
+                stdout: e.stdout,
+            })
+            .map_err(|e| ExecError {
+                kind: match e.kind {
+                    wit_exec::ExecErrorKind::Unavailable => ExecErrorKind::Unavailable,
+                    wit_exec::ExecErrorKind::Denied => ExecErrorKind::Denied,
+                    wit_exec::ExecErrorKind::Invalid => ExecErrorKind::Invalid,
+                    wit_exec::ExecErrorKind::TimedOut => ExecErrorKind::TimedOut,
+                    wit_exec::ExecErrorKind::Failed => ExecErrorKind::Failed,
+                },
+                message: e.message,
+            })
     }
 }
 

@@ -169,6 +169,11 @@ pub struct CommonArgs {
     /// reference (`HOST/REPO[:TAG|@DIGEST]`).
     #[arg(long, default_value = "scratch", value_name = "REF")]
     pub run_image: String,
+    /// Build image for native build steps (the toolchain's root filesystem buildpacks run
+    /// commands in, Linux only): `oci:DIR[:TAG]`, `docker-archive:FILE[:NAME:TAG]` or a
+    /// registry reference. Without it, buildpacks that need no native step still work.
+    #[arg(long, value_name = "REF")]
+    pub build_image: Option<String>,
     /// Set a build-time environment variable for buildpacks (repeatable).
     #[arg(short, long = "env", value_name = "KEY=VALUE")]
     pub env: Vec<String>,
@@ -321,6 +326,11 @@ impl CommonArgs {
         request.buildpacks.clone_from(&self.buildpacks);
         request.order.clone_from(&self.order);
         request.run_image = super::parse_ref("--run-image", &self.run_image)?;
+        request.build_image = self
+            .build_image
+            .as_deref()
+            .map(|b| super::parse_ref("--build-image", b))
+            .transpose()?;
         request.env = env;
         request.exec_env.clone_from(&self.exec_env);
         request.epoch_seconds = epoch;

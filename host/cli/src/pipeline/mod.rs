@@ -2,6 +2,7 @@
 //! buildpacks, detect, restore, build, export, publish. The CLI, the benchmark and the test
 //! harness use it; each step is a function of its own below or in a submodule.
 
+pub mod build_image;
 mod buildpacks;
 mod layer_cache;
 mod output;
@@ -47,6 +48,8 @@ pub struct Request {
     pub order: Option<PathBuf>,
     /// The run image.
     pub run_image: ImageRef,
+    /// The build image native steps run in (`None`: buildpacks cannot run commands).
+    pub build_image: Option<ImageRef>,
     /// User env.
     pub env: Env,
     /// Execution environment.
@@ -84,6 +87,7 @@ impl Request {
             buildpacks: Vec::new(),
             order: None,
             run_image: ImageRef::Scratch,
+            build_image: None,
             env: Env::new(),
             exec_env: "production".into(),
             epoch_seconds: DEFAULT_EPOCH,
@@ -122,9 +126,16 @@ pub fn runtime(request: &Request, reporter: Arc<dyn Reporter>) -> Result<Runtime
     )));
     Ok(rt)
 }
-fn inputs(request: &Request, ws: &Workspace, run_image: &RunImage) -> BuildInputs {
+fn inputs(
+    request: &Request,
+    ws: &Workspace,
+    run_image: &RunImage,
+    build_image: Option<&build_image::OpenedBuildImage>,
+) -> BuildInputs {
     let (os, arch) = run_image.target();
     BuildInputs {
+        build_image_env: build_image.map(|b| b.env.clone()).unwrap_or_default(),
+        native_steps: build_image.map(|b| b.native.clone()),
         app_dir: ws.app.clone(),
         platform_dir: ws.platform.clone(),
         layers_dir: ws.layers.clone(),
@@ -147,6 +158,20 @@ fn check_targets(buildpacks: &[Buildpack], run_image: &RunImage) -> Result<()> {
         }
     }
     Ok(())
+}
+/// The request's build image, opened and checked against the run image and the buildpacks.
+fn open_checked_build_image(
+    request: &Request,
+    run_image: &RunImage,
+    buildpacks: &[Buildpack],
+    reporter: &dyn Reporter,
+) -> Result<Option<build_image::OpenedBuildImage>> {
+    let Some(reference) = &request.build_image else {
+        return Ok(None);
+    };
+    let opened = build_image::open_build_image(reference, request, reporter)?;
+    opened.check(reference, &run_image.target(), buildpacks)?;
+    Ok(Some(opened))
 }
 fn run_detect(
     runtime: &Runtime,
@@ -186,7 +211,9 @@ pub fn detect_only(request: &Request, reporter: &Arc<dyn Reporter>) -> Result<(S
     let run_image = open_run_image(&request.run_image, &request.services)?.image;
     let rt = runtime(request, reporter.clone())?;
     let (buildpacks, order) = load_buildpacks(request, &rt)?;
-    let inputs = inputs(request, &ws, &run_image);
+    let build_image =
+        open_checked_build_image(request, &run_image, &buildpacks, reporter.as_ref())?;
+    let inputs = inputs(request, &ws, &run_image, build_image.as_ref());
     let out = run_detect(&rt, &buildpacks, &order, &inputs, reporter.as_ref())?;
     let group = files::group_toml(&files::group_members(&buildpacks, &out.group))
         .map_err(|e| Error::Build(e.into()))?;
@@ -220,7 +247,8 @@ pub fn build_with_runtime(
     let ws = workspace(request)?;
     let (buildpacks, order) = load_buildpacks(request, rt)?;
     check_targets(&buildpacks, &run.image)?;
-    let inputs = inputs(request, &ws, &run.image);
+    let build_image = open_checked_build_image(request, &run.image, &buildpacks, reporter)?;
+    let inputs = inputs(request, &ws, &run.image, build_image.as_ref());
     let detected = run_detect(rt, &buildpacks, &order, &inputs, reporter)?;
 
     reporter.phase(Phase::Restoring);
