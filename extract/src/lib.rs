@@ -6,15 +6,22 @@
 //! destination without passing through another link; hard links become copies of an earlier
 //! entry. Devices and FIFOs are skipped. File modes are not applied (WASI has none): the
 //! report lists executable files so the layer can mark them.
+//!
+//! It also computes Go module hashes (`h1:` in `go.sum`) of module zips and `go.mod` files:
+//! [`go_h1`].
 
 use std::collections::BTreeSet;
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
 mod error;
+mod go_h1;
 mod zip;
 
 pub use error::Error;
+pub use go_h1::{
+    MAX_GO_MOD_SIZE, MAX_GO_ZIP_CONTENT, MAX_GO_ZIP_SIZE, go_h1, go_h1_file, go_h1_of_digests,
+};
 
 pub use zip::{extract_zip, extract_zip_from};
 

@@ -1,8 +1,8 @@
 //! A small zip reader (stored and deflate entries, no zip64, no encryption) feeding the same
 //! checked [`Tree`] as tar extraction. CRC-32 and sizes are verified.
 
-use std::io::{Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::Path;
 
 use super::{ExtractOptions, ExtractReport, Tree};
 use crate::Error;
@@ -10,11 +10,13 @@ use crate::Error;
 const EOCD_SIG: u32 = 0x0605_4b50;
 const CENTRAL_SIG: u32 = 0x0201_4b50;
 const LOCAL_SIG: u32 = 0x0403_4b50;
+/// The first bytes of a zip that starts with an entry (a local file header).
+pub(crate) const LOCAL_MAGIC: [u8; 4] = LOCAL_SIG.to_le_bytes();
 /// The EOCD record is 22 bytes plus a comment of at most 65535 bytes.
 const EOCD_SEARCH: u64 = 22 + 65_535;
 /// Unix `S_IFMT` / `S_IFLNK`.
-const S_IFMT: u32 = 0o170_000;
-const S_IFLNK: u32 = 0o120_000;
+pub(crate) const S_IFMT: u32 = 0o170_000;
+pub(crate) const S_IFLNK: u32 = 0o120_000;
 
 fn u16_at(b: &[u8], at: usize) -> u16 {
     u16::from_le_bytes([b[at], b[at + 1]])
@@ -24,18 +26,22 @@ fn u32_at(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
-fn corrupt(why: impl std::fmt::Display) -> Error {
+pub(crate) fn corrupt(why: impl std::fmt::Display) -> Error {
     Error::msg(format!("not a valid zip archive: {why}"))
 }
 
-struct Entry {
-    name: PathBuf,
+/// One central-directory record.
+pub(crate) struct Entry {
+    /// The name exactly as stored (checked to be UTF-8).
+    pub(crate) name: String,
     method: u16,
-    flags: u16,
+    pub(crate) flags: u16,
     crc: u32,
     compressed: u64,
-    size: u64,
-    unix_mode: Option<u32>,
+    /// Uncompressed size, as the directory says.
+    pub(crate) size: u64,
+    /// Unix mode, when the entry was made on Unix.
+    pub(crate) unix_mode: Option<u32>,
     local_offset: u64,
 }
 
@@ -60,13 +66,13 @@ pub fn extract_zip_from(
     let entries = central_directory(reader)?;
     let mut tree = Tree::new(dest, options)?;
     for entry in entries {
-        let Some(rel) = tree.place(&entry.name)? else {
+        let Some(rel) = tree.place(Path::new(&entry.name))? else {
             continue;
         };
         if entry.flags & 1 != 0 {
-            return Err(corrupt(format!("{} is encrypted", entry.name.display())));
+            return Err(corrupt(format!("{} is encrypted", entry.name)));
         }
-        let is_dir = entry.name.to_string_lossy().ends_with('/');
+        let is_dir = entry.name.ends_with('/');
         if is_dir {
             tree.dir(&rel)?;
             continue;
@@ -75,7 +81,7 @@ pub fn extract_zip_from(
         let mode = entry.unix_mode.unwrap_or(0o644);
         if mode & S_IFMT == S_IFLNK {
             let target = String::from_utf8(data)
-                .map_err(|_| corrupt(format!("symlink {} is not UTF-8", entry.name.display())))?;
+                .map_err(|_| corrupt(format!("symlink {} is not UTF-8", entry.name)))?;
             tree.symlink(&rel, Path::new(&target))?;
         } else {
             tree.file(&rel, &mut data.as_slice(), mode & 0o111 != 0)?;
@@ -84,7 +90,8 @@ pub fn extract_zip_from(
     Ok(tree.finish())
 }
 
-fn central_directory(r: &mut (impl Read + Seek)) -> Result<Vec<Entry>, Error> {
+/// The entries of the zip in `r`, in directory order.
+pub(crate) fn central_directory(r: &mut (impl Read + Seek)) -> Result<Vec<Entry>, Error> {
     let len = r.seek(SeekFrom::End(0)).map_err(corrupt)?;
     let tail_len = len.min(EOCD_SEARCH);
     r.seek(SeekFrom::Start(len - tail_len)).map_err(corrupt)?;
@@ -124,7 +131,7 @@ fn central_directory(r: &mut (impl Read + Seek)) -> Result<Vec<Entry>, Error> {
         let name = String::from_utf8(cd[at + 46..end].to_vec())
             .map_err(|_| corrupt("an entry name is not UTF-8"))?;
         entries.push(Entry {
-            name: PathBuf::from(name),
+            name,
             flags: u16_at(&cd, at + 8),
             method: u16_at(&cd, at + 10),
             crc: u32_at(&cd, at + 16),
@@ -139,7 +146,19 @@ fn central_directory(r: &mut (impl Read + Seek)) -> Result<Vec<Entry>, Error> {
 }
 
 fn read_entry(r: &mut (impl Read + Seek), e: &Entry) -> Result<Vec<u8>, Error> {
-    let name = e.name.display();
+    let mut data = Vec::new();
+    copy_entry(r, e, &mut data)?;
+    Ok(data)
+}
+
+/// Write the uncompressed bytes of `e` to `out`, checking its size and CRC-32 (at the end:
+/// `out` has seen every byte by then, so only use them once this returns `Ok`).
+pub(crate) fn copy_entry(
+    r: &mut (impl Read + Seek),
+    e: &Entry,
+    out: &mut impl Write,
+) -> Result<(), Error> {
+    let name = &e.name;
     r.seek(SeekFrom::Start(e.local_offset)).map_err(corrupt)?;
     let mut header = [0u8; 30];
     r.read_exact(&mut header).map_err(corrupt)?;
@@ -150,13 +169,15 @@ fn read_entry(r: &mut (impl Read + Seek), e: &Entry) -> Result<Vec<u8>, Error> {
     r.seek(SeekFrom::Current(i64::try_from(skip).unwrap_or(0)))
         .map_err(corrupt)?;
     let raw = r.take(e.compressed);
-    let mut data = Vec::new();
+    // One byte more than the directory says, so a longer entry is caught.
     let limit = e.size.saturating_add(1);
-    match e.method {
-        0 => raw.take(limit).read_to_end(&mut data),
-        8 => flate2::read::DeflateDecoder::new(raw)
-            .take(limit)
-            .read_to_end(&mut data),
+    let (len, crc) = match e.method {
+        0 => pump(raw.take(limit), limit, out),
+        8 => pump(
+            flate2::read::DeflateDecoder::new(raw).take(limit),
+            limit,
+            out,
+        ),
         m => {
             return Err(corrupt(format!(
                 "{name} uses compression method {m}; only stored and deflate are supported"
@@ -164,17 +185,33 @@ fn read_entry(r: &mut (impl Read + Seek), e: &Entry) -> Result<Vec<u8>, Error> {
         }
     }
     .map_err(|err| corrupt(format!("{name}: {err}")))?;
-    if data.len() as u64 != e.size {
+    if len != e.size {
         return Err(corrupt(format!(
-            "{name} is {} bytes, the directory says {}",
-            data.len(),
+            "{name} is {len} bytes, the directory says {}",
             e.size
         )));
     }
-    let mut crc = flate2::Crc::new();
-    crc.update(&data);
-    if crc.sum() != e.crc {
+    if crc != e.crc {
         return Err(corrupt(format!("{name} fails its CRC-32 check")));
     }
-    Ok(data)
+    Ok(())
+}
+
+/// Copy `from` (at most `limit` bytes) to `out`: the byte count and CRC-32 of what was copied.
+fn pump(mut from: impl Read, limit: u64, out: &mut impl Write) -> std::io::Result<(u64, u32)> {
+    const CHUNK: u64 = 64 * 1024;
+    let mut buf = vec![0u8; usize::try_from(limit.clamp(1, CHUNK)).unwrap_or(1)];
+    let mut crc = flate2::Crc::new();
+    let mut len = 0u64;
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) => return Ok((len, crc.sum())),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        crc.update(&buf[..n]);
+        out.write_all(&buf[..n])?;
+        len += n as u64;
+    }
 }

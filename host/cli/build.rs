@@ -10,11 +10,19 @@ const EMBEDDED: [(&str, &str); 2] = [
     ("kiln/procfile", "kiln-buildpack-procfile"),
 ];
 
+/// (constant name, cargo package) of components embedded for the host's own use, not tried
+/// by default.
+const RUNNERS: [(&str, &str); 1] = [("INLINE_RUNNER", "kiln-buildpack-inline")];
+
 fn main() {
     let manifest_dir =
         PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
-    let packages: Vec<&str> = EMBEDDED.iter().map(|(_, p)| *p).collect();
+    let packages: Vec<&str> = EMBEDDED
+        .iter()
+        .chain(RUNNERS.iter())
+        .map(|(_, p)| *p)
+        .collect();
     let wasm = kiln_build_support::build_components(
         &manifest_dir,
         &packages,
@@ -34,6 +42,16 @@ fn main() {
         .expect("write");
     }
     code.push_str("];\n");
+    for ((name, package), path) in RUNNERS.iter().zip(&wasm[EMBEDDED.len()..]) {
+        let copy = out_dir.join(path.file_name().expect("wasm file name"));
+        std::fs::copy(path, &copy).expect("copy embedded component");
+        writeln!(
+            code,
+            "/// The component of `{package}`.\npub const {name}: &[u8] = include_bytes!({:?});",
+            copy.display().to_string()
+        )
+        .expect("write");
+    }
     code.push_str(
         "/// Launchers compiled into this binary: (OCI architecture, static Linux executable).\npub const EMBEDDED_LAUNCHERS: &[(&str, &[u8])] = &[\n",
     );

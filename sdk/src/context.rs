@@ -146,6 +146,19 @@ impl BuildContext {
         Layer::create(&self.layers_dir, name, types)
     }
 
+    /// A layer whose directory a native step (see [`crate::exec`]) already filled: its
+    /// contents are kept as they are (created empty when missing).
+    pub fn adopt_layer(&self, name: LayerName, types: LayerTypes) -> Result<Layer, Error> {
+        let path = self.layers_dir.join(name.as_str());
+        std::fs::create_dir_all(&path).map_err(|e| Error::io("create layer", &path, e))?;
+        Ok(Layer::keep(
+            &self.layers_dir,
+            name,
+            types,
+            serde_json::Value::Object(serde_json::Map::new()),
+        ))
+    }
+
     /// Delete a restored layer: its contents go, and since it is not returned in the build
     /// result, its metadata is not kept either.
     pub fn discard_layer(&self, name: &LayerName) -> Result<(), Error> {

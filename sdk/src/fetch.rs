@@ -15,7 +15,6 @@ use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use kiln_spec::{Algorithm, Integrity};
-use sha2::Digest as _;
 
 use crate::Error;
 
@@ -24,7 +23,8 @@ use crate::Error;
 pub struct Download {
     /// `http://` or `https://` URL.
     pub url: String,
-    /// Expected digest (`sha256:<hex>`, `sha512:<hex>` or SRI), or `None` for unpinned.
+    /// Expected digest (`sha256:<hex>`, `sha512:<hex>`, SRI, or `h1:<base64>` from `go.sum`
+    /// for a Go module zip or `go.mod`), or `None` for unpinned.
     pub integrity: Option<String>,
 }
 
@@ -55,7 +55,7 @@ pub struct Fetched {
     pub path: PathBuf,
     /// Size in bytes.
     pub size: u64,
-    /// Verified digest (`sha256:<hex>` or `sha512:<hex>`).
+    /// Verified digest (`sha256:<hex>`, `sha512:<hex>` or `h1:<base64>`).
     pub digest: String,
     /// Whether it came from the cache.
     pub cached: bool,
@@ -110,44 +110,59 @@ pub fn fetch(download: &Download) -> Result<Fetched, FetchError> {
         })
 }
 
-/// Check the file at `path` against `integrity` (`sha256:<hex>`, `sha512:<hex>` or SRI) in
-/// the guest. The host already verifies downloads; this is for files from elsewhere.
+/// Check the file at `path` against `integrity` (`sha256:<hex>`, `sha512:<hex>`, SRI, or
+/// `h1:<base64>` for a Go module zip or `go.mod`, see [`kiln_extract::go_h1`]) in the guest.
+/// The host already verifies downloads; this is for files from elsewhere.
 pub fn verify_file(path: &Path, integrity: &str) -> Result<(), Error> {
     let want = Integrity::parse(integrity)?;
+    let got = match want.algorithm() {
+        Algorithm::Sha256 => stream_digest::<sha2::Sha256>(path)?,
+        Algorithm::Sha512 => stream_digest::<sha2::Sha512>(path)?,
+        Algorithm::GoH1 => kiln_extract::go_h1_file(path)
+            .map_err(|e| {
+                Error::msg(format!(
+                    "{} does not match {integrity}: {e}",
+                    path.display()
+                ))
+            })?
+            .to_vec(),
+    };
+    if got == want.bytes() {
+        return Ok(());
+    }
+    let actual = Integrity::new(want.algorithm(), got)?;
+    let shown = if want.algorithm() == Algorithm::GoH1 {
+        actual.to_string()
+    } else {
+        actual.hex()
+    };
+    Err(Error::msg(format!(
+        "{} does not match {integrity}: its {} is {shown}",
+        path.display(),
+        want.algorithm(),
+    )))
+}
+
+/// The `D` digest of the file at `path`, read in chunks.
+fn stream_digest<D: sha2::Digest>(path: &Path) -> Result<Vec<u8>, Error> {
     let mut file = std::fs::File::open(path).map_err(|e| Error::io("open", path, e))?;
     let mut buf = vec![0u8; 64 * 1024];
-    let mut sha256 = sha2::Sha256::new();
-    let mut sha512 = sha2::Sha512::new();
+    let mut hasher = D::new();
     loop {
         let n = file
             .read(&mut buf)
             .map_err(|e| Error::io("read", path, e))?;
         if n == 0 {
-            break;
+            return Ok(hasher.finalize().to_vec());
         }
-        match want.algorithm() {
-            Algorithm::Sha256 => sha256.update(&buf[..n]),
-            Algorithm::Sha512 => sha512.update(&buf[..n]),
-        }
-    }
-    let got = match want.algorithm() {
-        Algorithm::Sha256 => sha256.finalize().to_vec(),
-        Algorithm::Sha512 => sha512.finalize().to_vec(),
-    };
-    if got == want.bytes() {
-        Ok(())
-    } else {
-        Err(Error::msg(format!(
-            "{} does not match {integrity}: its {} is {}",
-            path.display(),
-            want.algorithm(),
-            hex::encode(got)
-        )))
+        hasher.update(&buf[..n]);
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use sha2::Digest as _;
+
     use super::*;
 
     #[test]
@@ -165,5 +180,21 @@ mod tests {
         let err = verify_file(&path, hex256).unwrap_err();
         assert!(err.to_string().contains("does not match"), "{err}");
         assert!(verify_file(&path, "md5:00").is_err());
+    }
+
+    #[test]
+    fn verifies_go_h1() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v0.3.0.mod");
+        std::fs::write(&path, b"module golang.org/x/text\n").unwrap();
+        // A real go.sum line for golang.org/x/text v0.3.0/go.mod.
+        let pin = "h1:NqM8EUOU14njkJ3fqMW+pc6Ldnwhi/IjpwHt7yyuwOQ=";
+        verify_file(&path, pin).unwrap();
+        std::fs::write(&path, b"module golang.org/x/evil\n").unwrap();
+        let err = verify_file(&path, pin).unwrap_err();
+        assert!(err.to_string().contains("its h1 is h1:"), "{err}");
+        std::fs::write(&path, b"PK\x03\x04broken").unwrap();
+        let err = verify_file(&path, pin).unwrap_err();
+        assert!(err.to_string().contains("zip"), "{err}");
     }
 }

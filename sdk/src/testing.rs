@@ -147,15 +147,22 @@ impl FakeHost {
                 format!("{} is not served by the fake host", d.url),
             )
         })?;
+        let mismatch = |why: String| {
+            fail(
+                FetchErrorKind::IntegrityMismatch,
+                format!("{} does not match the pinned digest {want}{why}", d.url),
+            )
+        };
         let got = match want.algorithm() {
             Algorithm::Sha256 => sha2::Sha256::digest(bytes).to_vec(),
             Algorithm::Sha512 => sha2::Sha512::digest(bytes).to_vec(),
+            // As the host: a module zip or a go.mod, hashed whole.
+            Algorithm::GoH1 => kiln_extract::go_h1(&mut std::io::Cursor::new(bytes))
+                .map_err(|e| mismatch(format!(" ({e})")))?
+                .to_vec(),
         };
         if got != want.bytes() {
-            return Err(fail(
-                FetchErrorKind::IntegrityMismatch,
-                format!("{} does not match the pinned digest {want}", d.url),
-            ));
+            return Err(mismatch(String::new()));
         }
         let storage = |e: std::io::Error| fail(FetchErrorKind::Storage, format!("{}: {e}", d.url));
         std::fs::create_dir_all(&self.downloads_dir).map_err(storage)?;
@@ -243,6 +250,42 @@ mod tests {
         );
         assert_eq!(host.requested().len(), 4);
         assert_eq!(host.logs_at(Level::Info), ["starting"]);
+    }
+
+    #[test]
+    fn verifies_go_h1_pins() {
+        let dir = tempfile::tempdir().unwrap();
+        let go_mod = b"module golang.org/x/text\n";
+        // A real go.sum line: `golang.org/x/text v0.3.0/go.mod h1:NqM8…` (that version has no
+        // go.mod; the proxy serves this synthesized one).
+        let pin = "h1:NqM8EUOU14njkJ3fqMW+pc6Ldnwhi/IjpwHt7yyuwOQ=";
+        let host = FakeHost::new(dir.path())
+            .serve(
+                "https://proxy.invalid/golang.org/x/text/@v/v0.3.0.mod",
+                go_mod,
+            )
+            .serve("https://proxy.invalid/evil.mod", b"module evil\n")
+            .serve("https://proxy.invalid/broken.zip", b"PK\x03\x04broken");
+        let results = host.run(|| {
+            fetch_all(&[
+                Download::pinned("https://proxy.invalid/golang.org/x/text/@v/v0.3.0.mod", pin),
+                Download::pinned("https://proxy.invalid/evil.mod", pin),
+                Download::pinned("https://proxy.invalid/broken.zip", pin),
+            ])
+        });
+        let file = results[0].as_ref().unwrap();
+        assert_eq!(file.digest, pin);
+        assert_eq!(std::fs::read(&file.path).unwrap(), go_mod);
+        for r in &results[1..] {
+            let err = r.as_ref().unwrap_err();
+            assert_eq!(
+                err.kind,
+                FetchErrorKind::IntegrityMismatch,
+                "{}",
+                err.message
+            );
+            assert!(err.message.contains(pin), "{}", err.message);
+        }
     }
 
     #[test]

@@ -11,7 +11,11 @@ const LAYERS: &[(&str, &str, &[&str])] = &[
     ("host/sandbox", "kiln-sandbox", &[]),
     ("host/project", "kiln-project", &["kiln-spec"]),
     ("host/oci", "kiln-oci", &["kiln-fs", "kiln-spec"]),
-    ("host/fetch", "kiln-fetch", &["kiln-fs", "kiln-spec"]),
+    (
+        "host/fetch",
+        "kiln-fetch",
+        &["kiln-extract", "kiln-fs", "kiln-spec"],
+    ),
     (
         "host/registry",
         "kiln-registry",

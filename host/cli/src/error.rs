@@ -56,6 +56,9 @@ pub enum Error {
     /// The run image could not be opened.
     #[error("run image{}", describe_open(.0, "; check the path and tag, or rebuild it (e.g. with make-busybox-base.sh)"))]
     OpenRunImage(OpenError),
+    /// The project descriptor is unreadable or invalid.
+    #[error(transparent)]
+    Project(#[from] kiln_project::ProjectError),
     /// The build image could not be opened.
     #[error("build image{}", describe_open(.0, "; check the path and tag"))]
     OpenBuildImage(OpenError),
@@ -115,6 +118,7 @@ impl Error {
             }
             Self::Open(OpenError::Registry(_)) => exit::REGISTRY_ERROR,
             Self::InvalidInput(_)
+            | Self::Project(_)
             | Self::Open(_)
             | Self::Workspace(_)
             | Self::Image(_)

@@ -10,6 +10,7 @@ pub mod embedded;
 pub mod error;
 pub mod image_ref;
 pub mod pipeline;
+pub mod project;
 pub mod rebase_image;
 pub mod services;
 pub mod transport;

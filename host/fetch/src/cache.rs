@@ -1,16 +1,18 @@
-//! The content-addressed download cache shared by all builds: `<root>/<algorithm>/<hex>`.
+//! The content-addressed download cache shared by all builds: `<root>/<algorithm>/<hex>`
+//! (`sha256`, `sha512`, or `h1` for Go module hashes, keyed by the hex of the `h1` bytes).
 //!
 //! Files are written to a temporary file in the same directory, verified, then renamed into
-//! place, so a file under its digest name is always complete and verified. A URL→digest index
-//! (`<root>/index/<sha256 of the URL>`) remembers what unpinned URLs resolved to; it is only a
-//! hint for `--offline` builds; the digest in the file name is authoritative.
+//! place, so a file under its digest name is always complete and verified. SHA digests are
+//! computed as the bytes arrive; `h1` from the whole temporary file before the rename. A
+//! URL→digest index (`<root>/index/<sha256 of the URL>`) remembers what unpinned URLs resolved
+//! to; it is only a hint for `--offline` builds; the digest in the file name is authoritative.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use sha2::Digest as _;
 
-use super::digest::{Algorithm, Digest, Hasher};
+use super::digest::{self, Algorithm, Digest, Hasher};
 
 /// Where the guest sees the download cache (read-only, during build only).
 pub const GUEST_DIR: &str = "/downloads";
@@ -24,18 +26,28 @@ pub struct DownloadCache {
     root: PathBuf,
 }
 
-/// Bytes being downloaded into the cache, hashed as they arrive.
+/// Bytes being downloaded into the cache, hashed as they arrive (`h1`: when committed).
 pub struct Pending {
     file: tempfile::NamedTempFile,
-    hasher: Hasher,
+    /// `None` for `h1`, computed from the whole file in [`Pending::commit`].
+    hasher: Option<Hasher>,
     size: u64,
 }
 
 /// A download whose bytes did not match the expected digest (the temporary file is gone).
 #[derive(Debug, Clone)]
-pub struct Mismatch {
-    /// What the bytes hash to.
-    pub actual: Digest,
+pub enum Mismatch {
+    /// The bytes hash to another digest.
+    Differs {
+        /// What the bytes hash to.
+        actual: Digest,
+    },
+    /// The bytes could not be hashed with the pinned algorithm: an `h1` pin on a file that is
+    /// not a valid Go module zip (or is too large for one, or for a `go.mod`).
+    Unhashable {
+        /// Why, in one line (names no digest).
+        reason: String,
+    },
 }
 
 impl DownloadCache {
@@ -118,7 +130,9 @@ impl DownloadCache {
 impl Pending {
     /// Append bytes.
     pub fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
-        self.hasher.update(data);
+        if let Some(h) = &mut self.hasher {
+            h.update(data);
+        }
         self.size += data.len() as u64;
         self.file.write_all(data)
     }
@@ -134,18 +148,30 @@ impl Pending {
     }
 
     /// Verify against `expected` (if any) and move into place. On a mismatch the temporary
-    /// file is deleted and the actual digest returned.
+    /// file is deleted and the actual digest (or why there is none) returned. An `h1` file is
+    /// hashed here, from the temporary file reopened by path: this reads the whole file.
     pub fn commit(
         self,
         cache: &DownloadCache,
         expected: Option<&Digest>,
     ) -> Result<std::io::Result<(Digest, u64)>, Mismatch> {
-        let actual = self.hasher.finish();
+        let actual = if let Some(h) = self.hasher {
+            h.finish()
+        } else {
+            match go_h1_of_temp(&self.file) {
+                Ok(Ok(d)) => d,
+                Ok(Err(e)) => return Ok(Err(e)),
+                Err(m) => {
+                    drop(self.file);
+                    return Err(m);
+                }
+            }
+        };
         if let Some(want) = expected
             && *want != actual
         {
             drop(self.file);
-            return Err(Mismatch { actual });
+            return Err(Mismatch::Differs { actual });
         }
         let target = cache.path_of(&actual);
         let size = self.size;
@@ -159,12 +185,25 @@ impl Pending {
     }
 }
 
+/// The `h1` of the temporary file, reopened by path; `Ok(Err)` when it cannot be reopened.
+fn go_h1_of_temp(file: &tempfile::NamedTempFile) -> Result<std::io::Result<Digest>, Mismatch> {
+    let mut reopened = match file.reopen() {
+        Ok(f) => f,
+        Err(e) => return Ok(Err(e)),
+    };
+    digest::go_h1_of_file(&mut reopened)
+        .map(Ok)
+        .map_err(|e| Mismatch::Unhashable {
+            reason: e.message().to_owned(),
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn sha256_of(data: &[u8]) -> Digest {
-        let mut h = Hasher::new(Algorithm::Sha256);
+        let mut h = Hasher::new(Algorithm::Sha256).unwrap();
         h.update(data);
         h.finish()
     }
@@ -210,8 +249,53 @@ mod tests {
         let mut p = cache.begin(Algorithm::Sha256).unwrap();
         p.write(b"evil").unwrap();
         let err = p.commit(&cache, Some(&want)).unwrap_err();
-        assert_eq!(err.actual, sha256_of(b"evil"));
+        assert!(
+            matches!(&err, Mismatch::Differs { actual } if *actual == sha256_of(b"evil")),
+            "{err:?}"
+        );
         assert!(names(&tmp.path().join("sha256")).is_empty());
+    }
+
+    /// `h1` of a lone go.mod `module golang.org/x/text\n` (a real go.sum line).
+    const X_TEXT_GO_MOD_H1: &str = "h1:NqM8EUOU14njkJ3fqMW+pc6Ldnwhi/IjpwHt7yyuwOQ=";
+
+    #[test]
+    fn h1_files_are_hashed_whole_and_land_under_h1() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = DownloadCache::new(tmp.path());
+        let want = Digest::parse(X_TEXT_GO_MOD_H1).unwrap();
+        let mut p = cache.begin(Algorithm::GoH1).unwrap();
+        p.write(b"module golang.org/").unwrap();
+        p.write(b"x/text\n").unwrap();
+        let (got, size) = p.commit(&cache, Some(&want)).unwrap().unwrap();
+        assert_eq!(got, want);
+        assert_eq!(size, 25);
+        assert_eq!(cache.lookup(&want), Some(25));
+        assert_eq!(names(&tmp.path().join("h1")), vec![want.hex()]);
+        assert_eq!(
+            DownloadCache::guest_path(&want),
+            format!("/downloads/h1/{}", want.hex())
+        );
+    }
+
+    #[test]
+    fn h1_mismatch_and_unhashable_keep_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = DownloadCache::new(tmp.path());
+        let want = Digest::parse(X_TEXT_GO_MOD_H1).unwrap();
+        let mut p = cache.begin(Algorithm::GoH1).unwrap();
+        p.write(b"module evil.example/x\n").unwrap();
+        let err = p.commit(&cache, Some(&want)).unwrap_err();
+        assert!(matches!(err, Mismatch::Differs { .. }), "{err:?}");
+        // Starts like a zip, is not one.
+        let mut p = cache.begin(Algorithm::GoH1).unwrap();
+        p.write(b"PK\x03\x04 and then nothing").unwrap();
+        let err = p.commit(&cache, Some(&want)).unwrap_err();
+        assert!(
+            matches!(&err, Mismatch::Unhashable { reason } if reason.contains("zip")),
+            "{err:?}"
+        );
+        assert!(names(&tmp.path().join("h1")).is_empty());
     }
 
     #[test]

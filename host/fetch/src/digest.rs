@@ -1,5 +1,6 @@
 //! Digests of downloads: parsing and formatting are kiln-spec's ([`Digest`] is
-//! [`kiln_spec::Integrity`], shared with the SDK); hashing is here.
+//! [`kiln_spec::Integrity`], shared with the SDK); hashing is here. SHA-256 and SHA-512 hash
+//! the bytes as they arrive ([`Hasher`]); Go's `h1` needs the whole file ([`go_h1_of_file`]).
 
 use sha2::Digest as _;
 
@@ -14,11 +15,13 @@ pub enum Hasher {
 }
 
 impl Hasher {
-    /// A new hasher for `algorithm`.
-    pub fn new(algorithm: Algorithm) -> Self {
+    /// A new hasher for `algorithm`; `None` for `h1`, which is no hash of a byte stream (see
+    /// [`go_h1_of_file`]).
+    pub fn new(algorithm: Algorithm) -> Option<Self> {
         match algorithm {
-            Algorithm::Sha256 => Self::Sha256(sha2::Sha256::new()),
-            Algorithm::Sha512 => Self::Sha512(sha2::Sha512::new()),
+            Algorithm::Sha256 => Some(Self::Sha256(sha2::Sha256::new())),
+            Algorithm::Sha512 => Some(Self::Sha512(sha2::Sha512::new())),
+            Algorithm::GoH1 => None,
         }
     }
 
@@ -37,6 +40,12 @@ impl Hasher {
             Self::Sha512(h) => Digest::sha512(h.finalize().into()),
         }
     }
+}
+
+/// The `h1` digest of the Go module zip or `go.mod` in `file` (read from its start; see
+/// [`kiln_extract::go_h1`] for how the two are told apart and the size limits).
+pub fn go_h1_of_file(file: &mut std::fs::File) -> Result<Digest, kiln_extract::Error> {
+    kiln_extract::go_h1(file).map(Digest::go_h1)
 }
 
 #[cfg(test)]
@@ -86,11 +95,24 @@ mod tests {
 
     #[test]
     fn hasher_matches_known_value() {
-        let mut h = Hasher::new(Algorithm::Sha256);
+        let mut h = Hasher::new(Algorithm::Sha256).unwrap();
         h.update(b"abc");
         assert_eq!(
             h.finish().hex(),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert!(Hasher::new(Algorithm::GoH1).is_none());
+    }
+
+    #[test]
+    fn go_h1_of_a_go_mod_file() {
+        let mut file = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut file, b"module golang.org/x/text\n").unwrap();
+        // From go.sum files: `golang.org/x/text v0.3.0/go.mod h1:NqM8…` (that version has no
+        // go.mod; the proxy serves this synthesized one).
+        assert_eq!(
+            go_h1_of_file(&mut file).unwrap().to_string(),
+            "h1:NqM8EUOU14njkJ3fqMW+pc6Ldnwhi/IjpwHt7yyuwOQ="
         );
     }
 }

@@ -52,7 +52,8 @@ impl Default for FetchOptions {
 pub struct FetchRequest {
     /// The URL.
     pub url: String,
-    /// Expected digest text (`sha256:<hex>`, `sha512:<hex>`, SRI); `None`: unpinned.
+    /// Expected digest text (`sha256:<hex>`, `sha512:<hex>`, SRI, or `h1:<base64>` for a Go
+    /// module zip or `go.mod`); `None`: unpinned.
     pub integrity: Option<String>,
 }
 
@@ -391,7 +392,17 @@ async fn download_one(
             };
             FetchError::new(url, kind, format!("could not download {url}: {e}"))
         })?;
-    let (digest, size) = match pending.commit(cache, job.expected.as_ref()) {
+    // Off the async workers: the commit syncs the file, and an `h1` pin reads it whole.
+    let committed = {
+        let (cache, expected) = (cache.clone(), job.expected.clone());
+        tokio::task::spawn_blocking(move || pending.commit(&cache, expected.as_ref())).await
+    };
+    let committed = committed.unwrap_or_else(|e| {
+        Ok(Err(std::io::Error::other(format!(
+            "the verification task failed: {e}"
+        ))))
+    });
+    let (digest, size) = match committed {
         Ok(Ok(done)) => done,
         Ok(Err(e)) => {
             return Err(FetchError::new(
@@ -403,18 +414,25 @@ async fn download_one(
                 ),
             ));
         }
-        Err(_) => {
+        Err(mismatch) => {
             // Only what the buildpack pinned is named: the actual digest of content it did
-            // not pin is never told to it.
-            let want = job
-                .expected
-                .as_ref()
-                .map_or_else(String::new, |d| format!("{d} (SRI {})", d.sri()));
+            // not pin is never told to it. SRI has no `h1`: that one is named once.
+            let want = job.expected.as_ref().map_or_else(String::new, |d| {
+                if d.algorithm().is_sri() {
+                    format!("{d} (SRI {})", d.sri())
+                } else {
+                    d.to_string()
+                }
+            });
+            let why = match mismatch {
+                cache::Mismatch::Differs { .. } => String::new(),
+                cache::Mismatch::Unhashable { reason } => format!(" ({reason})"),
+            };
             return Err(FetchError::new(
                 url,
                 FetchErrorKind::IntegrityMismatch,
                 format!(
-                    "integrity mismatch for {url}: the file does not match the pinned {want}; nothing was kept. The file changed on the server or the pinned digest is wrong"
+                    "integrity mismatch for {url}: the file does not match the pinned {want}{why}; nothing was kept. The file changed on the server or the pinned digest is wrong"
                 ),
             ));
         }

@@ -52,7 +52,7 @@ fn serve(files: BTreeMap<String, Vec<u8>>) -> (String, Arc<AtomicUsize>) {
 }
 
 fn sha256(data: &[u8]) -> String {
-    let mut h = digest::Hasher::new(Algorithm::Sha256);
+    let mut h = digest::Hasher::new(Algorithm::Sha256).unwrap();
     h.update(data);
     h.finish().to_string()
 }
@@ -376,4 +376,200 @@ fn a_buildpack_sees_only_what_was_fetched_for_it() {
         "another buildpack of the same build sees nothing"
     );
     assert!(f.view("first").unwrap().root().join("sha256").is_dir());
+}
+
+/// A zip of stored `files` (name, content), as a GOPROXY serves `<version>.zip`.
+fn stored_zip(files: &[(&str, &[u8])]) -> Vec<u8> {
+    /// CRC-32 (IEEE), bit by bit: fine for test files.
+    fn crc32(data: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &b in data {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+    let mut out = Vec::new();
+    let mut central = Vec::new();
+    for (name, data) in files {
+        let offset = u32::try_from(out.len()).unwrap();
+        let mut common = Vec::new();
+        common.extend_from_slice(&20u16.to_le_bytes()); // version needed
+        common.extend_from_slice(&[0; 4]); // flags, method (stored)
+        common.extend_from_slice(&[0; 4]); // time, date
+        common.extend_from_slice(&crc32(data).to_le_bytes());
+        let len = u32::try_from(data.len()).unwrap().to_le_bytes();
+        common.extend_from_slice(&len);
+        common.extend_from_slice(&len);
+        common.extend_from_slice(&u16::try_from(name.len()).unwrap().to_le_bytes());
+        common.extend_from_slice(&0u16.to_le_bytes()); // extra
+        out.extend_from_slice(b"PK\x03\x04");
+        out.extend_from_slice(&common);
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(data);
+        central.extend_from_slice(b"PK\x01\x02");
+        central.extend_from_slice(&20u16.to_le_bytes()); // made by (MS-DOS)
+        central.extend_from_slice(&common);
+        central.extend_from_slice(&[0; 10]); // comment length, disk, attributes
+        central.extend_from_slice(&offset.to_le_bytes());
+        central.extend_from_slice(name.as_bytes());
+    }
+    let count = u16::try_from(files.len()).unwrap().to_le_bytes();
+    let cd_offset = u32::try_from(out.len()).unwrap();
+    out.extend_from_slice(&central);
+    out.extend_from_slice(b"PK\x05\x06");
+    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&count);
+    out.extend_from_slice(&count);
+    out.extend_from_slice(&u32::try_from(central.len()).unwrap().to_le_bytes());
+    out.extend_from_slice(&cd_offset.to_le_bytes());
+    out.extend_from_slice(&0u16.to_le_bytes());
+    out
+}
+
+/// The `h1:` pin of `files`, from the summary lines (`<hex sha256>  <name>\n`, sorted).
+fn h1_of(files: &[(&str, &[u8])]) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let mut sorted = files.to_vec();
+    sorted.sort_by_key(|(name, _)| *name);
+    let mut summary = String::new();
+    for (name, data) in sorted {
+        summary += &hex::encode(sha2::Sha256::digest(data));
+        summary += "  ";
+        summary += name;
+        summary += "\n";
+    }
+    let hash = sha2::Sha256::digest(summary.as_bytes());
+    format!(
+        "h1:{}",
+        base64::engine::general_purpose::STANDARD.encode(hash)
+    )
+}
+
+const MODULE_FILES: &[(&str, &[u8])] = &[
+    (
+        "example.com/hello@v1.0.0/go.mod",
+        b"module example.com/hello\n\ngo 1.19\n",
+    ),
+    (
+        "example.com/hello@v1.0.0/hello.go",
+        b"package hello\n\nfunc Hello() string { return \"hello\" }\n",
+    ),
+];
+
+#[test]
+fn h1_pinned_module_zip_is_verified_and_then_cached() {
+    let zip = stored_zip(MODULE_FILES);
+    let (base, hits) = serve(BTreeMap::from([(
+        "/example.com/hello/@v/v1.0.0.zip".to_owned(),
+        zip.clone(),
+    )]));
+    let tmp = tempfile::tempdir().unwrap();
+    let url = format!("{base}/example.com/hello/@v/v1.0.0.zip");
+    let pin = h1_of(MODULE_FILES);
+    let reqs = [request(&url, Some(&pin))];
+    let f = fetcher(tmp.path(), Policy::default());
+    let got = f.fetch("go", &reqs).remove(0).unwrap();
+    assert!(!got.cached);
+    assert_eq!(got.digest.to_string(), pin);
+    assert_eq!(got.size, zip.len() as u64);
+    assert_eq!(
+        got.guest_path,
+        format!("/downloads/h1/{}", got.digest.hex())
+    );
+    assert!(f.stats().unpinned.is_empty(), "an h1 pin is a pin");
+    let view = f.view("go").unwrap().root().to_path_buf();
+    assert_eq!(
+        std::fs::read(view.join("h1").join(got.digest.hex())).unwrap(),
+        zip
+    );
+
+    let again = fetcher(tmp.path(), Policy::default());
+    let hit = again.fetch("go", &reqs).remove(0).unwrap();
+    assert!(hit.cached);
+    assert_eq!(hit.guest_path, got.guest_path);
+    assert_eq!(hits.load(Ordering::SeqCst), 1, "no network on a warm cache");
+    assert_eq!(again.stats().cached, 1);
+    // Offline too.
+    let offline = Policy {
+        offline: true,
+        ..Policy::default()
+    };
+    let hit = fetcher(tmp.path(), offline).fetch("go", &reqs).remove(0);
+    assert!(hit.unwrap().cached);
+}
+
+#[test]
+fn wrong_h1_pin_is_a_mismatch_and_keeps_nothing() {
+    let (base, _) = serve(BTreeMap::from([
+        ("/m.zip".to_owned(), stored_zip(MODULE_FILES)),
+        (
+            "/fake.zip".to_owned(),
+            b"PK\x03\x04 not really a zip".to_vec(),
+        ),
+    ]));
+    let tmp = tempfile::tempdir().unwrap();
+    let tampered: &[(&str, &[u8])] = &[
+        MODULE_FILES[0],
+        ("example.com/hello@v1.0.0/hello.go", b"package hello\n"),
+    ];
+    let pin = h1_of(tampered);
+    let f = fetcher(tmp.path(), Policy::default());
+    for path in ["/m.zip", "/fake.zip"] {
+        let url = format!("{base}{path}");
+        let out = f.fetch("go", &[request(&url, Some(&pin))]);
+        let err = out[0].as_ref().unwrap_err();
+        assert_eq!(
+            err.kind,
+            FetchErrorKind::IntegrityMismatch,
+            "{}",
+            err.message
+        );
+        assert!(err.message.contains(&url), "{}", err.message);
+        assert!(err.message.contains(&pin), "{}", err.message);
+        assert!(!err.message.contains("SRI"), "{}", err.message);
+        assert!(
+            !err.message.contains(&h1_of(MODULE_FILES)),
+            "never the actual hash: {}",
+            err.message
+        );
+    }
+    let left: Vec<_> = std::fs::read_dir(tmp.path().join("h1")).unwrap().collect();
+    assert!(left.is_empty(), "partial files left: {left:?}");
+}
+
+#[test]
+fn h1_pinned_go_mod_is_verified() {
+    let go_mod: &[u8] = b"module example.com/hello\n\ngo 1.19\n";
+    let (base, _) = serve(BTreeMap::from([(
+        "/example.com/hello/@v/v1.0.0.mod".to_owned(),
+        go_mod.to_vec(),
+    )]));
+    let tmp = tempfile::tempdir().unwrap();
+    let url = format!("{base}/example.com/hello/@v/v1.0.0.mod");
+    let pin = h1_of(&[("go.mod", go_mod)]);
+    let got = fetcher(tmp.path(), Policy::default())
+        .fetch("go", &[request(&url, Some(&pin))])
+        .remove(0)
+        .unwrap();
+    assert_eq!(got.digest.to_string(), pin);
+    assert!(got.guest_path.starts_with("/downloads/h1/"));
+    assert_eq!(
+        std::fs::read(tmp.path().join("h1").join(got.digest.hex())).unwrap(),
+        go_mod
+    );
+    // The module zip's hash is no pin for the go.mod.
+    let out = fetcher(tmp.path(), Policy::default())
+        .fetch("go", &[request(&url, Some(&h1_of(MODULE_FILES)))]);
+    assert_eq!(
+        out[0].as_ref().unwrap_err().kind,
+        FetchErrorKind::IntegrityMismatch
+    );
 }

@@ -2,9 +2,10 @@
 //!
 //! The shared cache holds every file any build fetched; a buildpack must see only the files
 //! this build fetched for it. The view is a fresh directory inside the cache root
-//! (`<root>/.views/build-*`, so hard links always work), with `<algorithm>/<hex>` linked
-//! (or, where links fail, copied) from the cache when a request succeeds. It is removed when
-//! the build ends; views left by killed builds are removed by later builds once stale.
+//! (`<root>/.views/build-*`, so hard links always work), with `<algorithm>/<hex>` (`h1/<hex>`
+//! for Go module hashes) linked (or, where links fail, copied) from the cache when a request
+//! succeeds. It is removed when the build ends; views left by killed builds are removed by
+//! later builds once stale.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -89,7 +90,7 @@ mod tests {
         let cache = DownloadCache::new(tmp.path());
         let mut digests = Vec::new();
         for body in [b"one".as_slice(), b"two"] {
-            let mut h = Hasher::new(Algorithm::Sha256);
+            let mut h = Hasher::new(Algorithm::Sha256).unwrap();
             h.update(body);
             let d = h.finish();
             std::fs::create_dir_all(cache.path_of(&d).parent().unwrap()).unwrap();

@@ -116,6 +116,9 @@ pub struct Buildpack {
     pub component: LoadedComponent,
     /// Where it came from (path or `embedded:<id>`), for messages.
     pub origin: String,
+    /// Variables the host sets for this buildpack alone, over every other (an inline
+    /// buildpack's script).
+    pub env: Vec<(String, String)>,
 }
 
 impl Buildpack {
@@ -323,7 +326,26 @@ pub fn load_bytes(
         descriptor,
         component,
         origin: origin.to_owned(),
+        env: Vec::new(),
     })
+}
+
+/// A buildpack defined by a project descriptor: the component `runner` (bytes) under the
+/// entry's own `id` and `version`, with `env` set for it alone.
+pub fn load_as(
+    runner: &[u8],
+    id: BuildpackId,
+    version: &str,
+    origin: &str,
+    env: Vec<(String, String)>,
+    runtime: &Runtime,
+) -> Result<Buildpack, BuildpackError> {
+    let mut buildpack = load_bytes(runner, origin, runtime)?;
+    buildpack.descriptor.name = id.to_string();
+    buildpack.descriptor.id = id;
+    version.clone_into(&mut buildpack.descriptor.version);
+    buildpack.env = env;
+    Ok(buildpack)
 }
 
 fn validate_info(info: types::BuildpackInfo, origin: &str) -> Result<Descriptor, BuildpackError> {

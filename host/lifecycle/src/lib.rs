@@ -131,6 +131,9 @@ pub fn guest_env(
             }
         }
     }
+    for (name, value) in &bp.env {
+        env.set(name, value);
+    }
     env.set("CNB_PLATFORM_DIR", kiln_spec::PLATFORM_DIR);
     env.set("CNB_TARGET_OS", &inputs.target_os);
     env.set("CNB_TARGET_ARCH", &inputs.target_arch);

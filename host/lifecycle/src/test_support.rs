@@ -360,6 +360,7 @@ impl ExportSetup {
             blob_cache: None,
             verified: &self.verified,
             launchers: &self.launchers,
+            project_metadata: None,
         }
     }
 

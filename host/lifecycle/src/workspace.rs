@@ -92,6 +92,19 @@ impl Workspace {
         layers: Option<&Path>,
         epoch_seconds: u64,
     ) -> Result<Self, WorkspaceError> {
+        Self::create_filtered(app_src, platform_env, layers, epoch_seconds, &|_, _| true)
+    }
+
+    /// [`Self::create`], copying only the app entries `include` accepts: it gets each path
+    /// relative to the app dir and whether it is a directory; a directory it refuses is not
+    /// entered (a project's `include`/`exclude`).
+    pub fn create_filtered(
+        app_src: &Path,
+        platform_env: &Env,
+        layers: Option<&Path>,
+        epoch_seconds: u64,
+        include: &dyn Fn(&Path, bool) -> bool,
+    ) -> Result<Self, WorkspaceError> {
         if !app_src.is_dir() {
             return Err(WorkspaceError::MissingApp(app_src.to_path_buf()));
         }
@@ -109,7 +122,12 @@ impl Workspace {
         let mut hasher = Sha256::new();
         let stamp =
             std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(epoch_seconds);
-        copy_tree(app_src, &app, Path::new(""), &mut hasher, stamp)?;
+        let copy = Copy {
+            hasher: &mut hasher,
+            stamp,
+            include,
+        };
+        copy.tree(app_src, &app, Path::new(""))?;
         let platform = temp.path().join("platform");
         let env_dir = platform.join("env");
         std::fs::create_dir_all(&env_dir).map_err(io("create", &env_dir))?;
@@ -145,55 +163,66 @@ impl Workspace {
     }
 }
 
-/// Copy a tree without following symlinks (they are recreated as symlinks); regular files keep
-/// their permission bits. Entries are visited in sorted order so the fingerprint is stable.
-fn copy_tree(
-    src: &Path,
-    dst: &Path,
-    rel: &Path,
-    hasher: &mut Sha256,
+/// One copy of the app: the fingerprint being hashed, the stamp and the filter.
+struct Copy<'a> {
+    hasher: &'a mut Sha256,
     stamp: std::time::SystemTime,
-) -> Result<(), WorkspaceError> {
-    std::fs::create_dir_all(dst).map_err(io("create", dst))?;
-    let mut entries: Vec<_> = std::fs::read_dir(src)
-        .map_err(io("read", src))?
-        .collect::<Result<_, _>>()
-        .map_err(io("read", src))?;
-    entries.sort_by_key(std::fs::DirEntry::file_name);
-    for entry in entries {
-        let from = entry.path();
-        let to = dst.join(entry.file_name());
-        let rel = rel.join(entry.file_name());
-        let meta = std::fs::symlink_metadata(&from).map_err(io("inspect", &from))?;
-        let ft = meta.file_type();
-        hasher.update(rel.to_string_lossy().as_bytes());
-        if ft.is_symlink() {
-            let target = std::fs::read_link(&from).map_err(io("read symlink", &from))?;
-            hasher.update(b"l");
-            hasher.update(target.to_string_lossy().as_bytes());
-            symlink(&target, &to).map_err(io("create symlink", &to))?;
-        } else if ft.is_dir() {
-            hasher.update(b"d");
-            copy_tree(&from, &to, &rel, hasher, stamp)?;
-        } else if ft.is_file() {
-            hasher.update(b"f");
-            hasher.update(meta.len().to_le_bytes());
-            std::fs::copy(&from, &to).map_err(|e| {
-                if is_no_space(&e) {
-                    WorkspaceError::NoSpace {
-                        dir: dst.to_path_buf(),
-                        file: from.clone(),
-                    }
-                } else {
-                    io("copy", &from)(e)
-                }
-            })?;
-            set_mtime(&to, stamp)?;
-        } else {
-            return Err(WorkspaceError::SpecialFile(from));
-        }
+    include: &'a dyn Fn(&Path, bool) -> bool,
+}
+
+impl Copy<'_> {
+    /// Copy a tree without following symlinks (they are recreated as symlinks); regular files
+    /// keep their permission bits. Entries are visited in sorted order so the fingerprint is
+    /// stable.
+    fn tree(mut self, src: &Path, dst: &Path, rel: &Path) -> Result<(), WorkspaceError> {
+        self.copy_dir(src, dst, rel)
     }
-    set_mtime(dst, stamp)
+
+    fn copy_dir(&mut self, src: &Path, dst: &Path, rel: &Path) -> Result<(), WorkspaceError> {
+        std::fs::create_dir_all(dst).map_err(io("create", dst))?;
+        let mut entries: Vec<_> = std::fs::read_dir(src)
+            .map_err(io("read", src))?
+            .collect::<Result<_, _>>()
+            .map_err(io("read", src))?;
+        entries.sort_by_key(std::fs::DirEntry::file_name);
+        for entry in entries {
+            let from = entry.path();
+            let to = dst.join(entry.file_name());
+            let rel = rel.join(entry.file_name());
+            let meta = std::fs::symlink_metadata(&from).map_err(io("inspect", &from))?;
+            let ft = meta.file_type();
+            if !(self.include)(&rel, ft.is_dir()) {
+                continue;
+            }
+            self.hasher.update(rel.to_string_lossy().as_bytes());
+            if ft.is_symlink() {
+                let target = std::fs::read_link(&from).map_err(io("read symlink", &from))?;
+                self.hasher.update(b"l");
+                self.hasher.update(target.to_string_lossy().as_bytes());
+                symlink(&target, &to).map_err(io("create symlink", &to))?;
+            } else if ft.is_dir() {
+                self.hasher.update(b"d");
+                self.copy_dir(&from, &to, &rel)?;
+            } else if ft.is_file() {
+                self.hasher.update(b"f");
+                self.hasher.update(meta.len().to_le_bytes());
+                std::fs::copy(&from, &to).map_err(|e| {
+                    if is_no_space(&e) {
+                        WorkspaceError::NoSpace {
+                            dir: dst.to_path_buf(),
+                            file: from.clone(),
+                        }
+                    } else {
+                        io("copy", &from)(e)
+                    }
+                })?;
+                set_mtime(&to, self.stamp)?;
+            } else {
+                return Err(WorkspaceError::SpecialFile(from));
+            }
+        }
+        set_mtime(dst, self.stamp)
+    }
 }
 
 fn set_mtime(path: &Path, stamp: std::time::SystemTime) -> Result<(), WorkspaceError> {

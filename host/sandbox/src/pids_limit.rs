@@ -53,11 +53,11 @@ impl PidsCgroup {
 impl Drop for PidsCgroup {
     fn drop(&mut self) {
         // The kernel ends a pid namespace's processes when its init dies; wait for that.
-        for _ in 0..200 {
+        for _ in 0..2000 {
             if self.is_empty() && std::fs::remove_dir(&self.dir).is_ok() {
                 return;
             }
-            std::thread::sleep(Duration::from_millis(10));
+            std::thread::sleep(Duration::from_millis(1));
         }
         tracing::warn!(cgroup = %self.dir.display(), "could not remove a step's cgroup");
     }

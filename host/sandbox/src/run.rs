@@ -176,6 +176,11 @@ fn watch(
             kill(child);
             return Watched::TimedOut;
         }
+        if open_readers == 0 {
+            // Output is done; only the exit is left to see.
+            std::thread::sleep((deadline - now).min(Duration::from_millis(1)));
+            continue;
+        }
         let wait = (deadline - now).min(Duration::from_millis(20));
         match rx.recv_timeout(wait) {
             Ok(Message::Line(line)) => on_line(line),

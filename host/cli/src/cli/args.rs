@@ -167,13 +167,19 @@ pub struct CommonArgs {
     pub order: Option<PathBuf>,
     /// Run image: `scratch`, `oci:DIR[:TAG]`, `docker-archive:FILE[:NAME:TAG]` or a registry
     /// reference (`HOST/REPO[:TAG|@DIGEST]`).
-    #[arg(long, default_value = "scratch", value_name = "REF")]
-    pub run_image: String,
+    /// (default: project.toml's `[io.kiln] run-image`, else `scratch`)
+    #[arg(long, value_name = "REF")]
+    pub run_image: Option<String>,
     /// Build image for native build steps (the toolchain's root filesystem buildpacks run
     /// commands in, Linux only): `oci:DIR[:TAG]`, `docker-archive:FILE[:NAME:TAG]` or a
-    /// registry reference. Without it, buildpacks that need no native step still work.
+    /// registry reference (default: project.toml's `[io.kiln] build-image`). Without one,
+    /// buildpacks that need no native step still work.
     #[arg(long, value_name = "REF")]
     pub build_image: Option<String>,
+    /// The project descriptor (default: `project.toml` in the app directory, if present):
+    /// build env, include/exclude, the buildpack group, inline buildpacks, images.
+    #[arg(long, value_name = "FILE")]
+    pub descriptor: Option<PathBuf>,
     /// Set a build-time environment variable for buildpacks (repeatable).
     #[arg(short, long = "env", value_name = "KEY=VALUE")]
     pub env: Vec<String>,
@@ -311,7 +317,9 @@ impl CommonArgs {
                 "--memory-limit must be at least 1 MiB".into(),
             ));
         }
-        let mut env = Env::new();
+        let project = crate::project::load(&self.path, self.descriptor.as_deref())?;
+        // project.toml's build env is under --env-file and --env.
+        let mut env = project.as_ref().map(crate::project::build_env).unwrap_or_default();
         for file in &self.env_file {
             parse_env_file(file, &mut env)?;
         }
@@ -325,12 +333,22 @@ impl CommonArgs {
         let mut request = Request::new(&self.path, services.clone());
         request.buildpacks.clone_from(&self.buildpacks);
         request.order.clone_from(&self.order);
-        request.run_image = super::parse_ref("--run-image", &self.run_image)?;
+        let from_project = |pick: fn(&kiln_project::ProjectDescriptor) -> Option<&String>| {
+            project.as_ref().and_then(pick).map(String::as_str)
+        };
+        let run_image = self
+            .run_image
+            .as_deref()
+            .or_else(|| from_project(|p| p.run_image.as_ref()))
+            .unwrap_or("scratch");
+        request.run_image = super::parse_ref("--run-image", run_image)?;
         request.build_image = self
             .build_image
             .as_deref()
+            .or_else(|| from_project(|p| p.build_image.as_ref()))
             .map(|b| super::parse_ref("--build-image", b))
             .transpose()?;
+        request.project = project;
         request.env = env;
         request.exec_env.clone_from(&self.exec_env);
         request.epoch_seconds = epoch;

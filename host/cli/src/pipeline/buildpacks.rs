@@ -7,17 +7,32 @@ use kiln_runtime::Runtime;
 
 use super::Request;
 use crate::buildpack_artifact;
-use crate::embedded::EMBEDDED_BUILDPACKS;
+use crate::embedded::{EMBEDDED_BUILDPACKS, INLINE_RUNNER};
+use kiln_project::{GroupEntry, ProjectDescriptor};
 use crate::error::{Error, Result};
 use crate::services::Services;
 
 /// Load the requested buildpacks and make the detection order: the `--order` file's groups,
-/// else one group of the `--buildpack` refs, else one group of the embedded buildpacks (each
-/// optional).
+/// else one group of the `--buildpack` refs, else the project descriptor's group (pre, main
+/// and post), else one group of the embedded buildpacks (each optional).
 pub fn load_buildpacks(
     request: &Request,
     runtime: &Runtime,
 ) -> Result<(Vec<Buildpack>, Vec<Vec<OrderEntry>>)> {
+    if request.buildpacks.is_empty()
+        && request.order.is_none()
+        && let Some(project) = &request.project
+        && !project.group.is_empty()
+    {
+        let loaded = project_group(project, runtime, &request.services)?;
+        let group = (0..loaded.len())
+            .map(|buildpack| OrderEntry {
+                buildpack,
+                optional: false,
+            })
+            .collect();
+        return Ok((loaded, vec![group]));
+    }
     let mut loaded: Vec<Buildpack> = Vec::new();
     let explicit = if request.buildpacks.is_empty() && request.order.is_none() {
         buildpack::embedded_ids(EMBEDDED_BUILDPACKS)
@@ -82,6 +97,59 @@ pub fn load_buildpacks(
         order.push(entries);
     }
     Ok((loaded, order))
+}
+/// The buildpacks of a project descriptor's `pre`, main and `post` groups, in order.
+fn project_group(
+    project: &ProjectDescriptor,
+    runtime: &Runtime,
+    services: &Services,
+) -> Result<Vec<Buildpack>> {
+    let file = project.file.display();
+    let base = project.file.parent().unwrap_or(std::path::Path::new("."));
+    let mut loaded = Vec::new();
+    let entries = project
+        .pre_group
+        .iter()
+        .chain(&project.group)
+        .chain(&project.post_group);
+    for entry in entries {
+        let bp = match entry {
+            GroupEntry::Id { id, version } => {
+                let bp = load_buildpack(id.as_str(), runtime, services)?;
+                if let Some(want) = version
+                    && *want != bp.descriptor.version
+                {
+                    return Err(Error::InvalidInput(format!(
+                        "{file}: the group wants {id}@{want} but that buildpack is version {}",
+                        bp.descriptor.version
+                    )));
+                }
+                bp
+            }
+            GroupEntry::Uri { uri } => {
+                let is_path = !uri.contains("://") && !uri.starts_with("oci:");
+                let reference = if is_path && std::path::Path::new(uri).is_relative() {
+                    base.join(uri).display().to_string()
+                } else {
+                    uri.clone()
+                };
+                load_buildpack(&reference, runtime, services)?
+            }
+            GroupEntry::Inline(inline) => buildpack::load_as(
+                INLINE_RUNNER,
+                inline.id.clone(),
+                &inline.version,
+                &format!("{file} (inline buildpack {})", inline.id),
+                vec![
+                    ("KILN_INLINE_SCRIPT".into(), inline.inline.clone()),
+                    ("KILN_INLINE_SHELL".into(), inline.shell.clone()),
+                ],
+                runtime,
+            )?,
+        };
+        add_buildpack(&mut loaded, bp)?;
+    }
+    Ok(loaded)
 }
 /// Load one buildpack reference: a packaged artifact (registry or `oci:`), else a local one.
 fn load_buildpack(reference: &str, runtime: &Runtime, services: &Services) -> Result<Buildpack> {

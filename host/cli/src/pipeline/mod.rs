@@ -50,6 +50,9 @@ pub struct Request {
     pub run_image: ImageRef,
     /// The build image native steps run in (`None`: buildpacks cannot run commands).
     pub build_image: Option<ImageRef>,
+    /// The app's project descriptor: its filter, group and label apply to this build (its
+    /// env and images are already in the fields above).
+    pub project: Option<kiln_project::ProjectDescriptor>,
     /// User env.
     pub env: Env,
     /// Execution environment.
@@ -88,6 +91,7 @@ impl Request {
             order: None,
             run_image: ImageRef::Scratch,
             build_image: None,
+            project: None,
             env: Env::new(),
             exec_env: "production".into(),
             epoch_seconds: DEFAULT_EPOCH,
@@ -198,11 +202,13 @@ fn run_detect(
     Ok(out)
 }
 fn workspace(request: &Request) -> Result<Workspace> {
-    Ok(Workspace::create(
+    let filter = request.project.as_ref().map(|p| &p.filter);
+    Ok(Workspace::create_filtered(
         &request.app,
         &request.env,
         request.layers_dir.as_deref(),
         request.epoch_seconds,
+        &|rel, is_dir| filter.is_none_or(|f| f.includes(rel, is_dir)),
     )?)
 }
 /// Detect only: returns the group.toml and plan.toml texts.
@@ -281,6 +287,10 @@ pub fn build_with_runtime(
     )?;
 
     reporter.phase(Phase::Exporting);
+    let project_label = request
+        .project
+        .as_ref()
+        .and_then(kiln_project::ProjectDescriptor::project_metadata_label);
     let layout = OciLayout::create_or_open(output.dir()).map_err(|e| Error::Export(e.into()))?;
     let mut report = export::export(
         &ExportInputs {
@@ -302,6 +312,7 @@ pub fn build_with_runtime(
                 .as_ref(),
             verified: &VerifiedLayers::new(request.services.caches.verified_layers()),
             launchers: EMBEDDED_LAUNCHERS,
+            project_metadata: project_label.as_deref(),
         },
         &layout,
         output.tag(),

@@ -25,7 +25,10 @@ pub(super) fn image_config(
         labels::BUILD_METADATA.into(),
         labels::to_json(&BuildMetadata::from_launch(inputs.launch)),
     );
-    image_labels.insert(labels::PROJECT_METADATA.into(), "{}".into());
+    image_labels.insert(
+        labels::PROJECT_METADATA.into(),
+        inputs.project_metadata.unwrap_or("{}").into(),
+    );
     image_labels.insert(labels::EXEC_ENV.into(), inputs.exec_env.to_owned());
     config.set_labels(&image_labels);
     config.set_env(image_env(inputs).to_strings());

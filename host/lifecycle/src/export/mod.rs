@@ -53,6 +53,8 @@ pub struct ExportInputs<'a> {
     pub verified: &'a VerifiedLayers,
     /// The launcher executable for each architecture: (OCI architecture, bytes).
     pub launchers: &'a [(&'a str, &'a [u8])],
+    /// The `io.buildpacks.project.metadata` label (JSON; `None`: `{}`).
+    pub project_metadata: Option<&'a str>,
 }
 
 /// One layer the exporter wrote.
