@@ -219,6 +219,44 @@ mod tests {
     use crate::log;
 
     #[test]
+    fn native_commands_are_answered_by_the_handler_and_recorded() {
+        use crate::exec::{Command, ExecErrorKind, ExecFailure, ExecOutput};
+        let dir = tempfile::tempdir().unwrap();
+        let host = FakeHost::new(dir.path()).on_exec(|r| {
+            Ok(ExecOutput {
+                code: i32::from(r.argv[0] == "false"),
+                stdout: b"go1.23".to_vec(),
+            })
+        });
+        host.run(|| {
+            Command::new("go").arg("version").run().unwrap();
+            assert_eq!(Command::new("go").output().unwrap(), b"go1.23");
+            let err = Command::new("false").run().unwrap_err();
+            assert!(
+                crate::Report::new(&err).to_string().contains("status 1"),
+                "{err}"
+            );
+        });
+        let commands = host.commands();
+        assert_eq!(commands.len(), 3);
+        assert_eq!(commands[0].argv, ["go", "version"]);
+        assert!(commands[1].capture_stdout);
+        FakeHost::new(dir.path()).run(|| {
+            let err = Command::new("go").run().unwrap_err();
+            assert!(matches!(
+                err,
+                crate::Error::Exec {
+                    source: ExecFailure::Host(crate::exec::ExecError {
+                        kind: ExecErrorKind::Unavailable,
+                        ..
+                    }),
+                    ..
+                }
+            ));
+        });
+    }
+
+    #[test]
     fn serves_verifies_and_records() {
         let dir = tempfile::tempdir().unwrap();
         let host = FakeHost::new(dir.path()).serve("https://x.invalid/a", b"abc".to_vec());

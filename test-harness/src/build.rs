@@ -38,6 +38,7 @@ pub struct TestBuild {
     app: PathBuf,
     buildpacks: Vec<BuildpackRef>,
     run_image: String,
+    build_image: Option<String>,
     env: Vec<(String, String)>,
     exec_env: String,
     network_allow: Vec<String>,
@@ -54,6 +55,7 @@ impl TestBuild {
             app: app_dir.into(),
             buildpacks: Vec::new(),
             run_image: "scratch".to_owned(),
+            build_image: None,
             env: Vec::new(),
             exec_env: "production".to_owned(),
             network_allow: Vec::new(),
@@ -78,6 +80,12 @@ impl TestBuild {
     /// The run image: `scratch` (default), `oci:DIR[:TAG]`, a registry reference.
     pub fn run_image(mut self, reference: impl Into<String>) -> Self {
         self.run_image = reference.into();
+        self
+    }
+
+    /// The build image native steps run in (`kiln build --build-image REF`; Linux only).
+    pub fn build_image(mut self, reference: impl Into<String>) -> Self {
+        self.build_image = Some(reference.into());
         self
     }
 
@@ -196,6 +204,7 @@ impl TestBuild {
             app: self.app.clone(),
             buildpacks,
             run_image: self.run_image.clone(),
+            build_image: self.build_image.clone(),
             env: self.env.clone(),
             exec_env: self.exec_env.clone(),
             layers_dir: layers_dir.clone(),

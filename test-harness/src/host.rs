@@ -21,6 +21,8 @@ pub(crate) struct HostRequest {
     pub buildpacks: Vec<String>,
     /// `scratch`, `oci:DIR[:TAG]`, …
     pub run_image: String,
+    /// The build image reference, if any.
+    pub build_image: Option<String>,
     /// Platform env (`--env`).
     pub env: Vec<(String, String)>,
     /// Execution environment.
@@ -130,6 +132,11 @@ fn request(r: &HostRequest, services: Services) -> Result<Request, HostFailure> 
     let mut request = Request::new(&r.app, services);
     request.buildpacks.clone_from(&r.buildpacks);
     request.run_image = image_ref("run image", &r.run_image)?;
+    request.build_image = r
+        .build_image
+        .as_deref()
+        .map(|b| image_ref("build image", b))
+        .transpose()?;
     for (name, value) in &r.env {
         request.env.set(name, value);
     }
