@@ -5,8 +5,9 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 /// (buildpack id, cargo package) of every embedded buildpack, in default order.
-const EMBEDDED: [(&str, &str); 2] = [
+const EMBEDDED: [(&str, &str); 3] = [
     ("kiln/nodejs", "kiln-buildpack-nodejs"),
+    ("kiln/go", "kiln-buildpack-go"),
     ("kiln/procfile", "kiln-buildpack-procfile"),
 ];
 

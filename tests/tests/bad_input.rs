@@ -377,7 +377,10 @@ fn bad_input_is_reported_in_one_line_and_leaves_the_output_alone() {
                 "acme/unknown",
             ],
             3,
-            &["acme/unknown", "embedded: kiln/nodejs, kiln/procfile"],
+            &[
+                "acme/unknown",
+                "embedded: kiln/nodejs, kiln/go, kiln/procfile",
+            ],
         ),
         case(
             "bad --env",

@@ -73,6 +73,7 @@ impl ExtractGrant {
             wit::ArchiveFormat::Zip => kiln_extract::extract_zip(&archive_host, &unpacked, options),
         }
         .map_err(|e| fail(e.to_string().replace(&*dl_host.to_string_lossy(), dl_guest)))?;
+        mark_executables(&unpacked, &report.executables).map_err(fail)?;
         if let Some(parent) = dest.parent() {
             std::fs::create_dir_all(parent)
                 .map_err(|e| fail(format!("cannot create {}: {e}", parent.display())))?;
@@ -82,6 +83,27 @@ impl ExtractGrant {
             .map_err(|e| fail(format!("cannot move the files into {destination}: {e}")))?;
         Ok(report)
     }
+}
+
+/// Give the files the archive marks executable mode 0755 on disk, so native steps can run
+/// them (the image export marks them from the report anyway). `executables` are paths
+/// relative to `root` that the extractor itself wrote; symlinks are not followed.
+fn mark_executables(root: &Path, executables: &[String]) -> Result<(), String> {
+    #[cfg(unix)]
+    for rel in executables {
+        use std::os::unix::fs::PermissionsExt;
+        let path = root.join(rel);
+        match std::fs::symlink_metadata(&path) {
+            Ok(m) if m.is_file() => {
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+                    .map_err(|e| format!("cannot mark {rel} executable: {e}"))?;
+            }
+            _ => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (root, executables);
+    Ok(())
 }
 
 /// The host path of `guest` when it lies in `guest_root` (mapped to `host_root`), using only
