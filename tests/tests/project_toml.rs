@@ -149,10 +149,7 @@ fn an_inline_buildpack_without_a_build_image_fails_naming_the_flag() {
 #[test]
 fn a_bad_project_toml_is_refused_naming_the_file_and_key() {
     let cases = [
-        (
-            "[_]\nschema-version = \"0.9\"\n",
-            "schema-version",
-        ),
+        ("[_]\nschema-version = \"0.9\"\n", "schema-version"),
         (
             "[_]\nschema-version = \"0.2\"\n[io.buildpacks]\nexclud = [\"x\"]\n",
             "exclud",

@@ -123,7 +123,7 @@ pub fn read_back(ctx: &BuildContext) -> Result<BuildResult, Error> {
         if let Some(layer) = name.strip_suffix(".toml") {
             let record: LayerToml = read_toml(&path)?;
             remove(&path)?;
-            result = result.layer(layer_from(ctx, layer, record)?);
+            result = result.layer(layer_from(ctx, layer, &record)?);
         } else if path.is_dir() && !names.contains(&format!("{name}.toml")) {
             remove(&path)?;
         }
@@ -152,7 +152,11 @@ fn process(p: ProcessToml) -> Result<Process, Error> {
     })
 }
 
-fn layer_from(ctx: &BuildContext, name: &str, record: LayerToml) -> Result<kiln_sdk::Layer, Error> {
+fn layer_from(
+    ctx: &BuildContext,
+    name: &str,
+    record: &LayerToml,
+) -> Result<kiln_sdk::Layer, Error> {
     let layer_name = LayerName::new(name)
         .map_err(|e| Error::msg(format!("layer {name:?} written by the inline script: {e}")))?;
     let mut types = LayerTypes::none();
@@ -169,7 +173,11 @@ fn layer_from(ctx: &BuildContext, name: &str, record: LayerToml) -> Result<kiln_
     let metadata: serde_json::Value = serde_json::to_value(&record.metadata)
         .map_err(|e| Error::msg(format!("layer {name}: metadata: {e}")))?;
     layer.set_metadata(&metadata)?;
-    for (subdir, scope) in [("env", None), ("env.launch", Some(true)), ("env.build", Some(false))] {
+    for (subdir, scope) in [
+        ("env", None),
+        ("env.launch", Some(true)),
+        ("env.build", Some(false)),
+    ] {
         let env_dir = layer.path().join(subdir);
         if !env_dir.is_dir() {
             continue;
@@ -194,8 +202,8 @@ fn env_changes(dir: &Path) -> Result<Vec<EnvChange>, Error> {
         let Some(file) = entry.file_name().to_str().map(str::to_owned) else {
             continue;
         };
-        let value =
-            std::fs::read_to_string(entry.path()).map_err(|e| Error::io("read", &entry.path(), e))?;
+        let value = std::fs::read_to_string(entry.path())
+            .map_err(|e| Error::io("read", &entry.path(), e))?;
         files.insert(file, value);
     }
     let mut changes = Vec::new();

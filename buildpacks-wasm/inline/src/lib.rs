@@ -56,7 +56,9 @@ impl Buildpack for Inline {
             .env_remove(SCRIPT_ENV)
             .env_remove(SHELL_ENV)
             .run()
-            .map_err(|e| e.with_detail("the inline buildpack's script failed; its output is above"))?;
+            .map_err(|e| {
+                e.with_detail("the inline buildpack's script failed; its output is above")
+            })?;
         cnb_files::read_back(&ctx)
     }
 }

@@ -1,8 +1,5 @@
 //! Lay out `node_modules` from the lockfile: choose packages, fetch their tarballs in one
-//! batch (pinned by `integrity`), extract each at its lockfile path, and create `.bin` links.
-
-use std::collections::BTreeSet;
-use std::path::Path;
+//! batch (pinned by `integrity`) and extract each at its lockfile path (`bins` links them).
 
 use kiln_sdk::Layer;
 use kiln_sdk::extract::{
@@ -32,8 +29,9 @@ pub struct Installed {
     pub packages: usize,
     /// Tarballs downloaded (not from the host's cache).
     pub downloaded: usize,
-    /// `.bin` links created.
-    pub bin_links: usize,
+    /// Layer-relative files unpacked with an execute bit (marked in the layer, not yet set on
+    /// disk).
+    pub executables: Vec<String>,
 }
 
 fn platform_ok(list: &[String], want: &str) -> bool {
@@ -130,7 +128,7 @@ pub fn install(
     let mut report = Installed {
         packages: files.len(),
         downloaded: files.iter().filter(|(_, f)| !f.cached).count(),
-        bin_links: 0,
+        executables: Vec::new(),
     };
     let root = layer.path().to_path_buf();
     // Unpack on the host, all at once (native speed, the same safety checks), or in the guest.
@@ -159,52 +157,12 @@ pub fn install(
             source,
         })?;
         for exe in &extracted.executables {
-            layer.mark_executable(&format!("{}/{exe}", p.path))?;
+            let path = format!("{}/{exe}", p.path);
+            layer.mark_executable(&path)?;
+            report.executables.push(path);
         }
     }
-    report.bin_links = link_bins(packages, &root, layer)?;
     Ok(report)
-}
-
-/// `node_modules/.bin/<cmd>` → `../<name>/<file>` for every package's `bin`, next to the
-/// package's own `node_modules` dir. The first package (by path) wins a name.
-fn link_bins(
-    packages: &[LockedPackage],
-    root: &Path,
-    layer: &mut Layer,
-) -> Result<usize, kiln_sdk::Error> {
-    let mut made = BTreeSet::new();
-    for p in packages {
-        let Some((parent, name)) = p.path.rsplit_once("node_modules/") else {
-            continue;
-        };
-        let bin_dir = format!("{parent}node_modules/.bin");
-        for (cmd, file) in &p.bin {
-            let file = file.trim_start_matches("./");
-            let safe_cmd =
-                !cmd.is_empty() && !cmd.contains(['/', '\\']) && cmd != ".." && cmd != ".";
-            let safe_file =
-                !file.is_empty() && !file.starts_with('/') && file.split('/').all(|s| s != "..");
-            if !safe_cmd || !safe_file {
-                kiln_sdk::log::warn(format!(
-                    "{}@{}: ignoring unsafe bin entry {cmd:?} -> {file:?}",
-                    p.name, p.version
-                ));
-                continue;
-            }
-            let link_rel = format!("{bin_dir}/{cmd}");
-            if !made.insert(link_rel.clone()) {
-                continue;
-            }
-            let link = root.join(&link_rel);
-            std::fs::create_dir_all(root.join(&bin_dir))
-                .map_err(|e| kiln_sdk::Error::io("create", &root.join(&bin_dir), e))?;
-            let target = format!("../{name}/{file}");
-            kiln_sdk::extract::symlink(Path::new(&target), &link)?;
-            layer.mark_executable(&format!("{}/{file}", p.path))?;
-        }
-    }
-    Ok(made.len())
 }
 
 #[cfg(test)]
@@ -216,14 +174,10 @@ mod tests {
             path: path.into(),
             name: crate::lockfile::name_from_path(path),
             version: "1.0.0".into(),
-            resolved: None,
-            integrity: None,
             dev,
-            has_install_script: false,
-            bin: std::collections::BTreeMap::default(),
             os: os.iter().map(|s| (*s).to_owned()).collect(),
-            cpu: vec![],
             optional,
+            ..LockedPackage::default()
         }
     }
 

@@ -1,12 +1,48 @@
 //! `package-lock.json` (lockfileVersion 2 and 3): the `packages` map, which says exactly
-//! where each package goes under `node_modules`.
+//! where each package goes under `node_modules`, which entries are links to folders of the app
+//! (workspaces, `file:` dependencies) and what each package depends on.
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-/// One installable package of the lockfile.
+/// What the lockfile says to lay out.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Lockfile {
+    /// Packages installed from tarballs, sorted by path (parents before children).
+    pub packages: Vec<LockedPackage>,
+    /// `link: true` entries: `node_modules` paths that are symlinks to folders of the app.
+    pub links: Vec<LockedLink>,
+    /// Folders of the app that are packages (workspaces, `file:` targets), by path.
+    pub folders: BTreeMap<String, LockedFolder>,
+}
+
+/// A `node_modules` entry that npm makes a symlink to a folder of the app.
 #[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockedLink {
+    /// Link path relative to the app, e.g. `node_modules/@s/lib`.
+    pub path: String,
+    /// Package name (from the path).
+    pub name: String,
+    /// The folder it points at, relative to the app, e.g. `packages/lib`.
+    pub target: String,
+    /// Only needed for development.
+    pub dev: bool,
+}
+
+/// A folder of the app that is a package (a workspace or a `file:` dependency's target).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LockedFolder {
+    /// Package name, when the lockfile gives one.
+    pub name: Option<String>,
+    /// Names it depends on (`dependencies`, `optionalDependencies`, `peerDependencies`).
+    pub dependencies: Vec<String>,
+    /// `bin` entries: command name → path inside the folder.
+    pub bin: BTreeMap<String, String>,
+}
+
+/// One installable package of the lockfile.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[allow(clippy::struct_excessive_bools)] // mirrors the lockfile's flags
 pub struct LockedPackage {
     /// Install path relative to the app, e.g. `node_modules/a/node_modules/b`.
@@ -31,6 +67,9 @@ pub struct LockedPackage {
     pub cpu: Vec<String>,
     /// Optional dependency (skipped on a platform mismatch).
     pub optional: bool,
+    /// Names it depends on (`dependencies`, `optionalDependencies`, `peerDependencies`),
+    /// sorted; where each resolves is decided by the `node_modules` layout.
+    pub dependencies: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -68,6 +107,27 @@ struct RawPackage {
     os: Vec<String>,
     #[serde(default)]
     cpu: Vec<String>,
+    #[serde(default)]
+    dependencies: BTreeMap<String, serde_json::Value>,
+    #[serde(default)]
+    optional_dependencies: BTreeMap<String, serde_json::Value>,
+    #[serde(default)]
+    peer_dependencies: BTreeMap<String, serde_json::Value>,
+}
+
+impl RawPackage {
+    fn dependency_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .dependencies
+            .keys()
+            .chain(self.optional_dependencies.keys())
+            .chain(self.peer_dependencies.keys())
+            .cloned()
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
 }
 
 /// A `package-lock.json` Kiln cannot install from.
@@ -84,11 +144,21 @@ pub enum LockfileError {
     /// No `packages` map.
     #[error("package-lock.json has no `packages` map; regenerate it with npm 7 or newer")]
     NoPackages,
-    /// A workspace or `file:` link.
+    /// A link (workspace or `file:` dependency) to a folder outside the app.
     #[error(
-        "package-lock.json entry {0} is a link to a local package (workspaces / file: dependencies); these are not supported yet: publish the package or vendor it"
+        "package-lock.json entry {path} links to {target:?}, which is not a folder inside the app; only workspaces and file: dependencies inside the app directory can be installed"
     )]
-    Link(String),
+    LinkOutsideApp {
+        /// The link's path.
+        path: String,
+        /// Its `resolved` folder.
+        target: String,
+    },
+    /// A link inside an installed package's `node_modules`.
+    #[error(
+        "package-lock.json entry {0} is a link inside an installed package's node_modules, which Kiln cannot lay out; publish the linked package or make it a top-level workspace dependency"
+    )]
+    NestedLink(String),
     /// A path that could escape `node_modules`.
     #[error("package-lock.json entry {0:?} is not a safe node_modules path")]
     UnsafePath(String),
@@ -97,32 +167,46 @@ pub enum LockfileError {
     NoVersion(String),
 }
 
-/// Parse a lockfile into its packages, sorted by path (parents before children). The root
-/// entry (`""`) is skipped.
-pub fn parse(text: &str) -> Result<Vec<LockedPackage>, LockfileError> {
+/// Parse a lockfile. Packages come sorted by path (parents before children); the root entry
+/// (`""`) is skipped.
+pub fn parse(text: &str) -> Result<Lockfile, LockfileError> {
     let raw: RawLock = serde_json::from_str(text).map_err(LockfileError::Json)?;
     let version = raw.lockfile_version.unwrap_or(1);
     if !(2..=3).contains(&version) {
         return Err(LockfileError::Version(version));
     }
     let packages = raw.packages.ok_or(LockfileError::NoPackages)?;
-    let mut out = Vec::new();
+    let mut out = Lockfile::default();
     for (path, p) in packages {
-        if path.is_empty() || !path.contains("node_modules/") {
-            // The root, and workspace package sources (they are not installed from tarballs).
+        if path.is_empty() {
+            continue;
+        }
+        check_path(&path)?;
+        if !path.contains("node_modules/") {
+            // A folder of the app that is a package (a workspace): not installed from a tarball.
+            let bin = bin_map(p.bin.as_ref(), p.name.as_deref().unwrap_or(&path));
+            out.folders.insert(
+                path,
+                LockedFolder {
+                    dependencies: p.dependency_names(),
+                    name: p.name,
+                    bin,
+                },
+            );
             continue;
         }
         if p.link {
-            return Err(LockfileError::Link(path));
+            out.links.push(link(path, &p)?);
+            continue;
         }
-        check_path(&path)?;
         let name = p.name.clone().unwrap_or_else(|| name_from_path(&path));
         let version = p
             .version
             .clone()
             .ok_or_else(|| LockfileError::NoVersion(path.clone()))?;
-        out.push(LockedPackage {
+        out.packages.push(LockedPackage {
             bin: bin_map(p.bin.as_ref(), &name),
+            dependencies: p.dependency_names(),
             path,
             name,
             version,
@@ -136,6 +220,38 @@ pub fn parse(text: &str) -> Result<Vec<LockedPackage>, LockfileError> {
         });
     }
     Ok(out)
+}
+
+/// A `link: true` entry: it must sit directly in an app folder's `node_modules` and point at
+/// a folder inside the app.
+fn link(path: String, p: &RawPackage) -> Result<LockedLink, LockfileError> {
+    let below_app_folder = path
+        .split_once("node_modules/")
+        .map_or("", |(_, rest)| rest);
+    if below_app_folder.contains("node_modules/") {
+        return Err(LockfileError::NestedLink(path));
+    }
+    let target = p
+        .resolved
+        .as_deref()
+        .unwrap_or_default()
+        .trim_start_matches("file:")
+        .trim_end_matches('/')
+        .to_owned();
+    let inside = !target.is_empty()
+        && !target.starts_with('/')
+        && target
+            .split('/')
+            .all(|s| !s.is_empty() && s != "." && s != ".." && !s.contains('\\'));
+    if !inside {
+        return Err(LockfileError::LinkOutsideApp { path, target });
+    }
+    Ok(LockedLink {
+        name: name_from_path(&path),
+        path,
+        target,
+        dev: p.dev,
+    })
 }
 
 /// Each path segment must be a plain name; scoped names take two segments.
@@ -181,7 +297,8 @@ mod tests {
       "packages": {
         "": {"name": "app", "dependencies": {"a": "^1"}},
         "node_modules/a": {"version": "1.0.0", "resolved": "https://registry.npmjs.org/a/-/a-1.0.0.tgz",
-          "integrity": "sha512-AAAA", "bin": {"acli": "bin/cli.js"}},
+          "integrity": "sha512-AAAA", "bin": {"acli": "bin/cli.js"},
+          "dependencies": {"@s/b": "^2"}, "peerDependencies": {"c": "*"}, "optionalDependencies": {"@s/b": "^2"}},
         "node_modules/a/node_modules/@s/b": {"version": "2.0.0", "integrity": "sha512-BBBB", "hasInstallScript": true},
         "node_modules/dev-only": {"version": "0.1.0", "dev": true, "bin": "./x.js"}
       }
@@ -189,10 +306,11 @@ mod tests {
 
     #[test]
     fn reads_v3_packages() {
-        let p = parse(LOCK).unwrap();
+        let p = parse(LOCK).unwrap().packages;
         assert_eq!(p.len(), 3);
         assert_eq!(p[0].path, "node_modules/a");
         assert_eq!(p[0].bin["acli"], "bin/cli.js");
+        assert_eq!(p[0].dependencies, ["@s/b", "c"]);
         assert_eq!(p[1].name, "@s/b");
         assert!(p[1].has_install_script);
         assert!(p[2].dev);
@@ -210,5 +328,42 @@ mod tests {
         .unwrap_err();
         assert!(matches!(err, LockfileError::UnsafePath(_)), "{err}");
         assert!(parse("nope").is_err());
+    }
+
+    #[test]
+    fn reads_workspace_links_and_folders() {
+        let lock = parse(
+            r#"{"lockfileVersion": 3, "packages": {
+              "": {"name": "root", "workspaces": ["packages/*"]},
+              "node_modules/@s/lib": {"resolved": "packages/lib", "link": true},
+              "node_modules/app-a": {"resolved": "packages/a", "link": true, "dev": true},
+              "packages/a": {"name": "app-a", "version": "1.0.0", "dependencies": {"@s/lib": "*"}},
+              "packages/a/node_modules/x": {"version": "1.0.0"},
+              "packages/lib": {"name": "@s/lib", "version": "1.0.0", "bin": "cli.js"}
+            }}"#,
+        )
+        .unwrap();
+        assert_eq!(lock.links.len(), 2);
+        assert_eq!(lock.links[0].name, "@s/lib");
+        assert_eq!(lock.links[0].target, "packages/lib");
+        assert!(lock.links[1].dev);
+        assert_eq!(lock.folders["packages/a"].dependencies, ["@s/lib"]);
+        assert_eq!(lock.folders["packages/lib"].bin["lib"], "cli.js");
+        assert_eq!(lock.packages.len(), 1);
+        assert_eq!(lock.packages[0].path, "packages/a/node_modules/x");
+    }
+
+    #[test]
+    fn refuses_links_out_of_the_app_or_nested() {
+        let err = parse(
+            r#"{"lockfileVersion": 3, "packages": {"node_modules/x": {"resolved": "../x", "link": true}}}"#,
+        )
+        .unwrap_err();
+        assert!(matches!(err, LockfileError::LinkOutsideApp { .. }), "{err}");
+        let err = parse(
+            r#"{"lockfileVersion": 3, "packages": {"node_modules/a/node_modules/x": {"resolved": "x", "link": true}}}"#,
+        )
+        .unwrap_err();
+        assert!(matches!(err, LockfileError::NestedLink(_)), "{err}");
     }
 }

@@ -21,7 +21,7 @@ pub struct PackageJson {
     /// `engines` (only `node` is used).
     #[serde(default)]
     pub engines: BTreeMap<String, serde_json::Value>,
-    /// `scripts` (only `start` is used).
+    /// `scripts`.
     #[serde(default)]
     pub scripts: BTreeMap<String, serde_json::Value>,
     /// `dependencies`.
@@ -53,10 +53,24 @@ impl PackageJson {
 
     /// `scripts.start`, if it is a non-empty string.
     pub fn start_script(&self) -> Option<&str> {
+        self.script("start")
+    }
+
+    /// `scripts.<name>`, if it is a non-empty string.
+    pub fn script(&self, name: &str) -> Option<&str> {
         self.scripts
-            .get("start")
+            .get(name)
             .and_then(serde_json::Value::as_str)
             .filter(|s| !s.trim().is_empty())
+    }
+
+    /// The names of the non-empty scripts, sorted.
+    pub fn script_names(&self) -> Vec<&str> {
+        self.scripts
+            .keys()
+            .map(String::as_str)
+            .filter(|n| self.script(n).is_some())
+            .collect()
     }
 }
 
@@ -73,6 +87,8 @@ mod tests {
         .unwrap();
         assert_eq!(p.node_range(), Some(">=20"));
         assert_eq!(p.start_script(), Some("node app.js"));
+        assert_eq!(p.script_names(), ["start"]);
+        assert_eq!(p.script("build"), None);
         let p = PackageJson::parse("{}", "package.json").unwrap();
         assert_eq!(p.node_range(), None);
         assert!(PackageJson::parse("{", "package.json").is_err());

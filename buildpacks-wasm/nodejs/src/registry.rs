@@ -49,13 +49,7 @@ mod tests {
             name: name.into(),
             version: "1.2.3".into(),
             resolved: resolved.map(str::to_owned),
-            integrity: None,
-            dev: false,
-            has_install_script: false,
-            bin: std::collections::BTreeMap::default(),
-            os: vec![],
-            cpu: vec![],
-            optional: false,
+            ..LockedPackage::default()
         }
     }
 

@@ -1,8 +1,10 @@
-//! Install scripts (`preinstall`/`install`/`postinstall`, `binding.gyp`), which this buildpack
-//! does not run: which packages have them, and whether the build may go on without them.
+//! What the user said about install scripts (`preinstall`/`install`/`postinstall`,
+//! `binding.gyp`): which packages' scripts are skipped, and, when scripts cannot run in this
+//! build (no build image, or `KILN_NODEJS_IGNORE_SCRIPTS=true`), whether it may go on without
+//! them.
 //!
-//! - `KILN_NODEJS_SCRIPTS_REQUIRED=a,b`: fail the build when `a` or `b` has a script;
-//! - `KILN_NODEJS_SCRIPTS_SKIP=c`: `c`'s script does not matter (no warning);
+//! - `KILN_NODEJS_SCRIPTS_SKIP=c`: `c`'s scripts never run and do not matter (no warning);
+//! - `KILN_NODEJS_SCRIPTS_REQUIRED=a,b`: fail a build that cannot run `a`'s or `b`'s scripts;
 //! - `KILN_NODEJS_STRICT_SCRIPTS=true`: every script not skipped is required.
 
 use std::collections::BTreeMap;
@@ -44,11 +46,18 @@ impl ScriptPolicy {
         }
     }
 
-    /// Fail when a package whose script is required is going to be installed; return the
-    /// packages whose scripts will be left out (to warn about after the install).
+    /// Whether `name`'s scripts are skipped (`KILN_NODEJS_SCRIPTS_SKIP`).
+    pub fn skips(&self, name: &str) -> bool {
+        self.skipped.iter().any(|n| n == name)
+    }
+
+    /// For a build whose install scripts do not run, because of `reason`: fail when a
+    /// package whose script is required is going to be installed; return the packages whose
+    /// scripts will be left out (to warn about after the install).
     pub fn check<'a>(
         &self,
         packages: &'a [LockedPackage],
+        reason: &str,
     ) -> Result<Vec<&'a LockedPackage>, NodejsError> {
         let with_scripts: Vec<&LockedPackage> =
             packages.iter().filter(|p| p.has_install_script).collect();
@@ -60,6 +69,7 @@ impl ScriptPolicy {
             return Err(NodejsError::ScriptsRequired {
                 count: required.len(),
                 list: label(&required),
+                reason: reason.to_owned(),
             });
         }
         Ok(rest
@@ -77,9 +87,10 @@ fn label(packages: &[&LockedPackage]) -> String {
         .join(", ")
 }
 
-/// The warning for packages installed without their scripts; `layer_root` holds the
-/// installed tree, where a `binding.gyp` marks a native addon that cannot work without one.
-pub fn warning(unrun: &[&LockedPackage], layer_root: &Path) -> Option<String> {
+/// The warning for packages installed without their scripts (not run because of `reason`);
+/// `layer_root` holds the installed tree, where a `binding.gyp` marks a native addon that
+/// cannot work without its build.
+pub fn warning(unrun: &[&LockedPackage], layer_root: &Path, reason: &str) -> Option<String> {
     if unrun.is_empty() {
         return None;
     }
@@ -89,7 +100,7 @@ pub fn warning(unrun: &[&LockedPackage], layer_root: &Path) -> Option<String> {
         .filter(|p| layer_root.join(&p.path).join("binding.gyp").is_file())
         .collect();
     let mut text = format!(
-        "{} package(s) have install scripts, which Kiln does not run: {}.",
+        "{} package(s) have install scripts, which are not run ({reason}): {}.",
         unrun.len(),
         label(unrun)
     );
@@ -97,8 +108,9 @@ pub fn warning(unrun: &[&LockedPackage], layer_root: &Path) -> Option<String> {
         let _ = write!(
             text,
             " Native addons among them (binding.gyp: {}) will fail at run time (\"Could not \
-             locate the bindings file\"): use a version or an alternative with prebuilt \
-             binaries or pure JavaScript.",
+             locate the bindings file\"): run their scripts in a build image with the \
+             toolchain (`kiln build --build-image REF`), or use a version or an alternative \
+             with prebuilt binaries or pure JavaScript.",
             label(&native)
         );
     }
@@ -119,14 +131,8 @@ mod tests {
             path: format!("node_modules/{name}"),
             name: name.into(),
             version: "1.0.0".into(),
-            resolved: None,
-            integrity: None,
-            dev: false,
             has_install_script: script,
-            bin: BTreeMap::new(),
-            os: Vec::new(),
-            cpu: Vec::new(),
-            optional: false,
+            ..LockedPackage::default()
         }
     }
 
@@ -147,14 +153,15 @@ mod tests {
             pkg("plain", false),
         ];
         let err = policy(&[("KILN_NODEJS_SCRIPTS_REQUIRED", "sqlite")])
-            .check(&all)
+            .check(&all, "no build image")
             .unwrap_err();
         assert!(err.to_string().contains("sqlite@1.0.0"), "{err}");
-        let unrun = policy(&[]).check(&all).unwrap();
+        assert!(err.to_string().contains("no build image"), "{err}");
+        let unrun = policy(&[]).check(&all, "r").unwrap();
         assert_eq!(unrun.len(), 2);
-        let skipped = policy(&[("KILN_NODEJS_SCRIPTS_SKIP", "esbuild")])
-            .check(&all)
-            .unwrap();
+        let skip = policy(&[("KILN_NODEJS_SCRIPTS_SKIP", "esbuild")]);
+        assert!(skip.skips("esbuild") && !skip.skips("sqlite"));
+        let skipped = skip.check(&all, "r").unwrap();
         assert_eq!(
             skipped.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
             ["sqlite"]
@@ -168,14 +175,23 @@ mod tests {
             ("KILN_NODEJS_STRICT_SCRIPTS", "true"),
             ("KILN_NODEJS_SCRIPTS_SKIP", "esbuild,sqlite"),
         ];
-        assert!(policy(&strict).check(&all).unwrap().is_empty());
-        assert!(policy(&strict[..1]).check(&all).is_err());
+        assert!(policy(&strict).check(&all, "r").unwrap().is_empty());
+        assert!(policy(&strict[..1]).check(&all, "r").is_err());
     }
 
     #[test]
     fn warning_names_the_remedy() {
         let p = pkg("esbuild", true);
-        let text = warning(&[&p], Path::new("/nonexistent")).unwrap();
+        let text = warning(
+            &[&p],
+            Path::new("/nonexistent"),
+            "KILN_NODEJS_IGNORE_SCRIPTS=true",
+        )
+        .unwrap();
+        assert!(
+            text.contains("not run (KILN_NODEJS_IGNORE_SCRIPTS=true)"),
+            "{text}"
+        );
         assert!(text.contains("KILN_NODEJS_SCRIPTS_REQUIRED"), "{text}");
         assert!(text.contains("KILN_NODEJS_SCRIPTS_SKIP"), "{text}");
         assert!(!text.contains("binding.gyp"), "{text}");

@@ -81,7 +81,7 @@ pub enum Command {
     /// Build an image from source and print its digest.
     Build(Box<BuildArgs>),
     /// Run detection only and print the chosen group and build plan.
-    Detect(DetectArgs),
+    Detect(Box<DetectArgs>),
     /// Show an image's processes, buildpacks, layers and run image.
     Inspect(InspectArgs),
     /// Put an image on a new run image without rebuilding (only manifest and config change).
@@ -319,7 +319,10 @@ impl CommonArgs {
         }
         let project = crate::project::load(&self.path, self.descriptor.as_deref())?;
         // project.toml's build env is under --env-file and --env.
-        let mut env = project.as_ref().map(crate::project::build_env).unwrap_or_default();
+        let mut env = project
+            .as_ref()
+            .map(crate::project::build_env)
+            .unwrap_or_default();
         for file in &self.env_file {
             parse_env_file(file, &mut env)?;
         }

@@ -8,9 +8,9 @@ use kiln_runtime::Runtime;
 use super::Request;
 use crate::buildpack_artifact;
 use crate::embedded::{EMBEDDED_BUILDPACKS, INLINE_RUNNER};
-use kiln_project::{GroupEntry, ProjectDescriptor};
 use crate::error::{Error, Result};
 use crate::services::Services;
+use kiln_project::{GroupEntry, ProjectDescriptor};
 
 /// Load the requested buildpacks and make the detection order: the `--order` file's groups,
 /// else one group of the `--buildpack` refs, else the project descriptor's group (pre, main
