@@ -17,8 +17,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use go_support::{World, debian};
-use support::{kiln_command, run};
+use go_support::World;
+use support::{debian, kiln_command, run};
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();

@@ -32,6 +32,16 @@ fn build_native(script: &str, build_image: Option<&str>, extra: &[&str]) -> Buil
 }
 
 fn build_in(app: &Path, layout: &Path, build_image: Option<&str>, extra: &[&str]) -> Output {
+    run(&mut build_command(app, layout, build_image, extra))
+}
+
+/// `kiln build` of `app` into `layout` with the `native` buildpack on busybox.
+fn build_command(
+    app: &Path,
+    layout: &Path,
+    build_image: Option<&str>,
+    extra: &[&str],
+) -> std::process::Command {
     let mut cmd = kiln_command();
     cmd.arg("build")
         .arg(format!("oci:{}", layout.display()))
@@ -44,7 +54,7 @@ fn build_in(app: &Path, layout: &Path, build_image: Option<&str>, extra: &[&str]
     if let Some(image) = build_image {
         cmd.args(["--build-image", image]);
     }
-    run(&mut cmd)
+    cmd
 }
 
 const WEB: &str = r#"set -e
@@ -132,16 +142,11 @@ fn a_step_sees_none_of_kilns_environment() {
     let app = tempfile::tempdir().unwrap();
     std::fs::write(app.path().join("native.sh"), "env | sort\n").unwrap();
     let out_dir = tempfile::tempdir().unwrap();
-    let mut cmd = kiln_command();
+    let image = busybox();
+    let layout = out_dir.path().join("image");
+    let mut cmd = build_command(app.path(), &layout, Some(&image), &[]);
     cmd.env("KILN_PLANTED_SECRET", secret)
-        .env("AWS_SECRET_ACCESS_KEY", secret)
-        .arg("build")
-        .arg(format!("oci:{}", out_dir.path().join("image").display()))
-        .arg("--path")
-        .arg(app.path())
-        .arg("--buildpack")
-        .arg(test_buildpack("native"))
-        .args(["--run-image", &busybox(), "--build-image", &busybox()]);
+        .env("AWS_SECRET_ACCESS_KEY", secret);
     let out = run(&mut cmd).success();
     assert!(!out.stderr.contains(secret), "{}", out.stderr);
     assert!(
@@ -224,4 +229,20 @@ fn a_build_image_of_another_platform_is_refused() {
         "{}",
         b.out.stderr
     );
+}
+
+#[test]
+fn a_missing_bubblewrap_is_named_with_the_package_to_install() {
+    let app = tempfile::tempdir().unwrap();
+    std::fs::write(app.path().join("native.sh"), WEB).unwrap();
+    let out_dir = tempfile::tempdir().unwrap();
+    let image = busybox();
+    let mut cmd = build_command(app.path(), &out_dir.path().join("image"), Some(&image), &[]);
+    cmd.env("KILN_BWRAP", "/nonexistent/bwrap");
+    let out = run(&mut cmd);
+    assert_eq!(out.code, 32, "{}", out.stderr);
+    let line = out.error_line();
+    assert!(line.contains("bubblewrap"), "{line}");
+    assert!(line.contains("apt-get install bubblewrap"), "{line}");
+    assert!(!out_dir.path().join("image").exists());
 }

@@ -7,26 +7,9 @@ mod node_support;
 mod support;
 
 use std::path::PathBuf;
-use std::process::Command;
 
 use node_support::{NpmPackage, Server, inventory_toml, lockfile, node_dist, publish};
 use support::*;
-
-/// `oci:` reference of the Debian run image (built once by the shared tools).
-fn debian() -> String {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _guard = LOCK
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let dir = tools_work_dir().join("images/debian-slim");
-    if !dir.join("index.json").is_file() {
-        run(Command::new("bash")
-            .arg(tools().join("make-debian-base.sh"))
-            .env("KILN_TOOLS_DIR", tools_work_dir()))
-        .success();
-    }
-    format!("oci:{}:bookworm-slim", dir.display())
-}
 
 const SERVER_JS: &str = r"const http = require('http');
 const greet = require('greet');

@@ -15,26 +15,6 @@ use std::sync::Mutex;
 use node_support::{NpmPackage, Server, inventory_toml, lockfile, publish};
 use support::*;
 
-/// Makes one shared image at a time (tests run in parallel threads).
-static MAKING_IMAGE: Mutex<()> = Mutex::new(());
-
-/// `oci:` reference of a Debian image made by `make-debian-base.sh` (`packages` for
-/// `--packages`), built once into the tools' work dir.
-fn debian_image(name: &str, packages: Option<&str>) -> String {
-    let _guard = MAKING_IMAGE
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let dir = tools_work_dir().join("images").join(name);
-    if !dir.join("index.json").is_file() {
-        let mut cmd = tool_command("make-debian-base.sh");
-        if let Some(p) = packages {
-            cmd.args(["--packages", p]);
-        }
-        run(cmd.arg(&dir).arg("bookworm-slim")).success();
-    }
-    format!("oci:{}:bookworm-slim", dir.display())
-}
-
 /// The Debian run image (the same one `nodejs.rs` uses).
 fn run_image_ref() -> String {
     debian_image("debian-slim", None)

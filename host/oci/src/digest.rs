@@ -1,7 +1,7 @@
 //! Content digests (`sha256:<64 lowercase hex>`) and a hashing writer.
 
 use std::fmt;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
@@ -113,6 +113,35 @@ impl From<Digest> for String {
 impl AsRef<str> for Digest {
     fn as_ref(&self) -> &str {
         &self.0
+    }
+}
+
+/// A reader adapter that sha256-hashes every byte read through it.
+pub struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R: Read> HashingReader<R> {
+    /// Hash what is read from `inner`.
+    pub fn new(inner: R) -> Self {
+        Self {
+            inner,
+            hasher: Sha256::new(),
+        }
+    }
+
+    /// The digest of everything read so far.
+    pub fn finish(self) -> Digest {
+        Digest::from_sha256(self.hasher.finalize().into())
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
     }
 }
 

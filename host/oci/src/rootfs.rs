@@ -37,8 +37,8 @@ use std::path::{Path, PathBuf};
 use flate2::read::GzDecoder;
 use kiln_fs::{DirLock, LockError};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
 
+use crate::digest::HashingReader;
 use crate::{BlobStore, Descriptor, Digest, ImageError, LayerProblem, LocalImage, VerifiedLayers};
 
 /// The tree inside an entry.
@@ -447,33 +447,6 @@ fn sync_filesystem(dir: &Path) {
 fn sync_dir(dir: Option<&Path>) {
     if let Some(d) = dir.and_then(|d| fs::File::open(d).ok()) {
         let _ = d.sync_all();
-    }
-}
-
-/// A reader that sha256-hashes what passes through it.
-struct HashingReader<R> {
-    inner: R,
-    hasher: Sha256,
-}
-
-impl<R: Read> HashingReader<R> {
-    fn new(inner: R) -> Self {
-        Self {
-            inner,
-            hasher: Sha256::new(),
-        }
-    }
-
-    fn finish(self) -> Digest {
-        Digest::from_sha256(self.hasher.finalize().into())
-    }
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
     }
 }
 

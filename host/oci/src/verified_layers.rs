@@ -4,13 +4,13 @@
 //! per blob and remembered in a directory Kiln owns (`<cache>/verified-layers/<hex>`, holding
 //! the diff_id and the file's size and mtime, so a blob changed in place is checked again).
 
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
 use flate2::read::GzDecoder;
-use sha2::{Digest as _, Sha256};
 
+use super::digest::HashingReader;
 use super::spec::{
     MEDIA_TYPE_DOCKER_LAYER_GZIP, MEDIA_TYPE_OCI_LAYER_GZIP, MEDIA_TYPE_OCI_LAYER_TAR,
 };
@@ -173,33 +173,6 @@ fn write_record(path: &Path, text: &str) {
         && std::fs::create_dir_all(dir).is_ok()
     {
         let _ = kiln_fs::atomic_file::write(path, text.as_bytes());
-    }
-}
-
-/// A reader that hashes what passes through it.
-struct HashingReader<R> {
-    inner: R,
-    hasher: Sha256,
-}
-
-impl<R: Read> HashingReader<R> {
-    fn new(inner: R) -> Self {
-        Self {
-            inner,
-            hasher: Sha256::new(),
-        }
-    }
-
-    fn finish(self) -> Digest {
-        Digest::from_sha256(self.hasher.finalize().into())
-    }
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
     }
 }
 

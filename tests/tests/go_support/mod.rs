@@ -13,23 +13,7 @@ use base64::Engine as _;
 use kiln_test::FixtureServer as Server;
 use sha2::Digest as _;
 
-use super::support::{Output, kiln_command, root, run, tools, tools_work_dir};
-
-/// `oci:` reference of the Debian image (built once by the shared tools), as in nodejs.rs.
-pub fn debian() -> String {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _guard = LOCK
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let dir = tools_work_dir().join("images/debian-slim");
-    if !dir.join("index.json").is_file() {
-        run(Command::new("bash")
-            .arg(tools().join("make-debian-base.sh"))
-            .env("KILN_TOOLS_DIR", tools_work_dir()))
-        .success();
-    }
-    format!("oci:{}:bookworm-slim", dir.display())
-}
+use super::support::{Output, kiln_command, root, run};
 
 /// `go env NAME` of the machine's Go.
 pub fn go_env(name: &str) -> String {

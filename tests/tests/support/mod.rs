@@ -150,6 +150,31 @@ pub fn busybox_variant(name: &str) -> String {
     format!("oci:{}:latest", dir.display())
 }
 
+/// `oci:` reference of a Debian image made by `make-debian-base.sh` into the tools' work dir
+/// as `images/<name>` (`packages` for its `--packages`), built once; concurrent tests wait
+/// for the first to finish making it.
+pub fn debian_image(name: &str, packages: Option<&str>) -> String {
+    static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = MAKING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let dir = tools_work_dir().join("images").join(name);
+    if !dir.join("index.json").is_file() {
+        let mut cmd = tool("make-debian-base.sh");
+        if let Some(p) = packages {
+            cmd.args(["--packages", p]);
+        }
+        output(cmd.arg(&dir).arg("bookworm-slim")).success();
+    }
+    format!("oci:{}:bookworm-slim", dir.display())
+}
+
+/// The Debian slim image (`images/debian-slim`), the run and build image of the Node.js and
+/// Go tests.
+pub fn debian() -> String {
+    debian_image("debian-slim", None)
+}
+
 /// Validate `layout:tag` with `validate-image.sh`.
 pub fn validate_image(layout: &Path, tag: &str) -> Output {
     output(tool("validate-image.sh").arg(format!("{}:{tag}", layout.display())))
