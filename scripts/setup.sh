@@ -73,6 +73,16 @@ if $want_tests; then
   if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
     bash tools/install-deps.sh nodejs npm
   fi
+  # The real TypeScript compiler, for the test whose build script runs tsc (the tests serve
+  # it from their own registry; they never reach one). Pinned by its sha256.
+  ts=target/kiln-test-npm/typescript-5.6.3.tgz
+  ts_sha256=ef67f8d8ad895858024b7339d3e34bf112cae3c5db1f538c3079038b17ae30fa
+  if ! echo "$ts_sha256  $ts" | sha256sum --check --status 2>/dev/null; then
+    mkdir -p "${ts%/*}"
+    npm pack --silent typescript@5.6.3 --pack-destination "${ts%/*}" >/dev/null
+    echo "$ts_sha256  $ts" | sha256sum --check --status ||
+      { echo "setup.sh: $ts does not have the pinned sha256" >&2; exit 1; }
+  fi
 else
   bash tools/install-deps.sh busybox-static runc umoci
 fi

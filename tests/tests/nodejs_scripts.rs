@@ -187,23 +187,15 @@ NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)
 const BINDING_GYP: &str = r#"{ "targets": [ { "target_name": "addon", "sources": [ "addon.c" ] } ] }
 "#;
 
-/// A stand-in for `tsc`: compiles `src/*.ts` to `dist/*.js` by dropping the type annotations
-/// its input uses (`: string`, `: number`, `interface` blocks).
-const TINY_TSC: &str = r"#!/usr/bin/env node
-const fs = require('fs');
-const path = require('path');
-fs.mkdirSync('dist', { recursive: true });
-for (const file of fs.readdirSync('src').filter((f) => f.endsWith('.ts')).sort()) {
-  const ts = fs.readFileSync(path.join('src', file), 'utf8');
-  const js = ts
-    .replace(/^interface [^{]*\{[^}]*\}\n/gm, '')
-    .replace(/:\s*(string|number|boolean|Greeting)(\[\])?/g, '');
-  fs.writeFileSync(path.join('dist', file.replace(/\.ts$/, '.js')), '// compiled by tiny-tsc\n' + js);
-  console.log('tiny-tsc: ' + file + ' -> dist/' + file.replace(/\.ts$/, '.js'));
-}
-";
+/// The real TypeScript compiler's npm tarball, fetched (pinned) by `scripts/setup.sh --test`.
+const TYPESCRIPT: &str = "typescript-5.6.3.tgz";
 
-const MAIN_TS: &str = r"interface Greeting {
+/// `tsconfig.json` of the TypeScript app: `src/` to `dist/`, CommonJS, strict.
+const TSCONFIG: &str = r#"{ "compilerOptions": { "target": "es2019", "module": "commonjs", "strict": true, "rootDir": "src", "outDir": "dist" }, "include": ["src"] }
+"#;
+
+const MAIN_TS: &str = r"declare function require(name: string): any;
+interface Greeting {
   text: string;
 }
 const greet = require('greet');
@@ -246,12 +238,6 @@ impl World {
                 bin: &[],
             },
             NpmPackage {
-                name: "tiny-tsc",
-                version: "1.0.0",
-                files: vec![("bin/tsc.js", TINY_TSC.into(), 0o755)],
-                bin: &[("tiny-tsc", "bin/tsc.js")],
-            },
-            NpmPackage {
                 name: "greet",
                 version: "1.0.0",
                 files: vec![(
@@ -266,6 +252,19 @@ impl World {
             let (_, i) = publish(&registry, p);
             integrity.insert(p.name.to_owned(), i);
         }
+        let typescript = support::root()
+            .join("target/kiln-test-npm")
+            .join(TYPESCRIPT);
+        let bytes = std::fs::read(&typescript).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e}; scripts/setup.sh --test fetches the TypeScript compiler for this test",
+                typescript.display()
+            )
+        });
+        let ts_tarball = registry.join("typescript/-").join(TYPESCRIPT);
+        std::fs::create_dir_all(ts_tarball.parent().unwrap()).unwrap();
+        std::fs::write(&ts_tarball, &bytes).unwrap();
+        integrity.insert("typescript".to_owned(), node_support::integrity(&bytes));
         let app = work.path().join("app");
         std::fs::create_dir_all(&app).unwrap();
         std::fs::write(
@@ -313,13 +312,15 @@ impl World {
         self
     }
 
-    /// A TypeScript app built by its `build` script with the dev dependency `tiny-tsc`.
+    /// A TypeScript app built by its `build` script (`tsc`) with the dev dependency
+    /// `typescript`.
     fn typescript_app(self) -> Self {
         self.write(
             "package.json",
-            r#"{"name":"ts-app","version":"1.0.0","scripts":{"build":"tiny-tsc","start":"node dist/main.js"},
-"dependencies":{"greet":"1.0.0"},"devDependencies":{"tiny-tsc":"1.0.0"}}"#,
+            r#"{"name":"ts-app","version":"1.0.0","scripts":{"build":"tsc","start":"node dist/main.js"},
+"dependencies":{"greet":"1.0.0"},"devDependencies":{"typescript":"5.6.3"}}"#,
         );
+        self.write("tsconfig.json", TSCONFIG);
         self.write("src/main.ts", MAIN_TS);
         let lock = lockfile(
             "ts-app",
@@ -333,11 +334,11 @@ impl World {
                     serde_json::json!({}),
                 ),
                 (
-                    "node_modules/tiny-tsc",
-                    "tiny-tsc",
-                    "1.0.0",
-                    &self.integrity["tiny-tsc"],
-                    serde_json::json!({"dev": true, "bin": {"tiny-tsc": "bin/tsc.js"}}),
+                    "node_modules/typescript",
+                    "typescript",
+                    "5.6.3",
+                    &self.integrity["typescript"],
+                    serde_json::json!({"dev": true, "bin": {"tsc": "bin/tsc", "tsserver": "bin/tsserver"}}),
                 ),
             ],
         );
@@ -484,7 +485,10 @@ fn a_typescript_app_is_built_by_its_build_script_and_dev_packages_are_pruned() {
         .build("image", "cache", &base, Some(&build_image_ref()), &[])
         .success();
     let text = all_output(&out);
-    assert!(text.contains("tiny-tsc: main.ts -> dist/main.js"), "{text}");
+    assert!(
+        !text.contains("error TS"),
+        "tsc reported type errors: {text}"
+    );
     assert!(
         text.contains("Removed 1 dev packages from the launch layer after the build"),
         "{text}"
@@ -499,8 +503,15 @@ fn a_typescript_app_is_built_by_its_build_script_and_dev_packages_are_pruned() {
         &["/workspace/dist/main.js"],
     )
     .success();
+    // tsc's CommonJS output: strict mode, the interface and the annotations gone.
     assert!(
-        dist.stdout.starts_with("// compiled by tiny-tsc"),
+        dist.stdout.starts_with("\"use strict\";"),
+        "{}",
+        dist.stdout
+    );
+    assert!(!dist.stdout.contains("interface"), "{}", dist.stdout);
+    assert!(
+        dist.stdout.contains("function shout(word) {"),
         "{}",
         dist.stdout
     );
@@ -511,7 +522,7 @@ fn a_typescript_app_is_built_by_its_build_script_and_dev_packages_are_pruned() {
         &["-A", "/layers/kiln_nodejs/modules/node_modules"],
     )
     .success();
-    assert_eq!(modules.stdout.trim(), "greet", "tiny-tsc is pruned");
+    assert_eq!(modules.stdout.trim(), "greet", "typescript is pruned");
     // The user's app dir is untouched: dist/ only exists in the build's copy.
     assert!(!w.app.join("dist").exists());
 
