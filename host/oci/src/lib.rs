@@ -9,6 +9,7 @@
 //! - [`spec`]: [`Descriptor`], [`ImageManifest`], [`ImageIndex`], [`ImageConfig`], media types.
 //! - [`layer_tar`]: [`LayerBuilder`], which writes one reproducible tar+gzip layer.
 //! - [`layout`]: [`OciLayout`] and [`BlobStore`] for an OCI image layout directory.
+//! - [`layout_gc`]: [`collect_garbage`], which removes the blobs no `index.json` entry reaches.
 //! - [`inspect`]: [`ImageSummary`], a flat view of one image.
 //! - [`docker_archive`]: writing and reading `docker load` tarballs ([`write_docker_archive`],
 //!   [`read_docker_archive`], [`DockerArchiveRef`]).
@@ -20,6 +21,7 @@ pub mod docker_archive;
 pub mod inspect;
 pub mod layer_tar;
 pub mod layout;
+pub mod layout_gc;
 pub mod local_image;
 pub mod rootfs;
 pub mod spec;
@@ -37,6 +39,7 @@ pub use docker_archive::{
 pub use inspect::{ImageSummary, LayerSummary};
 pub use layer_tar::{LayerBuilder, LayerOwnership, WrittenLayer};
 pub use layout::{BlobStore, BlobWriter, OciLayout, ResolvedImage, WrittenImage};
+pub use layout_gc::{GcReport, collect_garbage};
 pub use local_image::LocalImage;
 pub use spec::{
     ANNOTATION_REF_NAME, Descriptor, HistoryEntry, ImageConfig, ImageIndex, ImageManifest,
