@@ -9,6 +9,7 @@ pub mod download_report;
 pub mod embedded;
 pub mod error;
 pub mod image_ref;
+pub mod layout_gc;
 pub mod pipeline;
 pub mod project;
 pub mod rebase_image;

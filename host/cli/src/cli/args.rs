@@ -86,6 +86,8 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Put an image on a new run image without rebuilding (only manifest and config change).
     Rebase(RebaseArgs),
+    /// Remove the blobs no tag of an `oci:` layout references (every tag is kept).
+    Gc(GcArgs),
     /// Extract an image's SBOM files (CycloneDX JSON per launch layer).
     Sbom(SbomArgs),
     /// Work with buildpacks (package one as an OCI artifact).
@@ -148,6 +150,22 @@ pub struct RebaseArgs {
     /// Rebase even if the image is marked not rebasable or the platforms differ.
     #[arg(long)]
     pub force: bool,
+    /// Keep the blobs of an `oci:` layout that no tag references any more (no GC).
+    #[arg(long)]
+    pub no_gc: bool,
+    /// Fail at once (exit 5) instead of waiting when a build is using the `oci:` layout.
+    #[arg(long)]
+    pub no_wait: bool,
+}
+
+/// `kiln gc`.
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// The layout: `oci:DIR` (a tag, if given, is ignored: every tag is kept).
+    pub image: String,
+    /// Fail at once (exit 5) instead of waiting when a build is using the layout.
+    #[arg(long)]
+    pub no_wait: bool,
 }
 
 /// Options shared by `build` and `detect`.
@@ -242,6 +260,9 @@ pub struct BuildArgs {
     /// the layer cache.
     #[arg(long)]
     pub no_wait: bool,
+    /// Keep the blobs of an `oci:` output that no tag references any more (no GC).
+    #[arg(long)]
+    pub no_gc: bool,
 }
 
 impl BuildArgs {
@@ -265,6 +286,7 @@ impl BuildArgs {
             .transpose()?;
         r.fetch = self.fetch.options()?;
         r.wait_for_locks = !self.no_wait;
+        r.collect_garbage = !self.no_gc;
         Ok(r)
     }
 }

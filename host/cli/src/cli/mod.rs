@@ -71,6 +71,13 @@ fn run(cli: Cli) -> Result<(), Error> {
             Ok(())
         }
         Command::Inspect(i) => inspect::run(&i, &services),
+        Command::Gc(g) => {
+            let reference = parse_ref("layout", &g.image)?;
+            let report =
+                crate::layout_gc::run(&reference, &caches.locks(), !g.no_wait, reporter.as_ref())?;
+            println!("{}", crate::layout_gc::summary(&report));
+            Ok(())
+        }
         Command::Sbom(s) => {
             let reference = parse_ref("image", &s.image)?;
             let opened = crate::transport::open_existing(&services.registries, &reference)
@@ -126,6 +133,15 @@ fn run(cli: Cli) -> Result<(), Error> {
             let image = parse_ref("image", &r.image)?;
             let run_image =
                 pipeline::open_run_image(&parse_ref("--run-image", &r.run_image)?, &services)?;
+            // A layout is rewritten in place: under the output lock, as a build into it is.
+            let layout_dir = match &image {
+                ImageRef::Layout { dir, .. } => Some(dir.clone()),
+                _ => None,
+            };
+            let _lock = layout_dir
+                .as_deref()
+                .map(|d| crate::layout_gc::lock(&caches.locks(), d, !r.no_wait, reporter.as_ref()))
+                .transpose()?;
             let (report, pushed) = crate::rebase_image::rebase_anywhere(
                 &services.registries,
                 &image,
@@ -144,6 +160,15 @@ fn run(cli: Cli) -> Result<(), Error> {
                 short(&report.old_top_layer),
                 short(&report.new_top_layer)
             ));
+            if let Some(dir) = layout_dir.as_deref().filter(|_| !r.no_gc) {
+                match kiln_oci::OciLayout::open(dir) {
+                    Ok(layout) => crate::layout_gc::sweep_after(&layout, reporter.as_ref()),
+                    Err(e) => reporter.warn(&format!(
+                        "could not reopen {} to remove unreferenced blobs: {e}",
+                        dir.display()
+                    )),
+                }
+            }
             println!("{}", report.manifest_digest);
             Ok(())
         }

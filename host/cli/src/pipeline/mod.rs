@@ -77,6 +77,8 @@ pub struct Request {
     pub fetch: kiln_fetch::FetchOptions,
     /// When another build holds the output or the layer cache: wait (`true`) or fail.
     pub wait_for_locks: bool,
+    /// After building into an `oci:` layout, remove the blobs no tag references.
+    pub collect_garbage: bool,
     /// Caches, registries and the async runtime.
     pub services: Services,
 }
@@ -103,6 +105,7 @@ impl Request {
             limits: Limits::default(),
             fetch: kiln_fetch::FetchOptions::default(),
             wait_for_locks: true,
+            collect_garbage: true,
             services,
         }
     }
@@ -326,6 +329,10 @@ pub fn build_with_runtime(
     )?;
     kiln_fs::fault::point("export-done");
     cache.save(&buildpacks, &built, &ws.layers, request, reporter);
+    if request.collect_garbage && output.is_layout() {
+        // still under the output lock: no other build is writing blobs into this layout
+        crate::layout_gc::sweep_after(&layout, reporter);
+    }
     Ok(BuildSummary {
         export: report,
         group: detected
