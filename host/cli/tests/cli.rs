@@ -20,7 +20,7 @@ fn kiln(args: &[&str]) -> (i32, String, String) {
 fn help_lists_the_commands() {
     let (code, stdout, _) = kiln(&["--help"]);
     assert_eq!(code, 0);
-    for command in ["build", "detect", "inspect", "rebase", "sbom"] {
+    for command in ["build", "detect", "inspect", "rebase", "gc", "sbom"] {
         assert!(
             stdout.contains(command),
             "{command} missing from:\n{stdout}"
