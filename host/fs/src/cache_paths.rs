@@ -102,6 +102,16 @@ impl CachePaths {
         self.optional("verified-layers")
     }
 
+    /// Persistent snapshots of app directories (`workspaces/<hash of the app path>`).
+    pub fn workspaces(&self) -> Option<PathBuf> {
+        self.optional("workspaces")
+    }
+
+    /// Layer identities (the host files a layer was made from) mapped to their diff_ids.
+    pub fn layer_ids(&self) -> Option<PathBuf> {
+        self.optional("layer-ids")
+    }
+
     /// Per-output layer caches (`build-cache/<hash>`).
     pub fn build_caches(&self) -> Option<PathBuf> {
         self.optional("build-cache")
