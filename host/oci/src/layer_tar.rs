@@ -88,12 +88,34 @@ impl WrittenLayer {
 #[derive(Debug, Clone)]
 enum FileSource {
     Bytes(Vec<u8>),
-    /// A host file, identified by device and inode when it was found.
+    /// A host file, identified by its metadata when it was found.
     Host {
         path: PathBuf,
-        dev: u64,
-        ino: u64,
+        stat: HostStat,
     },
+}
+
+/// What identifies a host file's content without reading it: device, inode, size, mtime and
+/// ctime (a write or a replacement changes the ctime, which no unprivileged process can set).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct HostStat {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime_ns: i128,
+    ctime_ns: i128,
+}
+
+impl HostStat {
+    fn of(meta: &fs::Metadata) -> Self {
+        Self {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.size(),
+            mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+            ctime_ns: i128::from(meta.ctime()) * 1_000_000_000 + i128::from(meta.ctime_nsec()),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -221,8 +243,7 @@ impl LayerBuilder {
                     Entry {
                         kind: Kind::File(FileSource::Host {
                             path: host.clone(),
-                            dev: meta.dev(),
-                            ino: meta.ino(),
+                            stat: HostStat::of(&meta),
                         }),
                         mode: if exec { EXEC_MODE } else { FILE_MODE },
                         owner: self.owner,
@@ -306,8 +327,7 @@ impl LayerBuilder {
             Entry {
                 kind: Kind::File(FileSource::Host {
                     path: src.to_path_buf(),
-                    dev: meta.dev(),
-                    ino: meta.ino(),
+                    stat: HostStat::of(&meta),
                 }),
                 mode: mode & 0o7777,
                 owner,
@@ -401,6 +421,81 @@ impl LayerBuilder {
         Ok(())
     }
 
+    /// A digest of everything the layer is made of without reading host files: each entry's
+    /// path, type, mode and owner, in-memory contents, symlink targets, and for host files
+    /// their device, inode, size, mtime and ctime. Equal identities mean the same tar (a host
+    /// file cannot change without its ctime changing), so a diff_id can be remembered by it.
+    pub fn identity(&self) -> Digest {
+        let mut h = HashingWriter::new(io::sink());
+        let mut put = |bytes: &[u8]| {
+            let _ = h.write_all(&(bytes.len() as u64).to_le_bytes());
+            let _ = h.write_all(bytes);
+        };
+        put(b"kiln-layer-identity-1");
+        for (path, e) in &self.entries {
+            put(path);
+            put(&e.mode.to_le_bytes());
+            put(&e.owner.uid.to_le_bytes());
+            put(&e.owner.gid.to_le_bytes());
+            match &e.kind {
+                Kind::Dir => put(b"d"),
+                Kind::Symlink(target) => {
+                    put(b"l");
+                    put(target);
+                }
+                Kind::File(FileSource::Bytes(bytes)) => {
+                    put(b"b");
+                    put(Digest::of_bytes(bytes).hex().as_bytes());
+                }
+                Kind::File(FileSource::Host { stat, .. }) => {
+                    put(b"h");
+                    put(&stat.dev.to_le_bytes());
+                    put(&stat.ino.to_le_bytes());
+                    put(&stat.size.to_le_bytes());
+                    put(&stat.mtime_ns.to_le_bytes());
+                    put(&stat.ctime_ns.to_le_bytes());
+                }
+            }
+        }
+        let (_, digest, _) = h.finish();
+        digest
+    }
+
+    /// The entries in tar order with the size of each (0 for directories and symlinks).
+    pub fn sizes(&self) -> impl Iterator<Item = (&[u8], u64)> {
+        self.entries.iter().map(|(p, e)| {
+            let size = match &e.kind {
+                Kind::File(FileSource::Bytes(b)) => b.len() as u64,
+                Kind::File(FileSource::Host { stat, .. }) => stat.size,
+                Kind::Dir | Kind::Symlink(_) => 0,
+            };
+            (p.as_slice(), size)
+        })
+    }
+
+    /// Split the layer into `count` layers: `assign` gets each entry's position in tar order
+    /// and returns the layer it goes to (clamped to `count - 1`). Parent directories are
+    /// repeated in every layer that needs them, with the same metadata.
+    pub fn partition(self, count: usize, assign: impl Fn(usize) -> usize) -> Vec<LayerBuilder> {
+        let count = count.max(1);
+        let mut parts: Vec<LayerBuilder> = (0..count).map(|_| Self::new(self.owner)).collect();
+        let all = self.entries;
+        for (i, (path, entry)) in all.iter().enumerate() {
+            let part = &mut parts[assign(i).min(count - 1)];
+            for (j, b) in path.iter().enumerate() {
+                if *b == b'/'
+                    && let Some(parent) = all.get(&path[..j])
+                {
+                    part.entries
+                        .entry(path[..j].to_vec())
+                        .or_insert_with(|| parent.clone());
+                }
+            }
+            part.entries.insert(path.clone(), entry.clone());
+        }
+        parts
+    }
+
     /// Writes the uncompressed tar to `out`.
     pub fn write_tar<W: Write>(&self, out: W) -> Result<W> {
         let mut builder = tar::Builder::new(out);
@@ -468,14 +563,10 @@ fn append_entry<W: Write>(builder: &mut tar::Builder<W>, path: &[u8], entry: &En
             header.set_size(bytes.len() as u64);
             builder.append_data(&mut header, OsStr::from_bytes(path), bytes.as_slice())
         }
-        Kind::File(FileSource::Host {
-            path: host,
-            dev,
-            ino,
-        }) => {
+        Kind::File(FileSource::Host { path: host, stat }) => {
             let file = kiln_fs::long_path::open(host).map_err(io_err("open", host))?;
             let meta = file.metadata().map_err(io_err("read metadata of", host))?;
-            if !meta.is_file() || meta.dev() != *dev || meta.ino() != *ino {
+            if !meta.is_file() || meta.dev() != stat.dev || meta.ino() != stat.ino {
                 return Err(ImageError::LayerSource {
                     path: host.clone(),
                     reason: "was replaced while the layer was being built".into(),

@@ -19,6 +19,7 @@ pub mod blob_cache;
 pub mod digest;
 pub mod docker_archive;
 pub mod inspect;
+pub mod layer_ids;
 pub mod layer_tar;
 pub mod layout;
 pub mod layout_gc;
@@ -37,6 +38,7 @@ pub use docker_archive::{
     write_docker_archive_raw,
 };
 pub use inspect::{ImageSummary, LayerSummary};
+pub use layer_ids::LayerIds;
 pub use layer_tar::{LayerBuilder, LayerOwnership, WrittenLayer};
 pub use layout::{BlobStore, BlobWriter, OciLayout, ResolvedImage, WrittenImage};
 pub use layout_gc::{GcReport, collect_garbage};
