@@ -323,6 +323,10 @@ pub struct ExportSetup {
     pub launch: LaunchMetadata,
     /// Checked blobs.
     pub verified: VerifiedLayers,
+    /// Remembered diff_ids (none by default).
+    pub layer_ids: kiln_oci::LayerIds,
+    /// App slicing (one layer by default).
+    pub app_slices: crate::export::slices::SliceRules,
     /// The launchers by architecture (the test launcher for the host's).
     pub launchers: Vec<(&'static str, &'static [u8])>,
 }
@@ -340,6 +344,8 @@ impl ExportSetup {
             built: Vec::new(),
             launch: launch_web("tests/none"),
             verified: VerifiedLayers::new(None),
+            layer_ids: kiln_oci::LayerIds::new(None),
+            app_slices: crate::export::slices::SliceRules::default(),
             launchers: vec![(arch, LAUNCHER)],
         }
     }
@@ -359,6 +365,8 @@ impl ExportSetup {
             previous,
             blob_cache: None,
             verified: &self.verified,
+            layer_ids: &self.layer_ids,
+            app_slices: &self.app_slices,
             launchers: &self.launchers,
             project_metadata: None,
         }

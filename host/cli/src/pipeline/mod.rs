@@ -15,12 +15,13 @@ use kiln_lifecycle::analyze::PreviousImage;
 use kiln_lifecycle::buildpack::Buildpack;
 use kiln_lifecycle::detect::{self, DetectOutput, Verdict};
 use kiln_lifecycle::env::Env;
+use kiln_lifecycle::export::slices::SliceRules;
 use kiln_lifecycle::export::{self, ExportInputs, ExportReport, RunImage};
 use kiln_lifecycle::files::{self, LaunchMetadata};
 use kiln_lifecycle::workspace::Workspace;
 use kiln_lifecycle::{BuildInputs, OrderEntry, build};
 use kiln_oci::blob_cache::BlobCache;
-use kiln_oci::{LayerOwnership, OciLayout, VerifiedLayers};
+use kiln_oci::{LayerIds, LayerOwnership, OciLayout, VerifiedLayers};
 use kiln_registry::RegistryRef;
 use kiln_runtime::{Limits, LogSink, Runtime};
 
@@ -79,6 +80,8 @@ pub struct Request {
     pub wait_for_locks: bool,
     /// After building into an `oci:` layout, remove the blobs no tag references.
     pub collect_garbage: bool,
+    /// How the app layer is sliced (explicit slices from `project.toml`, automatic slicing).
+    pub app_slices: SliceRules,
     /// Caches, registries and the async runtime.
     pub services: Services,
 }
@@ -106,6 +109,10 @@ impl Request {
             fetch: kiln_fetch::FetchOptions::default(),
             wait_for_locks: true,
             collect_garbage: true,
+            app_slices: SliceRules {
+                explicit: Vec::new(),
+                auto: true,
+            },
             services,
         }
     }
@@ -206,8 +213,14 @@ fn run_detect(
 }
 fn workspace(request: &Request) -> Result<Workspace> {
     let filter = request.project.as_ref().map(|p| &p.filter);
-    Ok(Workspace::create_filtered(
+    let snapshot = request.services.caches.workspaces().map(|dir| {
+        let app = std::fs::canonicalize(&request.app).unwrap_or_else(|_| request.app.clone());
+        let key = kiln_oci::Digest::of_bytes(app.to_string_lossy().as_bytes());
+        dir.join(&key.hex()[..32])
+    });
+    Ok(Workspace::create_with_snapshot(
         &request.app,
+        snapshot.as_deref(),
         &request.env,
         request.layers_dir.as_deref(),
         request.epoch_seconds,
@@ -314,6 +327,8 @@ pub fn build_with_runtime(
                 .map(BlobCache::new)
                 .as_ref(),
             verified: &VerifiedLayers::new(request.services.caches.verified_layers()),
+            layer_ids: &LayerIds::new(request.services.caches.layer_ids()),
+            app_slices: &request.app_slices,
             launchers: EMBEDDED_LAUNCHERS,
             project_metadata: project_label.as_deref(),
         },

@@ -4,7 +4,7 @@
 
 use kiln_oci::{LayerBuilder, LayerOwnership};
 
-use super::{ExportError, ExportInputs, LAUNCHER_PATH};
+use super::{ExportError, ExportInputs, LAUNCHER_PATH, slices};
 use crate::files;
 use crate::layer_paths::{is_executable, layer_dest};
 use crate::outcome::LayerRecord;
@@ -111,16 +111,30 @@ pub(super) fn sbom_layer(inputs: &ExportInputs<'_>) -> Result<Option<PendingLaye
     }))
 }
 
-/// The app directory as built, at `/workspace`.
-pub(super) fn app_layer(inputs: &ExportInputs<'_>) -> Result<PendingLayer, ExportError> {
+/// The app directory as built, at `/workspace`: one layer, or slices of it ([`slices`]).
+pub(super) fn app_layers(inputs: &ExportInputs<'_>) -> Result<Vec<PendingLayer>, ExportError> {
     let mut app = LayerBuilder::new(inputs.ownership);
     app.add_dir_tree(inputs.app_dir, kiln_spec::APP_DIR, &|_: &str| false)?;
-    Ok(PendingLayer {
-        name: "app".into(),
-        created_by: "Application Layer".into(),
-        role: Role::App,
-        source: Source::Build(app),
-    })
+    let parts = slices::split(app, inputs.app_slices)?;
+    let count = parts.len();
+    Ok(parts
+        .into_iter()
+        .enumerate()
+        .map(|(i, part)| PendingLayer {
+            name: if count == 1 {
+                "app".into()
+            } else {
+                format!("app:{}", i + 1)
+            },
+            created_by: if count == 1 {
+                "Application Layer".into()
+            } else {
+                format!("Application Slice: {}", i + 1)
+            },
+            role: Role::App,
+            source: Source::Build(part),
+        })
+        .collect())
 }
 
 /// The launcher for the run image's architecture.

@@ -8,6 +8,7 @@ pub mod labels;
 mod layers;
 mod records;
 pub mod run_image;
+pub mod slices;
 pub mod time;
 
 use std::path::Path;
@@ -18,7 +19,9 @@ use crate::buildpack::Buildpack;
 use crate::env::Env;
 use crate::files::LaunchMetadata;
 use kiln_oci::blob_cache::BlobCache;
-use kiln_oci::{Descriptor, Digest, ImageError, LayerOwnership, OciLayout, VerifiedLayers};
+use kiln_oci::{
+    Descriptor, Digest, ImageError, LayerIds, LayerOwnership, OciLayout, VerifiedLayers,
+};
 use labels::RunImageMetadata;
 use layers::Source;
 use records::LayerRecords;
@@ -48,6 +51,10 @@ pub struct ExportInputs<'a> {
     pub previous: Option<&'a PreviousImage>,
     /// Compressed blobs of layers seen before, by diff_id.
     pub blob_cache: Option<&'a BlobCache>,
+    /// How the app layer is sliced.
+    pub app_slices: &'a slices::SliceRules,
+    /// Diff_ids remembered by layer identity (unchanged files are not read again).
+    pub layer_ids: &'a LayerIds,
     /// Which layer blobs have been checked against their diff_id (previous-image layers are
     /// reused only when they pass).
     pub verified: &'a VerifiedLayers,
@@ -93,6 +100,9 @@ pub enum ExportError {
     /// Image I/O.
     #[error(transparent)]
     Image(#[from] ImageError),
+    /// A slice glob is invalid.
+    #[error(transparent)]
+    SliceGlob(#[from] slices::SliceGlobError),
     /// A platform file could not be written.
     #[error(transparent)]
     Files(#[from] crate::layers_dir::LayersDirError),
@@ -147,7 +157,7 @@ pub fn export(
 ) -> Result<ExportReport, ExportError> {
     let mut pending = layers::buildpack_layers(inputs)?;
     pending.extend(layers::sbom_layer(inputs)?);
-    pending.push(layers::app_layer(inputs)?);
+    pending.extend(layers::app_layers(inputs)?);
     pending.push(layers::launcher_layer(inputs)?);
     pending.push(layers::config_layer(inputs)?);
     pending.extend(layers::process_types_layer(inputs)?);
@@ -257,7 +267,15 @@ fn place_layer(
             Ok((diff_id, desc, true))
         }
         Source::Build(builder) => {
-            let (diff_id, _) = builder.diff_id()?;
+            let identity = builder.identity();
+            let diff_id = match inputs.layer_ids.get(&identity) {
+                Some((diff_id, _)) => diff_id,
+                None => {
+                    let (diff_id, size) = builder.diff_id()?;
+                    inputs.layer_ids.put(&identity, &diff_id, size);
+                    diff_id
+                }
+            };
             match reuse(&diff_id) {
                 Ok(Some(desc)) => return Ok((diff_id, desc, true)),
                 Ok(None) => {}
@@ -275,6 +293,13 @@ fn place_layer(
                 return Ok((diff_id, desc, false));
             }
             let w = builder.write_to(layout.blobs())?;
+            if w.diff_id != diff_id {
+                // The files changed under the same identity (only a clock that went backwards
+                // or a tool that forges ctimes can do this): remember what was written.
+                inputs
+                    .layer_ids
+                    .put(&identity, &w.diff_id, w.uncompressed_size);
+            }
             if let Some(c) = inputs.blob_cache {
                 c.put(&w.diff_id, layout.blobs(), &w.descriptor);
             }

@@ -15,7 +15,7 @@ use super::layers::Role;
 /// The diff_ids placed so far, by role.
 pub(super) struct LayerRecords {
     buildpacks: Vec<BuildpackLayers>,
-    app: Option<Sha>,
+    app: Vec<Sha>,
     config: Option<Sha>,
     launcher: Option<Sha>,
     sbom: Option<Sha>,
@@ -34,7 +34,7 @@ impl LayerRecords {
                     layers: BTreeMap::new(),
                 })
                 .collect(),
-            app: None,
+            app: Vec::new(),
             config: None,
             launcher: None,
             sbom: None,
@@ -66,7 +66,7 @@ impl LayerRecords {
                 }
             }
             Role::Sbom => self.sbom = Some(sha()),
-            Role::App => self.app = Some(sha()),
+            Role::App => self.app.push(sha()),
             Role::Launcher => self.launcher = Some(sha()),
             Role::Config => self.config = Some(sha()),
             Role::ProcessTypes => self.process_types = Some(sha()),
@@ -78,7 +78,11 @@ impl LayerRecords {
         let missing = |what: &'static str| ExportError::LayerMissing { what };
         let name = run_image.image.clone();
         Ok(LifecycleMetadata {
-            app: vec![self.app.ok_or_else(|| missing("app"))?],
+            app: if self.app.is_empty() {
+                return Err(missing("app"));
+            } else {
+                self.app
+            },
             config: self.config.ok_or_else(|| missing("config"))?,
             launcher: self.launcher.ok_or_else(|| missing("launcher"))?,
             sbom: self.sbom,
