@@ -11,39 +11,17 @@ use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
 
 use kiln_compress::{GzipEncoder, ZstdEncoder, default_threads};
-use miniz_oxide::deflate::core::CompressorOxide;
-use miniz_oxide::deflate::stream::deflate;
-use miniz_oxide::{DataFormat, MZFlush, MZStatus};
-
-/// gzip the way flate2's `GzEncoder` does with its miniz_oxide backend (Kiln's old path,
-/// `GzBuilder::new().mtime(0).operating_system(255)`, level 6): one stream, one thread, a
-/// 32 KiB output buffer. Written against miniz_oxide directly because the workspace's flate2
-/// now uses zlib-rs.
-fn miniz_gzip(data: &[u8], level: u8) -> io::Result<Vec<u8>> {
-    let mut out = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
-    let mut c = Box::<CompressorOxide>::default();
-    c.set_format_and_level(DataFormat::Raw, level);
-    let mut buf = vec![0u8; 32 * 1024];
-    let mut input = data;
-    loop {
-        let flush = if input.is_empty() {
-            MZFlush::Finish
-        } else {
-            MZFlush::None
-        };
-        let r = deflate(&mut c, input, &mut buf, flush);
-        input = &input[r.bytes_consumed..];
-        out.extend_from_slice(&buf[..r.bytes_written]);
-        match r.status {
-            Ok(MZStatus::StreamEnd) => break,
-            Ok(_) => {}
-            Err(e) => return Err(io::Error::other(format!("miniz: {e:?}"))),
-        }
+/// gzip exactly as Kiln wrote layers before: flate2 (miniz_oxide backend), one stream, one
+/// thread, `GzBuilder::new().mtime(0).operating_system(255)`, level 6.
+fn flate2_gzip(data: &[u8]) -> io::Result<Vec<u8>> {
+    let mut enc = flate2::GzBuilder::new()
+        .mtime(0)
+        .operating_system(255)
+        .write(Vec::new(), flate2::Compression::new(6));
+    for piece in data.chunks(64 * 1024) {
+        enc.write_all(piece)?;
     }
-    out.extend_from_slice(&crc32fast::hash(data).to_le_bytes());
-    #[allow(clippy::cast_possible_truncation)]
-    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
-    Ok(out)
+    enc.finish()
 }
 
 fn kiln_gzip(data: &[u8], threads: usize) -> io::Result<Vec<u8>> {
@@ -132,7 +110,7 @@ fn main() -> io::Result<()> {
         (
             "flate2/miniz GzEncoder level 6 (baseline)".into(),
             1,
-            Box::new(|d: &[u8]| miniz_gzip(d, 6)),
+            Box::new(flate2_gzip),
             true,
         ),
         (

@@ -9,6 +9,11 @@
 //! A block's compressed bytes depend only on its input, its dictionary, the level and whether it
 //! is the last block, so the output is the same whatever the number of threads and however the
 //! caller splits its writes.
+//!
+//! The engine is zlib-rs (pure Rust, pinned), used directly rather than as a flate2 backend: a
+//! flate2 feature would be unified into every flate2 user of the same build (miniz_oxide
+//! elsewhere, the wasm guests included), so their output would depend on what else is built.
+//! The bytes are tied to the pinned zlib-rs version.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -18,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use crc32fast::Hasher;
-use flate2::{Compress, FlushCompress, Status};
+use zlib_rs::{Deflate, DeflateFlush, Status};
 
 use crate::Error;
 
@@ -107,10 +112,7 @@ fn worker(jobs: &Mutex<Receiver<Job>>, done: &Sender<Done>, level: u32) {
                 Err(_) => return,
             }
         };
-        let result = catch_unwind(AssertUnwindSafe(|| {
-            compress_block(level, &job.dict, &job.data, false)
-        }))
-        .unwrap_or_else(|_| Err(io::Error::other("gzip worker panicked")));
+        let result = compress_block(level, &job.dict, &job.data, false);
         if done
             .send(Done {
                 seq: job.seq,
@@ -124,41 +126,55 @@ fn worker(jobs: &Mutex<Receiver<Job>>, done: &Sender<Done>, level: u32) {
 }
 
 /// Compresses one block as raw deflate, primed with `dict`; a non-final block ends with a sync
-/// flush, the final one with BFINAL.
+/// flush, the final one with BFINAL. A panic of the engine is returned as an error.
 fn compress_block(level: u32, dict: &[u8], data: &[u8], last: bool) -> io::Result<Block> {
+    catch_unwind(AssertUnwindSafe(|| deflate_block(level, dict, data, last)))
+        .unwrap_or_else(|_| Err(io::Error::other("deflate panicked")))
+}
+
+fn deflate_block(level: u32, dict: &[u8], data: &[u8], last: bool) -> io::Result<Block> {
+    let engine_error =
+        |e: zlib_rs::DeflateError| io::Error::other(format!("deflate: {}", e.as_str()));
     let mut crc = Hasher::new();
     crc.update(data);
-    let mut c = Compress::new(flate2::Compression::new(level), false);
+    let level = i32::try_from(level).map_err(io::Error::other)?;
+    // Raw deflate (no zlib header), a 32 KiB window, zlib's default memory level and strategy.
+    let mut c = Deflate::new(level, false, 15);
     if !dict.is_empty() {
-        c.set_dictionary(dict).map_err(io::Error::other)?;
+        c.set_dictionary(dict).map_err(engine_error)?;
     }
     let flush = if last {
-        FlushCompress::Finish
+        DeflateFlush::Finish
     } else {
-        FlushCompress::Sync
+        DeflateFlush::SyncFlush
     };
-    let mut out = Vec::with_capacity(data.len() + data.len() / 8 + 256);
+    let mut out = vec![0u8; data.len() + data.len() / 8 + 256];
+    // Progress is counted from the engine's totals as differences: zlib counts the dictionary
+    // into `total_in`.
+    let (mut consumed, mut written) = (0usize, 0usize);
     loop {
         let (in_before, out_before) = (c.total_in(), c.total_out());
-        let consumed = usize::try_from(in_before).map_err(io::Error::other)?;
-        let rest = data.get(consumed..).unwrap_or_default();
-        let status = c
-            .compress_vec(rest, &mut out, flush)
-            .map_err(io::Error::other)?;
-        let all_in = c.total_in() == data.len() as u64;
-        let room_left = out.len() < out.capacity();
+        let input = data.get(consumed..).unwrap_or_default();
+        let output = out.get_mut(written..).unwrap_or_default();
+        let status = c.compress(input, output, flush).map_err(engine_error)?;
+        let (read, wrote) = (c.total_in() - in_before, c.total_out() - out_before);
+        consumed += usize::try_from(read).map_err(io::Error::other)?;
+        written += usize::try_from(wrote).map_err(io::Error::other)?;
+        let all_in = consumed == data.len();
+        let room_left = written < out.len();
         match status {
             Status::StreamEnd => break,
             // The flush is complete once all input is in and the output did not fill up.
             Status::Ok | Status::BufError if !last && all_in && room_left => break,
             Status::Ok | Status::BufError => {
-                if room_left && c.total_in() == in_before && c.total_out() == out_before {
+                if room_left && read == 0 && wrote == 0 {
                     return Err(io::Error::other("deflate made no progress"));
                 }
-                out.reserve(out.capacity() / 2 + 256);
+                out.resize(out.len() + out.len() / 2 + 256, 0);
             }
         }
     }
+    out.truncate(written);
     Ok(Block { deflate: out, crc })
 }
 

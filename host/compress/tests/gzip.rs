@@ -43,6 +43,7 @@ fn sizes() -> Vec<(&'static str, Vec<u8>)> {
         ("block + 1", mixed(BLOCK_SIZE + 1, 70, 2)),
         ("three blocks - 1", mixed(3 * BLOCK_SIZE - 1, 50, 3)),
         ("10 MB mixed", mixed(10_000_000, 70, 4)),
+        ("repetitive", b"hello layer\n".repeat(50_000)),
     ]
 }
 
