@@ -8,9 +8,14 @@ use std::path::Path;
 const LAYERS: &[(&str, &str, &[&str])] = &[
     ("spec", "kiln-spec", &[]),
     ("host/fs", "kiln-fs", &[]),
+    ("host/compress", "kiln-compress", &[]),
     ("host/sandbox", "kiln-sandbox", &[]),
     ("host/project", "kiln-project", &["kiln-spec"]),
-    ("host/oci", "kiln-oci", &["kiln-fs", "kiln-spec"]),
+    (
+        "host/oci",
+        "kiln-oci",
+        &["kiln-compress", "kiln-fs", "kiln-spec"],
+    ),
     (
         "host/fetch",
         "kiln-fetch",

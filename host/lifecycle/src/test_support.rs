@@ -323,6 +323,8 @@ pub struct ExportSetup {
     pub launch: LaunchMetadata,
     /// Checked blobs.
     pub verified: VerifiedLayers,
+    /// Layer compression (gzip by default).
+    pub compression: kiln_oci::BlobCompression,
     /// Remembered diff_ids (none by default).
     pub layer_ids: kiln_oci::LayerIds,
     /// App slicing (one layer by default).
@@ -345,6 +347,7 @@ impl ExportSetup {
             launch: launch_web("tests/none"),
             verified: VerifiedLayers::new(None),
             layer_ids: kiln_oci::LayerIds::new(None),
+            compression: kiln_oci::BlobCompression::default(),
             app_slices: crate::export::slices::SliceRules::default(),
             launchers: vec![(arch, LAUNCHER)],
         }
@@ -366,6 +369,7 @@ impl ExportSetup {
             blob_cache: None,
             verified: &self.verified,
             layer_ids: &self.layer_ids,
+            compression: &self.compression,
             app_slices: &self.app_slices,
             launchers: &self.launchers,
             project_metadata: None,

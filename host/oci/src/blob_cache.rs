@@ -25,8 +25,10 @@ impl BlobCache {
         Self { dir: dir.into() }
     }
 
+    /// Entries are named after the compressor that made them (Kiln's block gzip, level 6), so
+    /// a blob another compressor made is never handed out as this one's output.
     fn path(&self, diff_id: &Digest) -> PathBuf {
-        self.dir.join(format!("{}.tar.gz", diff_id.hex()))
+        self.dir.join(format!("{}.kgz1-6.tar.gz", diff_id.hex()))
     }
 
     /// Put the cached blob of `diff_id` into `store`, if the cache has a good one.
@@ -47,7 +49,10 @@ impl BlobCache {
     /// are ignored: the cache only saves time.
     pub fn put(&self, diff_id: &Digest, store: &BlobStore, desc: &Descriptor) {
         let target = self.path(diff_id);
-        if desc.size > MAX_CACHED_BLOB || target.exists() {
+        if desc.size > MAX_CACHED_BLOB
+            || desc.media_type != MEDIA_TYPE_OCI_LAYER_GZIP
+            || target.exists()
+        {
             return;
         }
         let _ = std::fs::create_dir_all(&self.dir);

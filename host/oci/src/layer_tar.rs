@@ -13,7 +13,8 @@
 //! - directories 0755, files 0644 or 0755 (exec bit or override), symlinks
 //!   0777 with the target stored verbatim;
 //! - GNU headers (long names and link targets via GNU extensions), no xattrs;
-//! - gzip level 6, no file name, mtime 0.
+//! - gzip level 6 in 128 KiB blocks (the same bytes on any number of threads), no file name,
+//!   mtime 0; or zstd ([`BlobCompression`]).
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -23,10 +24,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use flate2::{Compression, GzBuilder};
 use tar::{EntryType, Header};
 
-use super::spec::MEDIA_TYPE_OCI_LAYER_GZIP;
 use super::{
     BlobStore, Descriptor, Digest, HashingWriter, ImageError, NORMALIZED_MTIME, Result, io_err,
 };
@@ -59,6 +58,25 @@ impl LayerOwnership {
     /// `uid:gid`.
     pub fn new(uid: u64, gid: u64) -> Self {
         Self { uid, gid }
+    }
+}
+
+/// How layer blobs are compressed: the format (gzip by default, or zstd) and the number of
+/// threads (which never changes the bytes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobCompression {
+    /// Format and level.
+    pub format: kiln_compress::Compression,
+    /// Compression threads (1 or more).
+    pub threads: usize,
+}
+
+impl Default for BlobCompression {
+    fn default() -> Self {
+        Self {
+            format: kiln_compress::Compression::default(),
+            threads: kiln_compress::default_threads(),
+        }
     }
 }
 
@@ -513,21 +531,32 @@ impl LayerBuilder {
         Ok((digest, size))
     }
 
-    /// Writes the layer as a gzip blob into `blobs` (atomically) and returns
-    /// its diff_id and descriptor. Content is streamed in one pass:
-    /// tar → sha256 (diff_id) → gzip → sha256 (digest) → temp file → rename.
+    /// Writes the layer as a gzip blob (level 6, on all cores) into `blobs`; see
+    /// [`Self::write_with`].
     pub fn write_to(&self, blobs: &BlobStore) -> Result<WrittenLayer> {
+        self.write_with(blobs, &BlobCompression::default())
+    }
+
+    /// Writes the layer as a blob compressed as `compression` says into `blobs` (atomically)
+    /// and returns its diff_id and descriptor. Content is streamed in one pass: tar → sha256
+    /// (diff_id) → compressor (blocks on worker threads; the bytes do not depend on their
+    /// number) → sha256 (digest) → temp file → rename.
+    pub fn write_with(
+        &self,
+        blobs: &BlobStore,
+        compression: &BlobCompression,
+    ) -> Result<WrittenLayer> {
         let blob = blobs.writer()?;
-        let gz = GzBuilder::new()
-            .mtime(0)
-            .operating_system(255)
-            .write(blob, Compression::new(6));
-        let tar_hasher = self.write_tar(HashingWriter::new(gz))?;
-        let (gz, diff_id, uncompressed_size) = tar_hasher.finish();
-        let blob = gz
+        let encoder = compression
+            .format
+            .encoder(blob, compression.threads)
+            .map_err(|e| ImageError::Compression(e.to_string()))?;
+        let tar_hasher = self.write_tar(HashingWriter::new(encoder))?;
+        let (encoder, diff_id, uncompressed_size) = tar_hasher.finish();
+        let blob = encoder
             .finish()
             .map_err(io_err("compress layer into", blobs.dir()))?;
-        let descriptor = blob.finish(MEDIA_TYPE_OCI_LAYER_GZIP)?;
+        let descriptor = blob.finish(compression.format.media_type())?;
         tracing::debug!(
             %diff_id,
             digest = %descriptor.digest,

@@ -39,7 +39,7 @@ pub use docker_archive::{
 };
 pub use inspect::{ImageSummary, LayerSummary};
 pub use layer_ids::LayerIds;
-pub use layer_tar::{LayerBuilder, LayerOwnership, WrittenLayer};
+pub use layer_tar::{BlobCompression, LayerBuilder, LayerOwnership, WrittenLayer};
 pub use layout::{BlobStore, BlobWriter, OciLayout, ResolvedImage, WrittenImage};
 pub use layout_gc::{GcReport, collect_garbage};
 pub use local_image::LocalImage;
@@ -67,6 +67,9 @@ pub const DEFAULT_TAG: &str = "latest";
 /// whole chain (e.g. anyhow's `{:#}`) to show the underlying cause.
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
+    /// The layer compression settings are invalid.
+    #[error("invalid layer compression: {0}")]
+    Compression(String),
     /// An I/O operation failed.
     #[error("cannot {action} {}", path.display())]
     Io {

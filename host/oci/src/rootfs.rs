@@ -105,7 +105,7 @@ pub enum RootfsError {
     },
     /// A layer has a media type that cannot be unpacked.
     #[error(
-        "layer {index} ({digest}) of the build image has media type {media_type:?}; only tar and tar+gzip layers can be unpacked, use an image built with those"
+        "layer {index} ({digest}) of the build image has media type {media_type:?}; only tar, tar+gzip and tar+zstd layers can be unpacked, use an image built with those"
     )]
     MediaType {
         /// Its position in the manifest, from 1 (bottom).
@@ -370,9 +370,11 @@ fn apply_layer(
     };
     let file = fs::File::open(store.path(&desc.digest)).map_err(read_err)?;
     let file = BufReader::with_capacity(256 * 1024, file);
-    // `VerifiedLayers::accepts` allowed only tar and gzip types.
+    // `VerifiedLayers::accepts` allowed only tar, gzip and zstd types.
     let stream: Box<dyn Read> = if desc.media_type.ends_with("gzip") {
         Box::new(GzDecoder::new(file))
+    } else if desc.media_type.ends_with("zstd") {
+        Box::new(zstd::stream::read::Decoder::with_buffer(file).map_err(read_err)?)
     } else {
         Box::new(file)
     };

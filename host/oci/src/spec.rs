@@ -21,7 +21,7 @@ pub const MEDIA_TYPE_OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+jso
 pub const MEDIA_TYPE_OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 /// OCI uncompressed layer media type.
 pub const MEDIA_TYPE_OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
-/// OCI zstd-compressed layer media type (recognised, never written).
+/// OCI zstd-compressed layer media type (written with `--compression zstd`).
 pub const MEDIA_TYPE_OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
 /// Docker v2 schema 2 manifest media type (read only).
 pub const MEDIA_TYPE_DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";

@@ -13,6 +13,7 @@ use flate2::read::GzDecoder;
 use super::digest::HashingReader;
 use super::spec::{
     MEDIA_TYPE_DOCKER_LAYER_GZIP, MEDIA_TYPE_OCI_LAYER_GZIP, MEDIA_TYPE_OCI_LAYER_TAR,
+    MEDIA_TYPE_OCI_LAYER_ZSTD,
 };
 use super::{BlobStore, Descriptor, Digest, HashingWriter};
 
@@ -43,7 +44,7 @@ pub enum LayerProblem {
     },
     /// Not a layer media type Kiln can check.
     #[error(
-        "its media type {0:?} is not a layer type Kiln can verify (application/vnd.oci.image.layer.v1.tar, tar+gzip, or the docker tar.gzip type)"
+        "its media type {0:?} is not a layer type Kiln can verify (application/vnd.oci.image.layer.v1.tar, tar+gzip, tar+zstd, or the docker tar.gzip type)"
     )]
     MediaType(String),
 }
@@ -51,6 +52,7 @@ pub enum LayerProblem {
 /// How a layer's bytes are compressed, by media type.
 enum Compression {
     Gzip,
+    Zstd,
     None,
 }
 
@@ -60,6 +62,8 @@ fn compression_of(media_type: &str) -> Option<Compression> {
         | MEDIA_TYPE_DOCKER_LAYER_GZIP
         | "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
         | "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip" => Some(Compression::Gzip),
+        MEDIA_TYPE_OCI_LAYER_ZSTD
+        | "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd" => Some(Compression::Zstd),
         MEDIA_TYPE_OCI_LAYER_TAR
         | "application/vnd.oci.image.layer.nondistributable.v1.tar"
         | "application/vnd.docker.image.rootfs.diff.tar" => Some(Compression::None),
@@ -113,6 +117,11 @@ impl VerifiedLayers {
             Compression::Gzip => {
                 let mut gz = GzDecoder::new(&mut compressed);
                 io::copy(&mut gz, &mut content).map_err(|e| unreadable(&e))?;
+            }
+            Compression::Zstd => {
+                let mut zstd = zstd::stream::read::Decoder::new(&mut compressed)
+                    .map_err(|e| unreadable(&e))?;
+                io::copy(&mut zstd, &mut content).map_err(|e| unreadable(&e))?;
             }
             Compression::None => {
                 io::copy(&mut compressed, &mut content).map_err(|e| unreadable(&e))?;

@@ -20,7 +20,8 @@ use crate::env::Env;
 use crate::files::LaunchMetadata;
 use kiln_oci::blob_cache::BlobCache;
 use kiln_oci::{
-    Descriptor, Digest, ImageError, LayerIds, LayerOwnership, OciLayout, VerifiedLayers,
+    BlobCompression, Descriptor, Digest, ImageError, LayerIds, LayerOwnership, OciLayout,
+    VerifiedLayers,
 };
 use labels::RunImageMetadata;
 use layers::Source;
@@ -51,6 +52,8 @@ pub struct ExportInputs<'a> {
     pub previous: Option<&'a PreviousImage>,
     /// Compressed blobs of layers seen before, by diff_id.
     pub blob_cache: Option<&'a BlobCache>,
+    /// How new layer blobs are compressed.
+    pub compression: &'a BlobCompression,
     /// How the app layer is sliced.
     pub app_slices: &'a slices::SliceRules,
     /// Diff_ids remembered by layer identity (unchanged files are not read again).
@@ -276,8 +279,10 @@ fn place_layer(
                     diff_id
                 }
             };
+            let wanted = inputs.compression.format.media_type();
             match reuse(&diff_id) {
-                Ok(Some(desc)) => return Ok((diff_id, desc, true)),
+                Ok(Some(desc)) if desc.media_type == wanted => return Ok((diff_id, desc, true)),
+                Ok(Some(_)) => {}
                 Ok(None) => {}
                 Err(ReuseRefused::Io(e)) => return Err(e.into()),
                 Err(ReuseRefused::Check(problem)) => notes.push(format!(
@@ -285,14 +290,16 @@ fn place_layer(
                     p.name
                 )),
             }
+            let gzip = wanted == kiln_oci::MEDIA_TYPE_OCI_LAYER_GZIP;
             if let Some(desc) = inputs
                 .blob_cache
+                .filter(|_| gzip)
                 .and_then(|c| c.fetch(&diff_id, layout.blobs()))
             {
                 inputs.verified.remember(layout.blobs(), &desc, &diff_id);
                 return Ok((diff_id, desc, false));
             }
-            let w = builder.write_to(layout.blobs())?;
+            let w = builder.write_with(layout.blobs(), inputs.compression)?;
             if w.diff_id != diff_id {
                 // The files changed under the same identity (only a clock that went backwards
                 // or a tool that forges ctimes can do this): remember what was written.
