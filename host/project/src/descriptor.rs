@@ -142,6 +142,8 @@ pub struct ProjectDescriptor {
     pub build_image: Option<String>,
     /// `io.kiln.run-image`: the run image reference, as written.
     pub run_image: Option<String>,
+    /// `[[io.kiln.slices]]`: app layer slices, each a list of globs relative to the app dir.
+    pub slices: Vec<Vec<String>>,
 }
 
 impl ProjectDescriptor {
@@ -179,6 +181,7 @@ impl ProjectDescriptor {
             build_env: Vec::new(),
             build_image: None,
             run_image: None,
+            slices: Vec::new(),
         };
         let mut env = EnvCollector::default();
         match schema {
@@ -265,6 +268,20 @@ impl ProjectDescriptor {
         if let Some(kiln) = root.io.and_then(|io| io.kiln) {
             descriptor.build_image = non_empty("io.kiln.build-image", kiln.build_image, cx)?;
             descriptor.run_image = non_empty("io.kiln.run-image", kiln.run_image, cx)?;
+            for (i, slice) in kiln.slices.unwrap_or_default().into_iter().enumerate() {
+                let key = format!("io.kiln.slices[{i}].paths");
+                if slice.paths.is_empty() || slice.paths.iter().any(|p| p.trim().is_empty()) {
+                    return Err(cx.invalid(&key, None, "must list one or more non-empty globs"));
+                }
+                if let Some(bad) = slice
+                    .paths
+                    .iter()
+                    .find(|p| globset::Glob::new(p.trim_start_matches("./")).is_err())
+                {
+                    return Err(cx.invalid(&key, None, format!("{bad:?} is not a valid glob")));
+                }
+                descriptor.slices.push(slice.paths);
+            }
         }
         descriptor.build_env = env.vars;
         Ok(descriptor)

@@ -149,4 +149,12 @@ pub(crate) struct EnvVar {
 pub(crate) struct IoKiln {
     pub build_image: Option<String>,
     pub run_image: Option<String>,
+    pub slices: Option<Vec<Slice>>,
+}
+
+/// `[[io.kiln.slices]]`: one app layer slice (CNB `launch.toml` `[[slices]]` form).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table with `paths`")]
+pub(crate) struct Slice {
+    pub paths: Vec<String>,
 }

@@ -263,6 +263,19 @@ pub struct BuildArgs {
     /// Keep the blobs of an `oci:` output that no tag references any more (no GC).
     #[arg(long)]
     pub no_gc: bool,
+    /// Layer compression: `gzip` (default, level 6), `zstd` (level 3), or `gzip:N` /
+    /// `zstd:N` for another level. zstd layers need a registry and runtime that accept
+    /// `application/vnd.oci.image.layer.v1.tar+zstd`.
+    #[arg(long, value_name = "FORMAT", default_value = "gzip")]
+    pub compression: kiln_compress::Compression,
+    /// Compression threads (default: the number of CPUs); the layer bytes are the same on
+    /// any number.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub threads: Option<u16>,
+    /// Keep the app in one layer instead of slicing a large app into content-defined layers
+    /// (explicit `[[io.kiln.slices]]` of project.toml still apply).
+    #[arg(long)]
+    pub no_app_slices: bool,
 }
 
 impl BuildArgs {
@@ -287,6 +300,13 @@ impl BuildArgs {
         r.fetch = self.fetch.options()?;
         r.wait_for_locks = !self.no_wait;
         r.collect_garbage = !self.no_gc;
+        r.compression = kiln_oci::BlobCompression {
+            format: self.compression,
+            threads: self
+                .threads
+                .map_or_else(kiln_compress::default_threads, usize::from),
+        };
+        r.app_slices.auto = !self.no_app_slices;
         Ok(r)
     }
 }
@@ -373,6 +393,9 @@ impl CommonArgs {
             .or_else(|| from_project(|p| p.build_image.as_ref()))
             .map(|b| super::parse_ref("--build-image", b))
             .transpose()?;
+        if let Some(p) = &project {
+            request.app_slices.explicit.clone_from(&p.slices);
+        }
         request.project = project;
         request.env = env;
         request.exec_env.clone_from(&self.exec_env);

@@ -80,6 +80,8 @@ pub struct Request {
     pub wait_for_locks: bool,
     /// After building into an `oci:` layout, remove the blobs no tag references.
     pub collect_garbage: bool,
+    /// How new layer blobs are compressed (`--compression`, `--threads`).
+    pub compression: kiln_oci::BlobCompression,
     /// How the app layer is sliced (explicit slices from `project.toml`, automatic slicing).
     pub app_slices: SliceRules,
     /// Caches, registries and the async runtime.
@@ -109,6 +111,7 @@ impl Request {
             fetch: kiln_fetch::FetchOptions::default(),
             wait_for_locks: true,
             collect_garbage: true,
+            compression: kiln_oci::BlobCompression::default(),
             app_slices: SliceRules {
                 explicit: Vec::new(),
                 auto: true,
@@ -329,6 +332,7 @@ pub fn build_with_runtime(
             verified: &VerifiedLayers::new(request.services.caches.verified_layers()),
             layer_ids: &LayerIds::new(request.services.caches.layer_ids()),
             app_slices: &request.app_slices,
+            compression: &request.compression,
             launchers: EMBEDDED_LAUNCHERS,
             project_metadata: project_label.as_deref(),
         },
