@@ -7,9 +7,11 @@
 //!   tar order are cut into runs by content-defined boundaries. After each file a cut is made
 //!   with probability `size / target`, decided by a hash of the file's path (so the same tree
 //!   always cuts in the same places and a changed file moves at most the cuts next to it),
-//!   never before `target / 2` bytes and always at `2 × target` bytes. `target` is 8 MiB, or
-//!   `app bytes / 32` rounded up to a power of two when that is larger, so a slice averages
-//!   about 1/32 of the app and there are at most `2 × 32 = 64` automatic slices.
+//!   never before `target / 2` bytes and always at `2 × target` bytes. `target` starts at
+//!   `app bytes / 64` rounded up to a step of a quarter power of two (4, 5, 6, 7, 8, 10, 12,
+//!   14, 16, 20 … MiB; at least 4 MiB), so it stays put until the app grows past a step, and
+//!   doubles until there are at most [`MAX_AUTO_SLICES`] slices. A slice then averages about
+//!   1/40 of the app.
 //! - Smaller apps, or `auto: false`, stay one layer (what they always were).
 //!
 //! Directories go with the files after them; every slice repeats the parent directories it
@@ -21,9 +23,12 @@ use kiln_oci::{Digest, LayerBuilder};
 /// Below this many bytes the app is one layer.
 pub const AUTO_MIN_BYTES: u64 = 32 << 20;
 /// Smallest automatic target slice size.
-const MIN_TARGET: u64 = 8 << 20;
-/// The number of slices the target size aims for on large apps.
-const TARGET_SLICES: u64 = 32;
+const MIN_TARGET: u64 = 4 << 20;
+/// The app bytes per target slice size on large apps.
+const TARGET_SLICES: u64 = 64;
+/// Most automatic slices (with the run image and buildpack layers well under the 127 layers
+/// overlay file systems stack).
+pub const MAX_AUTO_SLICES: usize = 64;
 
 /// How the app layer is sliced.
 #[derive(Debug, Clone, Default)]
@@ -71,21 +76,20 @@ pub fn split(app: LayerBuilder, rules: &SliceRules) -> Result<Vec<LayerBuilder>,
         .sum();
     let mut count = n_explicit + 1;
     if rules.auto && rest_bytes >= AUTO_MIN_BYTES {
-        let target = target_size(rest_bytes);
-        let mut current = 0u64;
-        let mut slice = n_explicit;
-        for ((path, size), a) in entries.iter().zip(assignment.iter_mut()) {
-            if *a != n_explicit {
-                continue;
+        let mut target = target_size(rest_bytes);
+        loop {
+            let cuts = auto_cuts(&entries, &assignment, n_explicit, target);
+            if cuts.len() <= MAX_AUTO_SLICES || target >= rest_bytes {
+                for (a, slice) in assignment.iter_mut().zip(cuts.iter_slice(n_explicit)) {
+                    if slice != usize::MAX {
+                        *a = slice;
+                    }
+                }
+                count = n_explicit + cuts.len();
+                break;
             }
-            *a = slice;
-            current += size;
-            if current >= 2 * target || (current >= target / 2 && cut_after(path, *size, target)) {
-                slice += 1;
-                current = 0;
-            }
+            target *= 2;
         }
-        count = slice + 1;
     }
     let mut parts: Vec<LayerBuilder> = app
         .partition(count, |i| assignment[i])
@@ -108,12 +112,64 @@ fn relative(path: &[u8]) -> &[u8] {
     }
 }
 
-/// The automatic target slice size for `bytes` of app.
+/// The automatic slices of the rest (`assignment == rest`) with `target`: each entry's slice
+/// (counted from 0; entries of explicit slices get `usize::MAX`).
+struct Cuts {
+    slice_of: Vec<usize>,
+    slices: usize,
+}
+
+impl Cuts {
+    fn len(&self) -> usize {
+        self.slices
+    }
+
+    /// The final slice index of each entry: explicit ones `usize::MAX`, the rest offset.
+    fn iter_slice(&self, offset: usize) -> impl Iterator<Item = usize> + '_ {
+        self.slice_of.iter().map(move |&s| {
+            if s == usize::MAX {
+                usize::MAX
+            } else {
+                offset + s
+            }
+        })
+    }
+}
+
+fn auto_cuts(entries: &[(Vec<u8>, u64)], assignment: &[usize], rest: usize, target: u64) -> Cuts {
+    let mut current = 0u64;
+    let mut slice = 0;
+    let mut slice_of = Vec::with_capacity(entries.len());
+    for ((path, size), a) in entries.iter().zip(assignment) {
+        if *a != rest {
+            slice_of.push(usize::MAX);
+            continue;
+        }
+        slice_of.push(slice);
+        current += size;
+        if current >= 2 * target || (current >= target / 2 && cut_after(path, *size, target)) {
+            slice += 1;
+            current = 0;
+        }
+    }
+    let slices = if current == 0 {
+        slice.max(1)
+    } else {
+        slice + 1
+    };
+    Cuts { slice_of, slices }
+}
+
+/// The automatic target slice size for `bytes` of app: `bytes / 64` rounded up to a quarter
+/// power of two, at least [`MIN_TARGET`].
 fn target_size(bytes: u64) -> u64 {
-    (bytes / TARGET_SLICES)
-        .max(1)
-        .next_power_of_two()
-        .max(MIN_TARGET)
+    let want = (bytes / TARGET_SLICES).max(MIN_TARGET);
+    let pow = want.next_power_of_two();
+    let step = usize::try_from((pow / 8).max(1)).unwrap_or(usize::MAX);
+    (pow / 2..=pow)
+        .step_by(step)
+        .find(|t| *t >= want)
+        .unwrap_or(pow)
 }
 
 /// Whether to cut after the file at `path` of `size` bytes: true with probability

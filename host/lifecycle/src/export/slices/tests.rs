@@ -62,7 +62,7 @@ fn a_large_app_is_sliced_into_a_bounded_number_of_layers_that_cover_it() {
     assert_eq!(files, 501, "each file in exactly one slice");
     for p in &parts {
         let bytes: u64 = p.sizes().map(|(_, s)| s).sum();
-        assert!(bytes <= 2 * (8 << 20) + 100_000, "slice of {bytes} bytes");
+        assert!(bytes <= 2 * (4 << 20) + 100_000, "slice of {bytes} bytes");
     }
 }
 
@@ -115,4 +115,25 @@ fn a_bad_glob_names_itself() {
     };
     let err = split(app(1, 1, None, None), &rules).unwrap_err();
     assert!(err.to_string().contains("\"a/[\""), "{err}");
+}
+
+#[test]
+fn the_target_moves_in_quarter_power_of_two_steps() {
+    assert_eq!(target_size(1 << 20), 4 << 20);
+    assert_eq!(target_size(300 << 20), 5 << 20);
+    assert_eq!(target_size(320 << 20), 5 << 20);
+    assert_eq!(target_size(321 << 20), 6 << 20);
+    assert_eq!(target_size(1 << 30), 16 << 20);
+}
+
+#[test]
+fn many_large_files_still_give_at_most_the_maximum_slices() {
+    let mut b = LayerBuilder::new(LayerOwnership::ROOT);
+    for i in 0..200 {
+        b.add_file(&format!("workspace/big{i:03}"), vec![0; 3 << 20], 0o644)
+            .unwrap();
+    }
+    let parts = split(b, &auto()).unwrap();
+    assert!(parts.len() <= MAX_AUTO_SLICES, "{} slices", parts.len());
+    assert!(parts.len() > 8, "{} slices", parts.len());
 }
