@@ -5,7 +5,7 @@
 #   PACKAGE...  install these instead of the full list (e.g. busybox-static runc umoci)
 #   --check     only report what is missing; exit 1 if anything is
 # The full list: skopeo umoci oci-image-tool podman buildah runc crun docker-registry
-# busybox-static debootstrap jq python3 curl apache2-utils bubblewrap golang-go.
+# busybox-static debootstrap jq python3 curl apache2-utils bubblewrap golang-go pigz.
 # `apt-get update` runs only when something is missing. apt's output goes to
 # $KILN_TOOLS_DIR/install-deps.log; its tail is shown on failure. Needs root or sudo.
 # Where systemd runs, Debian's docker-registry service (it listens on :5000, the default
@@ -23,7 +23,7 @@ for a in "$@"; do
   esac
 done
 [ ${#pkgs[@]} -gt 0 ] || pkgs=(skopeo umoci oci-image-tool podman buildah runc crun docker-registry
-  busybox-static debootstrap jq python3 curl apache2-utils bubblewrap golang-go)
+  busybox-static debootstrap jq python3 curl apache2-utils bubblewrap golang-go pigz)
 
 installed() { [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]; }
 missing=()
