@@ -83,6 +83,7 @@ pub struct BuildResult {
     pub(crate) layers: Vec<Layer>,
     pub(crate) processes: Vec<Process>,
     pub(crate) labels: Vec<(String, String)>,
+    pub(crate) slices: Vec<Vec<String>>,
     pub(crate) unmet: Vec<String>,
 }
 
@@ -107,6 +108,19 @@ impl BuildResult {
     /// Add an image label.
     pub fn label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.labels.push((key.into(), value.into()));
+        self
+    }
+
+    /// Put the app files matching `globs` (relative to the app dir, e.g. `static/**`) in an
+    /// app layer of their own (CNB `launch.toml` `[[slices]]`), so a change elsewhere in the
+    /// app does not rewrite them.
+    pub fn slice<I, S>(mut self, globs: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.slices
+            .push(globs.into_iter().map(Into::into).collect());
         self
     }
 
@@ -141,6 +155,11 @@ impl BuildResult {
     /// The labels added so far.
     pub fn labels(&self) -> &[(String, String)] {
         &self.labels
+    }
+
+    /// The app layer slices declared so far.
+    pub fn slices(&self) -> &[Vec<String>] {
+        &self.slices
     }
 
     /// Plan entries declared unmet.

@@ -203,6 +203,7 @@ fn outcome(result: BuildResult) -> wit::BuildOutcome {
             .into_iter()
             .map(|(key, value)| wit::KeyValue { key, value })
             .collect(),
+        slices: result.slices,
         unmet: result.unmet,
     }
 }

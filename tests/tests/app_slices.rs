@@ -205,3 +205,47 @@ fn project_toml_slices_take_their_files_and_bad_globs_are_named() {
     );
     assert_eq!(app_layers(&layout).len(), 2, "the image is untouched");
 }
+
+#[test]
+fn a_buildpack_declares_slices_and_a_bad_glob_is_refused() {
+    let work = tempfile::tempdir().unwrap();
+    let app = work.path().join("app");
+    copy_dir(fixture("procfile-app"), &app);
+    std::fs::create_dir_all(app.join("static")).unwrap();
+    std::fs::write(app.join("static/site.css"), "body{}").unwrap();
+    std::fs::write(app.join("README.md"), "# app").unwrap();
+    let layout = work.path().join("image");
+    let raw = |mode: &str| {
+        run(kiln_command()
+            .arg("build")
+            .arg(format!("oci:{}:app", layout.display()))
+            .arg("--path")
+            .arg(&app)
+            .arg("--buildpack")
+            .arg(test_buildpack("raw"))
+            .args(["--env", &format!("KILN_TEST_MODE={mode}")])
+            .args(["--run-image", &busybox()]))
+    };
+    raw("slices").success();
+    assert_eq!(app_layers(&layout).len(), 3, "static, *.md, then the rest");
+    let image = OciLayout::open(&layout)
+        .unwrap()
+        .resolve(Some("app"))
+        .unwrap();
+    let history: Vec<_> = image
+        .config
+        .history()
+        .iter()
+        .filter_map(|h| h.created_by.clone())
+        .filter(|c| c.starts_with("Application Slice"))
+        .collect();
+    assert_eq!(history.len(), 3, "{history:?}");
+
+    let bad = raw("bad-slice");
+    assert_ne!(bad.code, 0);
+    assert!(
+        bad.stderr.contains("slice 1") && bad.stderr.contains("a/["),
+        "{}",
+        bad.stderr
+    );
+}

@@ -33,7 +33,12 @@ struct LaunchToml {
     #[serde(default)]
     labels: Vec<LabelToml>,
     #[serde(default)]
-    slices: Vec<toml::Value>,
+    slices: Vec<SliceToml>,
+}
+
+#[derive(Deserialize)]
+struct SliceToml {
+    paths: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -100,16 +105,14 @@ pub fn read_back(ctx: &BuildContext) -> Result<BuildResult, Error> {
     if launch_path.is_file() {
         let launch: LaunchToml = read_toml(&launch_path)?;
         remove(&launch_path)?;
-        if !launch.slices.is_empty() {
-            return Err(Error::msg(
-                "the inline script's launch.toml has [[slices]], which Kiln's inline buildpacks do not support",
-            ));
-        }
         for p in launch.processes {
             result = result.process(process(p)?);
         }
         for l in launch.labels {
             result = result.label(l.key, l.value);
+        }
+        for slice in launch.slices {
+            result = result.slice(slice.paths);
         }
     }
     let mut names: Vec<String> = std::fs::read_dir(&dir)

@@ -11,9 +11,9 @@
 //!   directory without one is removed, as the lifecycle does;
 //! - `<layers>/<name>/env{,.launch,.build}/NAME[.override|.default|.append|.prepend|.delim]`;
 //! - `<layers>/launch.toml`: `[[processes]]` (`type`, `command` as an array or a string,
-//!   `args`, `default`, `working-dir`) and `[[labels]]`.
+//!   `args`, `default`, `working-dir`), `[[labels]]` and `[[slices]]` (`paths`).
 //!
-//! Not supported (refused with a message): `store.toml`, `[[slices]]`, `build.toml` `unmet`,
+//! Not supported (refused with a message): `store.toml`, `build.toml` `unmet`,
 //! SBOM files.
 
 mod cnb_files;

@@ -61,6 +61,9 @@ pub struct LaunchMetadata {
     /// Labels from buildpacks (a later buildpack wins), sorted by key.
     #[serde(skip)]
     pub labels: BTreeMap<String, String>,
+    /// App layer slices of every buildpack, in group order.
+    #[serde(skip)]
+    pub slices: Vec<Vec<String>>,
 }
 
 /// Group members in order.
@@ -89,7 +92,9 @@ pub fn merge_launch(
     let mut processes: BTreeMap<String, LaunchProcess> = BTreeMap::new();
     let mut default: Option<String> = None;
     let mut labels = BTreeMap::new();
+    let mut slices = Vec::new();
     for b in built {
+        slices.extend(b.output.slices.iter().cloned());
         let id = buildpacks[b.index].descriptor.id.to_string();
         for p in &b.output.processes {
             let t = p.process_type.to_string();
@@ -119,6 +124,7 @@ pub fn merge_launch(
         buildpacks: group_members(buildpacks, group),
         processes: processes.into_values().collect(),
         labels,
+        slices,
     }
 }
 

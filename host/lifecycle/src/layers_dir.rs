@@ -381,6 +381,13 @@ struct LaunchToml<'a> {
     labels: Vec<LabelToml<'a>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     processes: Vec<ProcessToml<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    slices: Vec<SliceToml<'a>>,
+}
+
+#[derive(Serialize)]
+struct SliceToml<'a> {
+    paths: &'a [String],
 }
 
 #[derive(Serialize)]
@@ -438,8 +445,13 @@ pub fn write_buildpack_files(
                 working_dir: &p.working_dir,
             })
             .collect(),
+        slices: output
+            .slices
+            .iter()
+            .map(|paths| SliceToml { paths })
+            .collect(),
     };
-    if !launch.labels.is_empty() || !launch.processes.is_empty() {
+    if !launch.labels.is_empty() || !launch.processes.is_empty() || !launch.slices.is_empty() {
         let text = to_toml(&launch, "launch.toml")?;
         write_new_file(&host_dir.join("launch.toml"), text.as_bytes())?;
     }

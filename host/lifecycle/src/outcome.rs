@@ -57,6 +57,8 @@ pub struct BuildpackOutput {
     pub processes: Vec<ProcessRecord>,
     /// Labels.
     pub labels: Vec<(String, String)>,
+    /// App layer slices, each a list of globs relative to the app dir.
+    pub slices: Vec<Vec<String>>,
     /// Unmet plan entry names.
     pub unmet: Vec<String>,
 }
@@ -125,6 +127,7 @@ pub fn validate(
         ("layers", outcome.layers.len()),
         ("processes", outcome.processes.len()),
         ("labels", outcome.labels.len()),
+        ("slices", outcome.slices.len()),
         ("unmet entries", outcome.unmet.len()),
     ] {
         too_many(what, count, MAX_RECORDS).map_err(|reason| err("outcome".into(), reason))?;
@@ -261,6 +264,22 @@ pub fn validate(
             })?;
         labels.push((kv.key, kv.value));
     }
+    for (i, globs) in outcome.slices.iter().enumerate() {
+        let what = || format!("slice {}", i + 1);
+        if globs.is_empty() || globs.len() > MAX_ITEMS_PER_RECORD {
+            return Err(err(
+                what(),
+                format!("must list 1 to {MAX_ITEMS_PER_RECORD} globs"),
+            ));
+        }
+        for g in globs {
+            check_value("a glob", g).map_err(|reason| err(what(), reason))?;
+            if g.trim().is_empty() || globset::Glob::new(g.trim_start_matches("./")).is_err() {
+                let shown = kiln_runtime::guest_text::capped(g.clone(), 100);
+                return Err(err(what(), format!("{shown:?} is not a valid glob")));
+            }
+        }
+    }
     for name in &outcome.unmet {
         if !plan_names.contains(name) {
             return Err(err(
@@ -273,6 +292,7 @@ pub fn validate(
         layers,
         processes,
         labels,
+        slices: outcome.slices,
         unmet: outcome.unmet,
     })
 }

@@ -306,6 +306,7 @@ pub fn launch_web(buildpack: &str) -> LaunchMetadata {
             buildpack_id: buildpack.into(),
         }],
         labels: BTreeMap::new(),
+        slices: Vec::new(),
     }
 }
 

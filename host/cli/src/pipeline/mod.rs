@@ -331,7 +331,15 @@ pub fn build_with_runtime(
                 .as_ref(),
             verified: &VerifiedLayers::new(request.services.caches.verified_layers()),
             layer_ids: &LayerIds::new(request.services.caches.layer_ids()),
-            app_slices: &request.app_slices,
+            app_slices: &SliceRules {
+                explicit: launch
+                    .slices
+                    .iter()
+                    .chain(&request.app_slices.explicit)
+                    .cloned()
+                    .collect(),
+                auto: request.app_slices.auto,
+            },
             compression: &request.compression,
             launchers: EMBEDDED_LAUNCHERS,
             project_metadata: project_label.as_deref(),

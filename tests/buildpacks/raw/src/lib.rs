@@ -14,6 +14,7 @@
 //! - `stack-overflow`: unbounded recursion;
 //! - `layer-is-file`: a declared launch layer whose directory is a regular file;
 //! - `long-path`: a launch + cache layer `deep` holding a file 4,000 bytes below the layer;
+//! - `slices`: app slices `static` and `*.md`; `bad-slice`: a slice glob `a/[`;
 //! - `ok` or no mode: a valid launch layer `fine` with one file and a `web` process `/bin/true`.
 //!
 //! An unknown mode is an error.
@@ -79,6 +80,7 @@ fn outcome(layers: Vec<Layer>, processes: Vec<Process>) -> BuildOutcome {
         layers,
         processes,
         labels: Vec::new(),
+        slices: Vec::new(),
         unmet: Vec::new(),
     }
 }
@@ -194,6 +196,17 @@ impl bindings::Guest for Raw {
                 std::fs::write(&path, "a file where a layer dir belongs\n")
                     .map_err(|e| error(format!("could not write {}: {e}", path.display())))?;
                 Ok(outcome(vec![layer("notadir", true)], Vec::new()))
+            }
+            "slices" | "bad-slice" => {
+                let mut process = web("/bin/true");
+                process.default = true;
+                let mut out = outcome(Vec::new(), vec![process]);
+                out.slices = if mode == "slices" {
+                    vec![vec!["static".to_owned()], vec!["*.md".to_owned()]]
+                } else {
+                    vec![vec!["a/[".to_owned()]]
+                };
+                Ok(out)
             }
             "ok" => {
                 let dir = std::path::Path::new(&ctx.layers_dir).join("fine");
