@@ -61,11 +61,14 @@ pub enum Mode {
     /// Fetch like `fetch-url` (when `KILN_TEST_URL` is set), then list every file under
     /// `/downloads` on a `downloads:` log line.
     ListDownloads,
+    /// Write `KILN_TEST_FILES` (default 200000) tiny files, 1000 per directory, into a
+    /// launch layer `many`.
+    ManyFiles,
 }
 
 impl Mode {
     /// Every mode with its `KILN_TEST_MODE` spelling.
-    pub const ALL: [(&'static str, Self); 16] = [
+    pub const ALL: [(&'static str, Self); 17] = [
         ("ok", Self::Ok),
         ("detect-write", Self::DetectWrite),
         ("detect-loop", Self::DetectLoop),
@@ -82,6 +85,7 @@ impl Mode {
         ("fetch-url", Self::FetchUrl),
         ("list-downloads", Self::ListDownloads),
         ("symlink-loop", Self::SymlinkLoop),
+        ("many-files", Self::ManyFiles),
     ];
 
     /// The mode selected by the platform environment (`ok` when `KILN_TEST_MODE` is unset).
@@ -303,6 +307,7 @@ impl Buildpack for Hostile {
                 }
             }
             Mode::EnvDump => env_dump(&ctx),
+            Mode::ManyFiles => many_files(&ctx),
             Mode::Launder => launder(&ctx, mode),
             Mode::FetchUrl => {
                 let file = fetch_test_url(&ctx).map_err(|e| refused(mode, e))?;
@@ -401,3 +406,24 @@ fn list_files(dir: &Path, out: &mut Vec<String>) {
 }
 
 kiln_sdk::export_buildpack!(Hostile);
+
+/// `many-files`: a launch layer of many tiny files.
+fn many_files(ctx: &BuildContext) -> Result<BuildResult, Error> {
+    let count: usize = ctx
+        .detect
+        .platform_env
+        .get("KILN_TEST_FILES")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(200_000);
+    let layer = ctx.create_layer(layer_name!("many"), LayerTypes::none().launch())?;
+    for i in 0..count {
+        let dir = layer.path().join(format!("d{:04}", i / 1000));
+        if i % 1000 == 0 {
+            std::fs::create_dir_all(&dir).map_err(|e| Error::msg(format!("{e}")))?;
+        }
+        std::fs::write(dir.join(format!("f{i:07}")), format!("file {i}\n"))
+            .map_err(|e| Error::msg(format!("{e}")))?;
+    }
+    kiln_sdk::log::info(format!("wrote {count} files"));
+    BuildResult::new().layer(layer).build()
+}
