@@ -271,19 +271,17 @@ fn place_layer(
         }
         Source::Build(builder) => {
             let identity = builder.identity();
-            let diff_id = match inputs.layer_ids.get(&identity) {
-                Some((diff_id, _)) => diff_id,
-                None => {
-                    let (diff_id, size) = builder.diff_id()?;
-                    inputs.layer_ids.put(&identity, &diff_id, size);
-                    diff_id
-                }
+            let diff_id = if let Some((diff_id, _)) = inputs.layer_ids.get(&identity) {
+                diff_id
+            } else {
+                let (diff_id, size) = builder.diff_id()?;
+                inputs.layer_ids.put(&identity, &diff_id, size);
+                diff_id
             };
             let wanted = inputs.compression.format.media_type();
             match reuse(&diff_id) {
                 Ok(Some(desc)) if desc.media_type == wanted => return Ok((diff_id, desc, true)),
-                Ok(Some(_)) => {}
-                Ok(None) => {}
+                Ok(Some(_) | None) => {}
                 Err(ReuseRefused::Io(e)) => return Err(e.into()),
                 Err(ReuseRefused::Check(problem)) => notes.push(format!(
                     "not reusing layer {} from the previous image: {problem}; writing it anew",

@@ -148,7 +148,7 @@ impl Index {
 }
 
 fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
-    out.extend_from_slice(&(b.len() as u32).to_le_bytes());
+    out.extend_from_slice(&(b.len() as u64).to_le_bytes());
     out.extend_from_slice(b);
 }
 
@@ -180,7 +180,7 @@ impl<'a> Reader<'a> {
         self.array().map(u64::from_le_bytes)
     }
     fn bytes(&mut self) -> Option<Vec<u8>> {
-        let n = u32::from_le_bytes(self.array()?) as usize;
+        let n = usize::try_from(self.u64()?).ok()?;
         self.take(n).map(<[u8]>::to_vec)
     }
     fn stat(&mut self) -> Option<FileStat> {
@@ -229,7 +229,7 @@ mod tests {
             size: n + 2,
             mtime_ns: -3,
             ctime_ns: i128::from(n) << 70,
-            mode: 0o100644,
+            mode: 0o100_644,
         }
     }
 
@@ -269,7 +269,7 @@ mod tests {
         extra.push(0);
         assert_eq!(decode(&extra), None);
         let mut bad_kind = bytes;
-        let kind_at = MAGIC.len() + 16 + 4 + 1;
+        let kind_at = MAGIC.len() + 16 + 8 + 1;
         bad_kind[kind_at] = 7;
         assert_eq!(decode(&bad_kind), None);
     }

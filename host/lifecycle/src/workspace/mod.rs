@@ -168,18 +168,16 @@ impl Workspace {
         let lock = std::fs::File::create(&lock_path).map_err(io("create", &lock_path))?;
         lock.lock().map_err(io("lock", &lock_path))?;
         let snapshot = snapshot.and_then(lock_snapshot);
-        let (app, fingerprint, stats, snapshot_lock) = match snapshot {
-            Some((paths, snapshot_lock)) => {
+        let (app, fingerprint, stats, snapshot_lock) =
+            if let Some((paths, snapshot_lock)) = snapshot {
                 let (fingerprint, stats) = sync_snapshot(app_src, &paths, epoch_seconds, include)?;
                 (paths.tree, fingerprint, stats, Some(snapshot_lock))
-            }
-            None => {
+            } else {
                 let app = temp.path().join("workspace");
                 let (fingerprint, stats, _) =
                     sync_into(app_src, &app, &Index::new(epoch_seconds), include)?;
                 (app, fingerprint, stats, None)
-            }
-        };
+            };
         let platform = temp.path().join("platform");
         let env_dir = platform.join("env");
         std::fs::create_dir_all(&env_dir).map_err(io("create", &env_dir))?;
@@ -236,12 +234,11 @@ fn lock_snapshot(dir: &Path) -> Option<(SnapshotPaths, std::fs::File)> {
             return None;
         }
     };
-    match file.try_lock() {
-        Ok(()) => Some((paths, file)),
-        Err(_) => {
-            tracing::info!(dir = %dir.display(), "the app snapshot is in use by another build; copying the app afresh");
-            None
-        }
+    if file.try_lock().is_ok() {
+        Some((paths, file))
+    } else {
+        tracing::info!(dir = %dir.display(), "the app snapshot is in use by another build; copying the app afresh");
+        None
     }
 }
 

@@ -61,8 +61,11 @@ fn a_fresh_copy_matches_the_app_and_is_stamped() {
     assert!(!ws.persistent);
     assert_eq!(listing(&ws.app), listing(&src));
     let m = std::fs::metadata(ws.app.join("src/a.txt")).unwrap();
-    assert_eq!(m.mtime() as u64, EPOCH);
-    assert_eq!(std::fs::metadata(&ws.app).unwrap().mtime() as u64, EPOCH);
+    assert_eq!(m.mtime(), i64::try_from(EPOCH).unwrap());
+    assert_eq!(
+        std::fs::metadata(&ws.app).unwrap().mtime(),
+        i64::try_from(EPOCH).unwrap()
+    );
     assert_eq!(ws.sync.copied, 5);
 }
 
