@@ -25,7 +25,7 @@ use super::spec::{
 };
 use kiln_fs::atomic_file::{self, Durability};
 
-use super::{DEFAULT_TAG, Digest, HashingWriter, ImageError, Result, io_err};
+use super::{DEFAULT_TAG, Digest, FileStamp, HashingWriter, ImageError, Result, io_err};
 
 /// Name of the layout marker file.
 pub const OCI_LAYOUT_FILE: &str = "oci-layout";
@@ -39,6 +39,18 @@ const OCI_LAYOUT_CONTENT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 const FILE_MODE: u32 = 0o644;
 /// How deep nested indexes are followed.
 const MAX_INDEX_DEPTH: usize = 4;
+
+/// How [`BlobStore::copy_verified_from`] (and [`crate::VerifiedLayers::copy`]) put a blob in place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CopyOutcome {
+    /// The destination already had it (with the right size); nothing was read or written.
+    Present,
+    /// Copied without reading it in Kiln (`copy_file_range` or a reflink), because the source
+    /// file is the one Kiln checked.
+    Cloned,
+    /// Read, hashed and written (the source was not known to be checked, or it changed).
+    Hashed,
+}
 
 /// Content-addressed blob storage: `<layout>/blobs/sha256/<hex>`.
 #[derive(Debug, Clone)]
@@ -111,19 +123,69 @@ impl BlobStore {
         if self.has(&desc.digest) {
             return Ok(false);
         }
+        self.hashing_copy(source, desc)?;
+        Ok(true)
+    }
+
+    /// Read, hash and write the blob `desc` from `source`; a mismatch is an error and leaves
+    /// nothing behind (a damaged blob already here is replaced only by a checked one).
+    fn hashing_copy(&self, source: &BlobStore, desc: &Descriptor) -> Result<()> {
         let mut src = source.open(&desc.digest)?;
         let mut writer = self.writer()?;
         io::copy(&mut src, &mut writer).map_err(io_err("copy blob", source.path(&desc.digest)))?;
-        let written = writer.finish(&desc.media_type)?;
-        if written.digest != desc.digest {
-            let _ = fs::remove_file(self.path(&written.digest));
-            return Err(ImageError::DigestMismatch {
-                path: source.path(&desc.digest),
-                expected: desc.digest.clone(),
-                actual: written.digest,
-            });
+        writer
+            .finish_expecting(&desc.media_type, &desc.digest)
+            .map_err(|e| match e {
+                ImageError::DigestMismatch {
+                    expected, actual, ..
+                } => ImageError::DigestMismatch {
+                    path: source.path(&desc.digest),
+                    expected,
+                    actual,
+                },
+                other => other,
+            })?;
+        Ok(())
+    }
+
+    /// Copies the blob `desc` from `source`, whose file Kiln checked when it had the stamp
+    /// `checked` (from [`crate::VerifiedLayers::check_stamped`] or a matching record),
+    /// without reading it: nothing when this store has the blob with the right size, else
+    /// `std::fs::copy` (`copy_file_range`, a reflink where the filesystem has them) into a
+    /// temporary file renamed into place. When the source's stamp differs from `checked`
+    /// before or after the copy, the copy is discarded and the hashing [`Self::copy_from`]
+    /// decides instead.
+    pub fn copy_verified_from(
+        &self,
+        source: &BlobStore,
+        desc: &Descriptor,
+        checked: &FileStamp,
+    ) -> Result<CopyOutcome> {
+        let target = self.path(&desc.digest);
+        if self.has_with_size(&desc.digest, desc.size) {
+            return Ok(CopyOutcome::Present);
         }
-        Ok(true)
+        let src = source.path(&desc.digest);
+        let unchanged = || FileStamp::of(&src).is_ok_and(|s| s == *checked && s.size == desc.size);
+        if unchanged() {
+            fs::create_dir_all(&self.dir).map_err(io_err("create directory", &self.dir))?;
+            let tmp = tempfile::Builder::new()
+                .prefix(BLOB_TEMP_PREFIX)
+                .tempfile_in(&self.dir)
+                .map_err(io_err("create a temporary file in", &self.dir))?;
+            let copied = fs::copy(&src, tmp.path()).map_err(io_err("copy blob", &src))?;
+            if copied == desc.size && unchanged() {
+                persist_file(tmp, &target)?;
+                return Ok(CopyOutcome::Cloned);
+            }
+            tracing::warn!(
+                "blob {} changed while it was copied; copying it again with its digest checked",
+                src.display()
+            );
+        }
+        // Not the file that was checked: only a copy whose digest checks out goes in place.
+        self.hashing_copy(source, desc)?;
+        Ok(CopyOutcome::Hashed)
     }
 
     /// Writes `bytes` as a blob (atomically; a no-op if already present) and
@@ -191,6 +253,16 @@ impl BlobWriter {
     /// If a blob with the same digest and size already exists, it is kept and
     /// the temporary file is dropped.
     pub fn finish(self, media_type: &str) -> Result<Descriptor> {
+        self.finish_inner(media_type, None)
+    }
+
+    /// [`Self::finish`], but when the content does not hash to `expected` nothing is put in
+    /// place (the temporary file is dropped) and the error says so.
+    pub fn finish_expecting(self, media_type: &str, expected: &Digest) -> Result<Descriptor> {
+        self.finish_inner(media_type, Some(expected))
+    }
+
+    fn finish_inner(self, media_type: &str, expected: Option<&Digest>) -> Result<Descriptor> {
         let dir = self.store.dir.clone();
         let (buf, digest, size) = self.inner.finish();
         let tmp = buf.into_inner().map_err(|e| ImageError::Io {
@@ -198,6 +270,15 @@ impl BlobWriter {
             path: dir.clone(),
             source: e.into_error(),
         })?;
+        if let Some(expected) = expected
+            && *expected != digest
+        {
+            return Err(ImageError::DigestMismatch {
+                path: dir,
+                expected: expected.clone(),
+                actual: digest,
+            });
+        }
         let target = self.store.path(&digest);
         if !self.store.has_with_size(&digest, size) {
             persist_file(tmp, &target)?;

@@ -18,6 +18,7 @@
 pub mod blob_cache;
 pub mod digest;
 pub mod docker_archive;
+pub mod file_stamp;
 pub mod inspect;
 pub mod layer_tar;
 pub mod layout;
@@ -36,9 +37,10 @@ pub use docker_archive::{
     read_docker_archive, write_docker_archive, write_docker_archive_from_resolved,
     write_docker_archive_raw,
 };
+pub use file_stamp::FileStamp;
 pub use inspect::{ImageSummary, LayerSummary};
 pub use layer_tar::{LayerBuilder, LayerOwnership, WrittenLayer};
-pub use layout::{BlobStore, BlobWriter, OciLayout, ResolvedImage, WrittenImage};
+pub use layout::{BlobStore, BlobWriter, CopyOutcome, OciLayout, ResolvedImage, WrittenImage};
 pub use layout_gc::{GcReport, collect_garbage};
 pub use local_image::LocalImage;
 pub use spec::{
