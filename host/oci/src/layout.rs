@@ -194,6 +194,7 @@ impl BlobStore {
         let digest = Digest::of_bytes(bytes);
         let size = bytes.len() as u64;
         if self.has_with_size(&digest, size) {
+            freshen(&self.path(&digest));
             return Ok(Descriptor::new(media_type, digest, size));
         }
         let mut w = self.writer()?;
@@ -280,7 +281,9 @@ impl BlobWriter {
             });
         }
         let target = self.store.path(&digest);
-        if !self.store.has_with_size(&digest, size) {
+        if self.store.has_with_size(&digest, size) {
+            freshen(&target);
+        } else {
             persist_file(tmp, &target)?;
         }
         Ok(Descriptor::new(media_type, digest, size))
@@ -294,6 +297,26 @@ impl Write for BlobWriter {
 
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
+    }
+}
+
+/// A blob a write found already present, older than this, gets a new mtime.
+const FRESHEN_AFTER: std::time::Duration = std::time::Duration::from_mins(10);
+
+/// Mark the existing blob `path` as just written (its mtime), so that a sweep with a grace
+/// period ([`crate::collect_garbage_with`]) does not remove it before the image that now
+/// uses it is tagged. Best effort; recent blobs are left alone.
+fn freshen(path: &Path) {
+    let Ok(file) = File::open(path) else { return };
+    let now = std::time::SystemTime::now();
+    let old = file
+        .metadata()
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|m| now.duration_since(m).ok())
+        .is_some_and(|age| age > FRESHEN_AFTER);
+    if old {
+        let _ = file.set_modified(now);
     }
 }
 

@@ -16,6 +16,7 @@
 //!
 
 pub mod blob_cache;
+pub mod cache_sweep;
 pub mod digest;
 pub mod docker_archive;
 pub mod file_stamp;
@@ -41,7 +42,7 @@ pub use file_stamp::FileStamp;
 pub use inspect::{ImageSummary, LayerSummary};
 pub use layer_tar::{LayerBuilder, LayerOwnership, WrittenLayer};
 pub use layout::{BlobStore, BlobWriter, CopyOutcome, OciLayout, ResolvedImage, WrittenImage};
-pub use layout_gc::{GcReport, collect_garbage};
+pub use layout_gc::{GcReport, collect_garbage, collect_garbage_with};
 pub use local_image::LocalImage;
 pub use spec::{
     ANNOTATION_REF_NAME, Descriptor, HistoryEntry, ImageConfig, ImageIndex, ImageManifest,

@@ -11,6 +11,7 @@ use std::time::SystemTime;
 
 use flate2::read::GzDecoder;
 
+use super::cache_sweep::{Removed, SweepPolicy};
 use super::digest::HashingReader;
 use super::file_stamp::FileStamp;
 use super::layout::CopyOutcome;
@@ -188,8 +189,28 @@ impl VerifiedLayers {
             return None;
         }
         let line = record_line(diff_id, &stamp);
-        let text = std::fs::read_to_string(record).ok()?;
-        text.lines().any(|l| l == line).then_some(stamp)
+        let text = std::fs::read_to_string(&record).ok()?;
+        let hit = text.lines().any(|l| l == line);
+        if hit {
+            crate::cache_sweep::touch(&record);
+        }
+        hit.then_some(stamp)
+    }
+
+    /// Remove the records not used (written or matched) for the policy's `max_age`, records
+    /// without a line of the current format (they can never match), files that are not
+    /// records, and old temporary files. Removing a record only costs a re-check; a record
+    /// cannot say where its blob files are, so "not used for a while" is the rule, not
+    /// "its blob is gone".
+    pub fn sweep(&self, policy: &SweepPolicy) -> io::Result<Vec<Removed>> {
+        let Some(dir) = &self.dir else {
+            return Ok(Vec::new());
+        };
+        crate::cache_sweep::sweep_flat(dir, "verified-layer record", policy, |name, path| {
+            Digest::parse(&format!("sha256:{name}")).is_ok()
+                && std::fs::read_to_string(path)
+                    .is_ok_and(|t| t.lines().any(|l| l.split(' ').count() == 6))
+        })
     }
 
     /// Remember a blob Kiln itself just wrote from known content.
@@ -464,6 +485,41 @@ mod tests {
             b.blobs().read(&desc.digest).unwrap().len() as u64,
             desc.size
         );
+    }
+
+    #[test]
+    fn a_sweep_keeps_used_records_and_removes_unused_and_unmatchable_ones() {
+        use std::time::{Duration, SystemTime};
+        let tmp = tempfile::tempdir().unwrap();
+        let layout = OciLayout::create_or_open(tmp.path().join("l")).unwrap();
+        let records = tmp.path().join("records");
+        let verified = VerifiedLayers::new(Some(records.clone()));
+        let (used, used_id) = layer(layout.blobs(), b"used");
+        let (unused, unused_id) = layer(layout.blobs(), b"unused");
+        settle();
+        verified.check(layout.blobs(), &used, &used_id).unwrap();
+        verified.check(layout.blobs(), &unused, &unused_id).unwrap();
+        let old = SystemTime::now() - Duration::from_hours(24 * 40);
+        for d in [&used, &unused] {
+            std::fs::File::open(records.join(d.digest.hex()))
+                .unwrap()
+                .set_modified(old)
+                .unwrap();
+        }
+        let old_format = records.join("a".repeat(64));
+        std::fs::write(&old_format, format!("{used_id} 12 34\n")).unwrap();
+        // Used again: the record's last-used stamp is refreshed.
+        assert!(verified.recorded(layout.blobs(), &used, &used_id).is_some());
+
+        let removed = verified
+            .sweep(&SweepPolicy::new(Duration::from_hours(24 * 30)))
+            .unwrap();
+        let mut gone: Vec<_> = removed.iter().map(|r| r.path.clone()).collect();
+        gone.sort();
+        let mut expected = vec![records.join(unused.digest.hex()), old_format];
+        expected.sort();
+        assert_eq!(gone, expected);
+        assert!(verified.recorded(layout.blobs(), &used, &used_id).is_some());
     }
 
     #[test]

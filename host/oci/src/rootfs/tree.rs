@@ -71,7 +71,7 @@ pub(super) fn remove_entry(path: &Path) -> io::Result<()> {
 
 /// Remove the directory tree `path` (symlinks in it are removed, not followed); when that
 /// fails, make its directories writable and try again. Nothing there is fine.
-pub(super) fn remove_tree(path: &Path) -> io::Result<()> {
+pub(crate) fn remove_tree(path: &Path) -> io::Result<()> {
     let not_found = |r: io::Result<()>| match r {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         other => other,
