@@ -188,13 +188,16 @@ impl BlobStore {
         Ok(CopyOutcome::Hashed)
     }
 
-    /// Writes `bytes` as a blob (atomically; a no-op if already present) and
-    /// returns its descriptor.
+    /// Writes `bytes` as a blob (atomically; a no-op if a file with exactly these bytes is
+    /// already there) and returns its descriptor.
     pub fn write_bytes(&self, bytes: &[u8], media_type: &str) -> Result<Descriptor> {
         let digest = Digest::of_bytes(bytes);
         let size = bytes.len() as u64;
-        if self.has_with_size(&digest, size) {
-            freshen(&self.path(&digest));
+        // A file already there counts only when it holds exactly these bytes (a damaged or
+        // planted file of the right size is replaced, never taken for Kiln's own).
+        let path = self.path(&digest);
+        if self.has_with_size(&digest, size) && fs::read(&path).is_ok_and(|b| b == bytes) {
+            freshen(&path);
             return Ok(Descriptor::new(media_type, digest, size));
         }
         let mut w = self.writer()?;
@@ -250,9 +253,8 @@ impl BlobWriter {
         self.inner.bytes_written()
     }
 
-    /// Flushes, fsyncs and renames the blob into place; returns its descriptor.
-    /// If a blob with the same digest and size already exists, it is kept and
-    /// the temporary file is dropped.
+    /// Flushes, fsyncs and renames the blob into place (replacing a file of the same name);
+    /// returns its descriptor.
     pub fn finish(self, media_type: &str) -> Result<Descriptor> {
         self.finish_inner(media_type, None)
     }
@@ -280,12 +282,9 @@ impl BlobWriter {
                 actual: digest,
             });
         }
-        let target = self.store.path(&digest);
-        if self.store.has_with_size(&digest, size) {
-            freshen(&target);
-        } else {
-            persist_file(tmp, &target)?;
-        }
+        // Always ours in place, even over a file of the same name: callers remember what
+        // they wrote as checked, so it must be these bytes.
+        persist_file(tmp, &self.store.path(&digest))?;
         Ok(Descriptor::new(media_type, digest, size))
     }
 }
@@ -845,6 +844,22 @@ mod tests {
         b.add_file("etc/content", content.as_bytes().to_vec(), 0o644)
             .unwrap();
         b.write_to(layout.blobs()).unwrap()
+    }
+
+    #[test]
+    fn a_planted_file_of_the_right_size_is_replaced_by_what_kiln_writes() {
+        let t = tempfile::tempdir().unwrap();
+        let layout = OciLayout::create_or_open(t.path()).unwrap();
+        let digest = Digest::of_bytes(b"real");
+        fs::write(layout.blobs().path(&digest), b"fake").unwrap();
+        layout.blobs().write_bytes(b"real", "x/y").unwrap();
+        assert_eq!(fs::read(layout.blobs().path(&digest)).unwrap(), b"real");
+
+        fs::write(layout.blobs().path(&digest), b"fake").unwrap();
+        let mut w = layout.blobs().writer().unwrap();
+        w.write_all(b"real").unwrap();
+        w.finish("x/y").unwrap();
+        assert_eq!(fs::read(layout.blobs().path(&digest)).unwrap(), b"real");
     }
 
     fn config_for(layers: &[&WrittenLayer], label: &str) -> ImageConfig {
