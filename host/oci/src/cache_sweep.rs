@@ -8,6 +8,7 @@
 
 use std::fs;
 use std::io;
+use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -78,7 +79,7 @@ pub fn tree_bytes(path: &Path) -> u64 {
 pub fn remove_entry(path: &Path) -> io::Result<u64> {
     let bytes = tree_bytes(path);
     match fs::symlink_metadata(path) {
-        Ok(m) if m.is_dir() => crate::rootfs::remove_tree(path)?,
+        Ok(m) if m.is_dir() => remove_tree(path)?,
         Ok(_) => match fs::remove_file(path) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
             _ => {}
@@ -145,6 +146,37 @@ pub(crate) fn sweep_flat(
         }
     }
     Ok(removed)
+}
+
+/// Remove the directory tree `path` (symlinks in it are removed, not followed); when that
+/// fails, make its directories writable and try again. Nothing there is fine.
+pub fn remove_tree(path: &Path) -> io::Result<()> {
+    let not_found = |r: io::Result<()>| match r {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    };
+    if not_found(fs::remove_dir_all(path)).is_ok() {
+        return Ok(());
+    }
+    make_dirs_writable(path);
+    not_found(fs::remove_dir_all(path))
+}
+
+/// Add `u+rwx` to `path` and every directory below it (best effort, symlinks not followed).
+fn make_dirs_writable(path: &Path) {
+    let Ok(meta) = fs::symlink_metadata(path) else {
+        return;
+    };
+    if !meta.is_dir() {
+        return;
+    }
+    let mode = (meta.mode() & 0o7777) | 0o700;
+    let _ = fs::set_permissions(path, fs::Permissions::from_mode(mode));
+    if let Ok(entries) = fs::read_dir(path) {
+        for e in entries.flatten() {
+            make_dirs_writable(&e.path());
+        }
+    }
 }
 
 #[cfg(test)]

@@ -30,8 +30,6 @@
 mod apply;
 mod tree;
 
-pub(crate) use tree::remove_tree;
-
 use std::fs;
 use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
