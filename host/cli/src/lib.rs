@@ -3,6 +3,7 @@
 //! See `ARCHITECTURE.md` for the map of modules and the data flow from app dir to image.
 
 pub mod buildpack_artifact;
+pub mod cache_gc;
 pub mod cache_image;
 pub mod cli;
 pub mod download_report;

@@ -8,7 +8,7 @@
 use serde_json::Value;
 
 use crate::export::RunImage;
-use kiln_oci::{Digest, HistoryEntry, ImageError, OciLayout};
+use kiln_oci::{CopyOutcome, Digest, HistoryEntry, ImageError, OciLayout};
 use kiln_spec::labels::LIFECYCLE_METADATA;
 
 /// Label that, when exactly `"false"`, forbids rebasing without `--force`.
@@ -67,6 +67,8 @@ pub struct RebaseReport {
     pub new_top_layer: String,
     /// Number of app layers carried over unchanged.
     pub kept_layers: usize,
+    /// How each of the new run image's layer blobs got into the layout (bottom first).
+    pub base_copies: Vec<CopyOutcome>,
 }
 
 /// Rebase the image tagged `tag` in `layout` (called `image` in messages) onto `run_image`,
@@ -170,7 +172,7 @@ pub fn rebase(
         .map_err(img_err)?;
     config.set_diff_ids(&new_diff_ids);
 
-    run_image.copy_blobs_to(layout).map_err(img_err)?;
+    let base_copies = run_image.copy_blobs_to(layout).map_err(img_err)?;
     let written = layout
         .write_image(tag, &config, descriptors)
         .map_err(img_err)?;
@@ -179,6 +181,7 @@ pub fn rebase(
         old_top_layer: old_top,
         new_top_layer: new_top,
         kept_layers: kept,
+        base_copies,
     })
 }
 

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use flate2::read::GzDecoder;
 
+use super::cache_sweep::{Removed, SweepPolicy};
 use super::spec::MEDIA_TYPE_OCI_LAYER_GZIP;
 use super::{BlobStore, Descriptor, Digest, HashingWriter};
 
@@ -42,7 +43,18 @@ impl BlobCache {
             let _ = std::fs::remove_file(&path);
             return None;
         }
+        crate::cache_sweep::touch(&path);
         store.write_bytes(&bytes, MEDIA_TYPE_OCI_LAYER_GZIP).ok()
+    }
+
+    /// Remove the entries not used for the policy's `max_age`, files that are not entries
+    /// (`<diff_id hex>.tar.gz`) and old temporary files. An entry is only an optimisation:
+    /// one removed while a build reads it just gets compressed again.
+    pub fn sweep(&self, policy: &SweepPolicy) -> io::Result<Vec<Removed>> {
+        crate::cache_sweep::sweep_flat(&self.dir, "blob cache entry", policy, |name, _| {
+            name.strip_suffix(".tar.gz")
+                .is_some_and(|hex| Digest::parse(&format!("sha256:{hex}")).is_ok())
+        })
     }
 
     /// Remember the blob `desc` (in `store`) as the compressed form of `diff_id`. Failures

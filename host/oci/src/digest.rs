@@ -135,6 +135,14 @@ impl<R: Read> HashingReader<R> {
     pub fn finish(self) -> Digest {
         Digest::from_sha256(self.hasher.finalize().into())
     }
+
+    /// The inner reader and the digest of everything read through it.
+    pub fn finish_with_inner(self) -> (R, Digest) {
+        (
+            self.inner,
+            Digest::from_sha256(self.hasher.finalize().into()),
+        )
+    }
 }
 
 impl<R: Read> Read for HashingReader<R> {

@@ -25,7 +25,7 @@ use super::spec::{
 };
 use kiln_fs::atomic_file::{self, Durability};
 
-use super::{DEFAULT_TAG, Digest, HashingWriter, ImageError, Result, io_err};
+use super::{DEFAULT_TAG, Digest, FileStamp, HashingWriter, ImageError, Result, io_err};
 
 /// Name of the layout marker file.
 pub const OCI_LAYOUT_FILE: &str = "oci-layout";
@@ -39,6 +39,18 @@ const OCI_LAYOUT_CONTENT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 const FILE_MODE: u32 = 0o644;
 /// How deep nested indexes are followed.
 const MAX_INDEX_DEPTH: usize = 4;
+
+/// How [`BlobStore::copy_verified_from`] (and [`crate::VerifiedLayers::copy`]) put a blob in place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CopyOutcome {
+    /// The destination already had it (with the right size); nothing was read or written.
+    Present,
+    /// Copied without reading it in Kiln (`copy_file_range` or a reflink), because the source
+    /// file is the one Kiln checked.
+    Cloned,
+    /// Read, hashed and written (the source was not known to be checked, or it changed).
+    Hashed,
+}
 
 /// Content-addressed blob storage: `<layout>/blobs/sha256/<hex>`.
 #[derive(Debug, Clone)]
@@ -111,27 +123,81 @@ impl BlobStore {
         if self.has(&desc.digest) {
             return Ok(false);
         }
-        let mut src = source.open(&desc.digest)?;
-        let mut writer = self.writer()?;
-        io::copy(&mut src, &mut writer).map_err(io_err("copy blob", source.path(&desc.digest)))?;
-        let written = writer.finish(&desc.media_type)?;
-        if written.digest != desc.digest {
-            let _ = fs::remove_file(self.path(&written.digest));
-            return Err(ImageError::DigestMismatch {
-                path: source.path(&desc.digest),
-                expected: desc.digest.clone(),
-                actual: written.digest,
-            });
-        }
+        self.hashing_copy(source, desc)?;
         Ok(true)
     }
 
-    /// Writes `bytes` as a blob (atomically; a no-op if already present) and
-    /// returns its descriptor.
+    /// Read, hash and write the blob `desc` from `source`; a mismatch is an error and leaves
+    /// nothing behind (a damaged blob already here is replaced only by a checked one).
+    fn hashing_copy(&self, source: &BlobStore, desc: &Descriptor) -> Result<()> {
+        let mut src = source.open(&desc.digest)?;
+        let mut writer = self.writer()?;
+        io::copy(&mut src, &mut writer).map_err(io_err("copy blob", source.path(&desc.digest)))?;
+        writer
+            .finish_expecting(&desc.media_type, &desc.digest)
+            .map_err(|e| match e {
+                ImageError::DigestMismatch {
+                    expected, actual, ..
+                } => ImageError::DigestMismatch {
+                    path: source.path(&desc.digest),
+                    expected,
+                    actual,
+                },
+                other => other,
+            })?;
+        Ok(())
+    }
+
+    /// Copies the blob `desc` from `source`, whose file Kiln checked when it had the stamp
+    /// `checked` (from [`crate::VerifiedLayers::check_stamped`] or a matching record),
+    /// without reading it: nothing when this store has the blob with the right size, else
+    /// `std::fs::copy` (`copy_file_range`, a reflink where the filesystem has them) into a
+    /// temporary file renamed into place. When the source's stamp differs from `checked`
+    /// before or after the copy, the copy is discarded and the hashing [`Self::copy_from`]
+    /// decides instead.
+    pub fn copy_verified_from(
+        &self,
+        source: &BlobStore,
+        desc: &Descriptor,
+        checked: &FileStamp,
+    ) -> Result<CopyOutcome> {
+        let target = self.path(&desc.digest);
+        if self.has_with_size(&desc.digest, desc.size) {
+            return Ok(CopyOutcome::Present);
+        }
+        let src = source.path(&desc.digest);
+        let unchanged = || FileStamp::of(&src).is_ok_and(|s| s == *checked && s.size == desc.size);
+        if unchanged() {
+            fs::create_dir_all(&self.dir).map_err(io_err("create directory", &self.dir))?;
+            let tmp = tempfile::Builder::new()
+                .prefix(BLOB_TEMP_PREFIX)
+                .tempfile_in(&self.dir)
+                .map_err(io_err("create a temporary file in", &self.dir))?;
+            let copied = fs::copy(&src, tmp.path()).map_err(io_err("copy blob", &src))?;
+            if copied == desc.size && unchanged() {
+                persist_file(tmp, &target)?;
+                return Ok(CopyOutcome::Cloned);
+            }
+            tracing::warn!(
+                "blob {} changed while it was copied; copying it again with its digest checked",
+                src.display()
+            );
+        }
+        // Not the file that was checked: only a copy whose digest checks out goes in place.
+        self.hashing_copy(source, desc)?;
+        Ok(CopyOutcome::Hashed)
+    }
+
+    /// Writes `bytes` as a blob (atomically; a no-op if a file with exactly these bytes is
+    /// already there) and returns its descriptor.
     pub fn write_bytes(&self, bytes: &[u8], media_type: &str) -> Result<Descriptor> {
         let digest = Digest::of_bytes(bytes);
         let size = bytes.len() as u64;
-        if self.has_with_size(&digest, size) {
+        // A file already there counts only when it holds exactly these bytes (a damaged or
+        // planted file of the right size is replaced, never taken for Kiln's own).
+        let path = self.path(&digest);
+        if self.has_with_size(&digest, size) && fs::read(&path).is_ok_and(|b| b == bytes) {
+            freshen(&path);
             return Ok(Descriptor::new(media_type, digest, size));
         }
         let mut w = self.writer()?;
@@ -187,10 +253,19 @@ impl BlobWriter {
         self.inner.bytes_written()
     }
 
-    /// Flushes, fsyncs and renames the blob into place; returns its descriptor.
-    /// If a blob with the same digest and size already exists, it is kept and
-    /// the temporary file is dropped.
+    /// Flushes, fsyncs and renames the blob into place (replacing a file of the same name);
+    /// returns its descriptor.
     pub fn finish(self, media_type: &str) -> Result<Descriptor> {
+        self.finish_inner(media_type, None)
+    }
+
+    /// [`Self::finish`], but when the content does not hash to `expected` nothing is put in
+    /// place (the temporary file is dropped) and the error says so.
+    pub fn finish_expecting(self, media_type: &str, expected: &Digest) -> Result<Descriptor> {
+        self.finish_inner(media_type, Some(expected))
+    }
+
+    fn finish_inner(self, media_type: &str, expected: Option<&Digest>) -> Result<Descriptor> {
         let dir = self.store.dir.clone();
         let (buf, digest, size) = self.inner.finish();
         let tmp = buf.into_inner().map_err(|e| ImageError::Io {
@@ -198,10 +273,18 @@ impl BlobWriter {
             path: dir.clone(),
             source: e.into_error(),
         })?;
-        let target = self.store.path(&digest);
-        if !self.store.has_with_size(&digest, size) {
-            persist_file(tmp, &target)?;
+        if let Some(expected) = expected
+            && *expected != digest
+        {
+            return Err(ImageError::DigestMismatch {
+                path: dir,
+                expected: expected.clone(),
+                actual: digest,
+            });
         }
+        // Always ours in place, even over a file of the same name: callers remember what
+        // they wrote as checked, so it must be these bytes.
+        persist_file(tmp, &self.store.path(&digest))?;
         Ok(Descriptor::new(media_type, digest, size))
     }
 }
@@ -213,6 +296,26 @@ impl Write for BlobWriter {
 
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
+    }
+}
+
+/// A blob a write found already present, older than this, gets a new mtime.
+const FRESHEN_AFTER: std::time::Duration = std::time::Duration::from_mins(10);
+
+/// Mark the existing blob `path` as just written (its mtime), so that a sweep with a grace
+/// period ([`crate::collect_garbage_with`]) does not remove it before the image that now
+/// uses it is tagged. Best effort; recent blobs are left alone.
+fn freshen(path: &Path) {
+    let Ok(file) = File::open(path) else { return };
+    let now = std::time::SystemTime::now();
+    let old = file
+        .metadata()
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|m| now.duration_since(m).ok())
+        .is_some_and(|age| age > FRESHEN_AFTER);
+    if old {
+        let _ = file.set_modified(now);
     }
 }
 
@@ -741,6 +844,22 @@ mod tests {
         b.add_file("etc/content", content.as_bytes().to_vec(), 0o644)
             .unwrap();
         b.write_to(layout.blobs()).unwrap()
+    }
+
+    #[test]
+    fn a_planted_file_of_the_right_size_is_replaced_by_what_kiln_writes() {
+        let t = tempfile::tempdir().unwrap();
+        let layout = OciLayout::create_or_open(t.path()).unwrap();
+        let digest = Digest::of_bytes(b"real");
+        fs::write(layout.blobs().path(&digest), b"fake").unwrap();
+        layout.blobs().write_bytes(b"real", "x/y").unwrap();
+        assert_eq!(fs::read(layout.blobs().path(&digest)).unwrap(), b"real");
+
+        fs::write(layout.blobs().path(&digest), b"fake").unwrap();
+        let mut w = layout.blobs().writer().unwrap();
+        w.write_all(b"real").unwrap();
+        w.finish("x/y").unwrap();
+        assert_eq!(fs::read(layout.blobs().path(&digest)).unwrap(), b"real");
     }
 
     fn config_for(layers: &[&WrittenLayer], label: &str) -> ImageConfig {

@@ -14,6 +14,7 @@
 use std::collections::HashSet;
 use std::fs::{self, File};
 use std::path::Path;
+use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 
@@ -36,12 +37,30 @@ pub struct GcReport {
 /// Removes every blob of `layout` that no `index.json` entry reaches (see the module docs).
 /// Holds the layout's `index.json` lock while it runs.
 pub fn collect_garbage(layout: &OciLayout) -> Result<GcReport> {
+    collect_garbage_with(layout, None)
+}
+
+/// [`collect_garbage`] for a layout other processes may be writing without a lock (Kiln's
+/// registry store): with `grace`, an unreachable blob is removed only when it was last
+/// modified more than `grace` ago (a blob written for an image not yet tagged is young;
+/// [`crate::BlobStore`] freshens an old blob a write finds already present), and `.tmp-*`
+/// files older than `grace` (left by killed writers) are removed too.
+pub fn collect_garbage_with(layout: &OciLayout, grace: Option<Duration>) -> Result<GcReport> {
     let marker = layout.root().join(OCI_LAYOUT_FILE);
     let lock = File::open(&marker).map_err(io_err("open", &marker))?;
     lock.lock().map_err(io_err("lock", &marker))?;
-    let result = reachable(layout).and_then(|keep| sweep(layout.blobs().dir(), &keep));
+    let result = reachable(layout).and_then(|keep| sweep(layout.blobs().dir(), &keep, grace));
     let _ = lock.unlock();
     result
+}
+
+/// Whether `meta` was last modified more than `grace` ago (always, without a grace).
+fn older_than(meta: &fs::Metadata, grace: Option<Duration>) -> bool {
+    let Some(grace) = grace else { return true };
+    meta.modified()
+        .ok()
+        .and_then(|m| SystemTime::now().duration_since(m).ok())
+        .is_some_and(|age| age > grace)
 }
 
 /// The digests reachable from `index.json`.
@@ -96,8 +115,9 @@ fn children(digest: &Digest, bytes: &[u8]) -> Result<Vec<Descriptor>> {
     Ok(out)
 }
 
-/// Removes the sha256-named files in `dir` not in `keep`.
-fn sweep(dir: &Path, keep: &HashSet<Digest>) -> Result<GcReport> {
+/// Removes the sha256-named files in `dir` not in `keep` (with `grace`: only old ones, and
+/// old temp files).
+fn sweep(dir: &Path, keep: &HashSet<Digest>, grace: Option<Duration>) -> Result<GcReport> {
     let mut report = GcReport::default();
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
@@ -108,7 +128,13 @@ fn sweep(dir: &Path, keep: &HashSet<Digest>) -> Result<GcReport> {
         let entry = entry.map_err(io_err("list", dir))?;
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
+        let path = entry.path();
         if name.starts_with(BLOB_TEMP_PREFIX) {
+            if grace.is_some()
+                && fs::symlink_metadata(&path).is_ok_and(|m| m.is_file() && older_than(&m, grace))
+            {
+                remove(&path, &mut report)?;
+            }
             continue;
         }
         let Ok(digest) = Digest::parse(&format!("sha256:{name}")) else {
@@ -117,21 +143,27 @@ fn sweep(dir: &Path, keep: &HashSet<Digest>) -> Result<GcReport> {
         if keep.contains(&digest) {
             continue;
         }
-        let path = entry.path();
         let meta = fs::symlink_metadata(&path).map_err(io_err("inspect", &path))?;
-        if !meta.is_file() {
+        if !meta.is_file() || !older_than(&meta, grace) {
             continue;
         }
-        match fs::remove_file(&path) {
-            Ok(()) => {
-                report.removed += 1;
-                report.freed_bytes += meta.len();
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io_err("remove", &path)(e)),
-        }
+        remove(&path, &mut report)?;
     }
     Ok(report)
+}
+
+/// Remove the file `path` and count it (one already gone is not an error).
+fn remove(path: &Path, report: &mut GcReport) -> Result<()> {
+    let size = fs::symlink_metadata(path).map_or(0, |m| m.len());
+    match fs::remove_file(path) {
+        Ok(()) => {
+            report.removed += 1;
+            report.freed_bytes += size;
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_err("remove", path)(e)),
+    }
 }
 
 #[cfg(test)]
@@ -280,6 +312,41 @@ mod tests {
         assert!(dir.join("README").exists());
         assert!(t.path().join("blobs/sha512/abc").exists());
         layout.resolve(Some("x")).unwrap();
+    }
+
+    fn age(path: &Path, secs: u64) {
+        let t = SystemTime::now() - Duration::from_secs(secs);
+        File::open(path).unwrap().set_modified(t).unwrap();
+    }
+
+    #[test]
+    fn with_a_grace_period_only_old_unreachable_blobs_and_old_temp_files_go() {
+        let t = tempfile::tempdir().unwrap();
+        let layout = OciLayout::create_or_open(t.path()).unwrap();
+        let l = layer(&layout, "x");
+        image(&layout, "x", &[&l]);
+        age(&layout.blobs().path(&l.descriptor.digest), 7200);
+        let old = layout.blobs().write_bytes(b"old", "x/y").unwrap();
+        let young = layout.blobs().write_bytes(b"young", "x/y").unwrap();
+        age(&layout.blobs().path(&old.digest), 7200);
+        let dir = layout.blobs().dir();
+        fs::write(dir.join(format!("{BLOB_TEMP_PREFIX}old")), b"t").unwrap();
+        fs::write(dir.join(format!("{BLOB_TEMP_PREFIX}young")), b"t").unwrap();
+        age(&dir.join(format!("{BLOB_TEMP_PREFIX}old")), 7200);
+
+        let report = collect_garbage_with(&layout, Some(Duration::from_hours(1))).unwrap();
+        assert_eq!(report.removed, 2, "{report:?}");
+        assert!(!has(&layout, &old.digest));
+        assert!(has(&layout, &young.digest));
+        assert!(has(&layout, &l.descriptor.digest));
+        assert!(!dir.join(format!("{BLOB_TEMP_PREFIX}old")).exists());
+        assert!(dir.join(format!("{BLOB_TEMP_PREFIX}young")).exists());
+
+        // A write that finds an old unreachable blob freshens it: it survives the next sweep.
+        age(&layout.blobs().path(&young.digest), 7200);
+        layout.blobs().write_bytes(b"young", "x/y").unwrap();
+        collect_garbage_with(&layout, Some(Duration::from_hours(1))).unwrap();
+        assert!(has(&layout, &young.digest));
     }
 
     #[test]

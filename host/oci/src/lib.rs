@@ -16,8 +16,10 @@
 //!
 
 pub mod blob_cache;
+pub mod cache_sweep;
 pub mod digest;
 pub mod docker_archive;
+pub mod file_stamp;
 pub mod inspect;
 pub mod layer_ids;
 pub mod layer_tar;
@@ -37,11 +39,12 @@ pub use docker_archive::{
     read_docker_archive, write_docker_archive, write_docker_archive_from_resolved,
     write_docker_archive_raw,
 };
+pub use file_stamp::FileStamp;
 pub use inspect::{ImageSummary, LayerSummary};
 pub use layer_ids::LayerIds;
 pub use layer_tar::{BlobCompression, LayerBuilder, LayerOwnership, WrittenLayer};
-pub use layout::{BlobStore, BlobWriter, OciLayout, ResolvedImage, WrittenImage};
-pub use layout_gc::{GcReport, collect_garbage};
+pub use layout::{BlobStore, BlobWriter, CopyOutcome, OciLayout, ResolvedImage, WrittenImage};
+pub use layout_gc::{GcReport, collect_garbage, collect_garbage_with};
 pub use local_image::LocalImage;
 pub use spec::{
     ANNOTATION_REF_NAME, Descriptor, HistoryEntry, ImageConfig, ImageIndex, ImageManifest,

@@ -38,6 +38,7 @@ use flate2::read::GzDecoder;
 use kiln_fs::{DirLock, LockError};
 use serde::{Deserialize, Serialize};
 
+use crate::cache_sweep::{Removed, SweepPolicy};
 use crate::digest::HashingReader;
 use crate::{BlobStore, Descriptor, Digest, ImageError, LayerProblem, LocalImage, VerifiedLayers};
 
@@ -224,6 +225,7 @@ impl RootfsCache {
             skipped_special: record.skipped_special,
         };
         if let Some(record) = complete_record(&entry, &digest) {
+            crate::cache_sweep::touch(&entry);
             return Ok(done(record, true));
         }
         if fs::symlink_metadata(&entry).is_ok() {
@@ -311,6 +313,65 @@ impl RootfsCache {
             }
         }
         Ok(())
+    }
+
+    /// Remove the entries not used (unpacked or reused) for the policy's `max_age`, each
+    /// under its lock taken without waiting (an entry a build is unpacking or about to use
+    /// is skipped), and the temporary entries of crashed unpacks whose lock is free.
+    pub fn sweep(&self, policy: &SweepPolicy) -> Result<Vec<Removed>, RootfsError> {
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_err("list", &self.dir)(e)),
+        };
+        let mut removed = Vec::new();
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let path = entry.path();
+            let (hex, temp) = match name.strip_prefix(TEMP_PREFIX) {
+                Some(rest) => (rest.split_once('-').map_or(rest, |(h, _)| h), true),
+                None => (name.as_str(), false),
+            };
+            if Digest::parse(&format!("sha256:{hex}")).is_err() {
+                continue;
+            }
+            let Ok(meta) = fs::symlink_metadata(&path) else {
+                continue;
+            };
+            let age = if temp {
+                policy.temp_age
+            } else {
+                policy.max_age
+            };
+            if !meta.is_dir() || !policy.older(&meta, age) {
+                continue;
+            }
+            let Ok(_lock) = DirLock::acquire(
+                &self.dir.join(LOCKS_DIR),
+                &self.dir.join(hex),
+                "build image rootfs",
+                false,
+                &|_| {},
+            ) else {
+                continue;
+            };
+            // Looked at again under the lock: a build may have just used it.
+            if !fs::symlink_metadata(&path).is_ok_and(|m| policy.older(&m, age)) {
+                continue;
+            }
+            let bytes = crate::cache_sweep::tree_bytes(&path);
+            if temp {
+                tree::remove_tree(&path).map_err(io_err("remove", &path))?;
+            } else {
+                self.discard(&path, hex)?;
+            }
+            removed.push(Removed {
+                what: "build image rootfs",
+                path,
+                bytes,
+            });
+        }
+        Ok(removed)
     }
 
     /// Remove a partial or damaged entry (moved aside first, so a crash midway leaves only a

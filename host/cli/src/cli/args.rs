@@ -86,7 +86,8 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Put an image on a new run image without rebuilding (only manifest and config change).
     Rebase(RebaseArgs),
-    /// Remove the blobs no tag of an `oci:` layout references (every tag is kept).
+    /// Remove the blobs no tag of an `oci:` layout references (every tag is kept), and with
+    /// `--cache` what nothing uses in Kiln's cache directory.
     Gc(GcArgs),
     /// Extract an image's SBOM files (CycloneDX JSON per launch layer).
     Sbom(SbomArgs),
@@ -160,9 +161,18 @@ pub struct RebaseArgs {
 
 /// `kiln gc`.
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("what").args(["image", "cache"]).required(true).multiple(true)))]
 pub struct GcArgs {
     /// The layout: `oci:DIR` (a tag, if given, is ignored: every tag is kept).
-    pub image: String,
+    pub image: Option<String>,
+    /// Also sweep the cache directory (`KILN_CACHE_DIR`): unreferenced registry-store blobs,
+    /// and verified-layer records, blob-cache entries, build-image rootfs trees, layer caches
+    /// and docker-archive staging layouts not used for `--max-age` (entries in use are kept).
+    #[arg(long)]
+    pub cache: bool,
+    /// With `--cache`: remove entries not used for this many days.
+    #[arg(long, value_name = "DAYS", default_value_t = crate::cache_gc::DEFAULT_MAX_AGE_DAYS, requires = "cache")]
+    pub max_age: u64,
     /// Fail at once (exit 5) instead of waiting when a build is using the layout.
     #[arg(long)]
     pub no_wait: bool,

@@ -72,10 +72,30 @@ fn run(cli: Cli) -> Result<(), Error> {
         }
         Command::Inspect(i) => inspect::run(&i, &services),
         Command::Gc(g) => {
-            let reference = parse_ref("layout", &g.image)?;
-            let report =
-                crate::layout_gc::run(&reference, &caches.locks(), !g.no_wait, reporter.as_ref())?;
-            println!("{}", crate::layout_gc::summary(&report));
+            if let Some(image) = &g.image {
+                let reference = parse_ref("layout", image)?;
+                let report = crate::layout_gc::run(
+                    &reference,
+                    &caches.locks(),
+                    !g.no_wait,
+                    reporter.as_ref(),
+                )?;
+                println!("{}", crate::layout_gc::summary(&report));
+            }
+            if g.cache {
+                let max_age = std::time::Duration::from_hours(g.max_age.saturating_mul(24));
+                let report = crate::cache_gc::run(&caches, max_age, reporter.as_ref())?;
+                for r in &report.removed {
+                    println!(
+                        "removed {} {} ({})",
+                        r.what,
+                        r.path.display(),
+                        kiln_registry::human_bytes(r.bytes)
+                    );
+                }
+                let base = caches.base().unwrap_or_else(|| std::path::Path::new(""));
+                println!("{}", report.summary(base));
+            }
             Ok(())
         }
         Command::Sbom(s) => {

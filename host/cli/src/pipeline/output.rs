@@ -198,18 +198,25 @@ impl OutputTarget {
 
 impl OutputTarget {
     /// Lock what this build writes (see [`OutputTarget::lock_path`]) with a lock file in
-    /// `locks`; wait for another build (saying so) or fail at once.
+    /// `locks`; wait for another build (saying so) or fail at once. A `docker-archive:`
+    /// output also locks its staging layout, so `kiln gc --cache` leaves it alone.
     pub(super) fn lock(
         &self,
         locks: &Path,
         wait: bool,
         reporter: &dyn Reporter,
-    ) -> Result<Option<DirLock>> {
+    ) -> Result<Vec<DirLock>> {
         let wait_note = |m: &str| reporter.info(m);
-        Ok(self
-            .lock_path()
-            .map(|p| DirLock::acquire(locks, p, "output", wait, &wait_note))
-            .transpose()?)
+        let mut held = Vec::new();
+        if let Some(p) = self.lock_path() {
+            held.push(DirLock::acquire(locks, p, "output", wait, &wait_note)?);
+        }
+        if self.archive.is_some() {
+            held.push(DirLock::acquire(
+                locks, &self.dir, "output", wait, &wait_note,
+            )?);
+        }
+        Ok(held)
     }
 
     /// Sweep the temp files (blobs, `index.json`, the archive) that killed builds left in

@@ -237,13 +237,13 @@ fn place_layer(
         let Some(desc) = prev.descriptor_for(diff_id) else {
             return Ok(None);
         };
-        inputs
+        let stamp = inputs
             .verified
-            .check(prev.layout().blobs(), &desc, diff_id)
+            .check_stamped(prev.layout().blobs(), &desc, diff_id)
             .map_err(ReuseRefused::Check)?;
         layout
             .blobs()
-            .copy_from(prev.layout().blobs(), &desc)
+            .copy_verified_from(prev.layout().blobs(), &desc, &stamp)
             .map_err(ReuseRefused::Io)?;
         Ok(Some(desc))
     };

@@ -1,6 +1,9 @@
 //! The run image: the base the app layers go on top of (`scratch` or an OCI layout).
 
-use kiln_oci::{Descriptor, ImageConfig, ImageError, LocalImage, OciLayout, VerifiedLayers};
+use kiln_oci::{
+    CopyOutcome, Descriptor, FileStamp, ImageConfig, ImageError, LocalImage, OciLayout,
+    VerifiedLayers,
+};
 
 /// A run image that has been read and checked.
 pub struct RunImage {
@@ -12,6 +15,8 @@ pub struct RunImage {
     pub source: Option<LocalImage>,
     /// Its config (a fresh one for `scratch`).
     pub config: ImageConfig,
+    /// The stamp of each layer's blob file as it passed its check (bottom first).
+    checked: Vec<FileStamp>,
 }
 
 /// The run image could not be used.
@@ -41,6 +46,7 @@ impl RunImage {
             reference: reference.to_owned(),
             source,
         };
+        let mut checked = Vec::new();
         let config = match &source {
             None => ImageConfig::new("linux", kiln_spec::platform::host_arch()),
             Some(image) => {
@@ -55,8 +61,8 @@ impl RunImage {
                     ))));
                 }
                 for (i, (layer, diff_id)) in layers.iter().zip(&diff_ids).enumerate() {
-                    verified
-                        .check(image.layout.blobs(), layer, diff_id)
+                    let stamp = verified
+                        .check_stamped(image.layout.blobs(), layer, diff_id)
                         .map_err(|problem| {
                             wrap(ImageError::BadLayer {
                                 index: i + 1,
@@ -64,6 +70,7 @@ impl RunImage {
                                 problem,
                             })
                         })?;
+                    checked.push(stamp);
                 }
                 config
             }
@@ -73,6 +80,7 @@ impl RunImage {
             name,
             source,
             config,
+            checked,
         })
     }
 
@@ -109,15 +117,24 @@ impl RunImage {
         )
     }
 
-    /// Copy the run image's layer blobs into `dest`, verifying each digest. Blobs already
-    /// present are skipped.
-    pub fn copy_blobs_to(&self, dest: &OciLayout) -> Result<(), ImageError> {
+    /// Copy the run image's layer blobs into `dest` and say how each got there: blobs
+    /// already present (with the right size) are skipped; a blob file unchanged since it
+    /// passed its check in [`Self::new`] is copied without reading it; any other is read
+    /// and its digest checked (see [`kiln_oci::BlobStore::copy_verified_from`]).
+    pub fn copy_blobs_to(&self, dest: &OciLayout) -> Result<Vec<CopyOutcome>, ImageError> {
         let Some(image) = &self.source else {
-            return Ok(());
+            return Ok(Vec::new());
         };
-        for layer in &image.resolved.manifest.layers {
-            dest.blobs().copy_from(image.layout.blobs(), layer)?;
-        }
-        Ok(())
+        image
+            .resolved
+            .manifest
+            .layers
+            .iter()
+            .zip(&self.checked)
+            .map(|(layer, stamp)| {
+                dest.blobs()
+                    .copy_verified_from(image.layout.blobs(), layer, stamp)
+            })
+            .collect()
     }
 }

@@ -127,6 +127,43 @@ fn the_base_layers_are_swapped_and_the_app_layers_kept_as_the_same_blobs() {
 }
 
 #[test]
+fn the_checked_base_blobs_are_copied_without_hashing_then_found_present() {
+    let f = Fixture::new();
+    let v2 = f.v2();
+    let first = f.rebase(&v2, false).unwrap();
+    assert_eq!(first.base_copies, vec![kiln_oci::CopyOutcome::Cloned]);
+    let again = f.rebase(&v2, false).unwrap();
+    assert_eq!(again.base_copies, vec![kiln_oci::CopyOutcome::Present]);
+}
+
+#[test]
+fn a_base_blob_changed_after_its_check_is_not_copied_unchecked() {
+    let f = Fixture::new();
+    let v2 = f.v2();
+    let blob = f
+        .tmp
+        .path()
+        .join("v2/blobs/sha256")
+        .join(v2.layers()[0].digest.hex());
+    let mut bytes = std::fs::read(&blob).unwrap();
+    bytes[0] ^= 1;
+    std::fs::write(&blob, &bytes).unwrap();
+    let err = f.rebase(&v2, false).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            RebaseError::Image {
+                source: ImageError::DigestMismatch { .. },
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(f.now().manifest_digest(), f.before.manifest_digest());
+    assert!(!f.layout.blobs().has(&v2.layers()[0].digest));
+}
+
+#[test]
 fn the_run_image_metadata_and_only_the_base_labels_change() {
     let f = Fixture::new();
     let v2 = f.v2();

@@ -527,19 +527,20 @@ fn a_blob_changed_behind_its_verified_record_is_caught_while_applying() {
     let verified = VerifiedLayers::new(Some(tmp.path().join("records")));
     let desc = &img.resolved.manifest.layers[0];
     let diff_id = &img.resolved.config.diff_ids().unwrap()[0];
-    verified.check(img.layout.blobs(), desc, diff_id).unwrap();
-    // Same size and mtime, so the record still vouches for it.
+    // The stamp includes ctime, so a rewrite in place cannot fool the record; a record that
+    // vouches for the changed file anyway (forged, or a filesystem that lies) must still not
+    // let damaged content into the rootfs.
     let blob = first_blob(&img);
-    let mtime = fs::metadata(&blob).unwrap().modified().unwrap();
     let bytes = fs::read(&blob).unwrap();
     let changed = String::from_utf8_lossy(&bytes).replace("aaaa", "bbbb");
     fs::write(&blob, changed.as_bytes()).unwrap();
-    fs::File::options()
-        .write(true)
-        .open(&blob)
-        .unwrap()
-        .set_modified(mtime)
-        .unwrap();
+    let stamp = crate::FileStamp::of(&blob).unwrap();
+    fs::create_dir_all(tmp.path().join("records")).unwrap();
+    fs::write(
+        tmp.path().join("records").join(desc.digest.hex()),
+        format!("{diff_id} {}\n", stamp.to_record()),
+    )
+    .unwrap();
     verified.check(img.layout.blobs(), desc, diff_id).unwrap();
     let cache = tmp.path().join("cache");
     let err = RootfsCache::new(&cache)
@@ -642,4 +643,43 @@ fn a_complete_entry_that_appeared_meanwhile_is_used() {
     assert!(!exists(&staged));
     assert_eq!(read(&installed.path.join("etc/a")), "a");
     assert_eq!(cache_names(&cache_dir), [digest.hex()]);
+}
+
+#[test]
+fn a_sweep_removes_unused_entries_and_keeps_used_and_busy_ones() {
+    use crate::cache_sweep::SweepPolicy;
+    use std::time::{Duration, SystemTime};
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let a = image(&tmp.path().join("a"), &[&[E::File("a", "aaaa", 0o644)]]);
+    let b = image(&tmp.path().join("b"), &[&[E::File("b", "bbbb", 0o644)]]);
+    let c = image(&tmp.path().join("c"), &[&[E::File("c", "cccc", 0o644)]]);
+    let old = SystemTime::now() - Duration::from_hours(24 * 40);
+    for img in [&a, &b, &c] {
+        let root = unpack(&cache, img).unwrap();
+        let entry = root.path.parent().unwrap().to_path_buf();
+        fs::File::open(&entry).unwrap().set_modified(old).unwrap();
+    }
+    // `b` is used again (its last-used stamp refreshed); `c` is busy in another build.
+    assert!(unpack(&cache, &b).unwrap().reused);
+    let c_hex = c.resolved.manifest_digest().hex().to_owned();
+    let _busy = DirLock::acquire(
+        &cache.join(LOCKS_DIR),
+        &cache.join(&c_hex),
+        "build image rootfs",
+        false,
+        &|_| {},
+    )
+    .unwrap();
+    let removed = RootfsCache::new(&cache)
+        .sweep(&SweepPolicy::new(Duration::from_hours(24 * 30)))
+        .unwrap();
+    let a_hex = a.resolved.manifest_digest().hex().to_owned();
+    assert_eq!(removed.len(), 1, "{removed:?}");
+    assert_eq!(removed[0].path, cache.join(&a_hex));
+    assert!(removed[0].bytes > 0);
+    let b_hex = b.resolved.manifest_digest().hex().to_owned();
+    let mut left = vec![b_hex, c_hex];
+    left.sort();
+    assert_eq!(cache_names(&cache), left);
 }

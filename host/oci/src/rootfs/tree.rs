@@ -69,33 +69,4 @@ pub(super) fn remove_entry(path: &Path) -> io::Result<()> {
     }
 }
 
-/// Remove the directory tree `path` (symlinks in it are removed, not followed); when that
-/// fails, make its directories writable and try again. Nothing there is fine.
-pub(super) fn remove_tree(path: &Path) -> io::Result<()> {
-    let not_found = |r: io::Result<()>| match r {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        other => other,
-    };
-    if not_found(fs::remove_dir_all(path)).is_ok() {
-        return Ok(());
-    }
-    make_dirs_writable(path);
-    not_found(fs::remove_dir_all(path))
-}
-
-/// Add `u+rwx` to `path` and every directory below it (best effort, symlinks not followed).
-fn make_dirs_writable(path: &Path) {
-    let Ok(meta) = fs::symlink_metadata(path) else {
-        return;
-    };
-    if !meta.is_dir() {
-        return;
-    }
-    let mode = (meta.mode() & 0o7777) | 0o700;
-    let _ = fs::set_permissions(path, fs::Permissions::from_mode(mode));
-    if let Ok(entries) = fs::read_dir(path) {
-        for e in entries.flatten() {
-            make_dirs_writable(&e.path());
-        }
-    }
-}
+pub(crate) use crate::cache_sweep::remove_tree;
