@@ -29,6 +29,7 @@ use tar::{EntryType, Header};
 use super::{
     BlobStore, Descriptor, Digest, HashingWriter, ImageError, NORMALIZED_MTIME, Result, io_err,
 };
+use crate::FileStamp;
 use kiln_fs::long_path;
 
 /// Mode of every directory entry.
@@ -109,31 +110,8 @@ enum FileSource {
     /// A host file, identified by its metadata when it was found.
     Host {
         path: PathBuf,
-        stat: HostStat,
+        stat: FileStamp,
     },
-}
-
-/// What identifies a host file's content without reading it: device, inode, size, mtime and
-/// ctime (a write or a replacement changes the ctime, which no unprivileged process can set).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct HostStat {
-    dev: u64,
-    ino: u64,
-    size: u64,
-    mtime_ns: i128,
-    ctime_ns: i128,
-}
-
-impl HostStat {
-    fn of(meta: &fs::Metadata) -> Self {
-        Self {
-            dev: meta.dev(),
-            ino: meta.ino(),
-            size: meta.size(),
-            mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
-            ctime_ns: i128::from(meta.ctime()) * 1_000_000_000 + i128::from(meta.ctime_nsec()),
-        }
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -261,7 +239,7 @@ impl LayerBuilder {
                     Entry {
                         kind: Kind::File(FileSource::Host {
                             path: host.clone(),
-                            stat: HostStat::of(&meta),
+                            stat: FileStamp::from_metadata(&meta),
                         }),
                         mode: if exec { EXEC_MODE } else { FILE_MODE },
                         owner: self.owner,
@@ -345,7 +323,7 @@ impl LayerBuilder {
             Entry {
                 kind: Kind::File(FileSource::Host {
                     path: src.to_path_buf(),
-                    stat: HostStat::of(&meta),
+                    stat: FileStamp::from_metadata(&meta),
                 }),
                 mode: mode & 0o7777,
                 owner,

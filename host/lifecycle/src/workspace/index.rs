@@ -5,51 +5,26 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use kiln_oci::FileStamp;
+
 /// First bytes of an index file (the format version is part of it).
 const MAGIC: &[u8; 16] = b"kiln-ws-index-1\n";
 
-/// What identifies a file's content without reading it: device, inode, size, mtime, ctime
-/// (nanoseconds) and mode. A write, a replacement or a `chmod` changes at least the ctime.
+/// What identifies a file's content without reading it: its [`FileStamp`] (device, inode,
+/// size, mtime, ctime) and mode. A write, a replacement or a `chmod` changes the ctime.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileStat {
-    dev: u64,
-    ino: u64,
-    size: u64,
-    mtime_ns: i128,
-    ctime_ns: i128,
+    stamp: FileStamp,
     mode: u32,
 }
 
 impl FileStat {
     /// The identity of a file from its (not followed) metadata.
-    #[cfg(unix)]
     pub fn of(meta: &std::fs::Metadata) -> Self {
-        use std::os::unix::fs::MetadataExt;
+        use std::os::unix::fs::MetadataExt as _;
         Self {
-            dev: meta.dev(),
-            ino: meta.ino(),
-            size: meta.size(),
-            mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
-            ctime_ns: i128::from(meta.ctime()) * 1_000_000_000 + i128::from(meta.ctime_nsec()),
+            stamp: FileStamp::from_metadata(meta),
             mode: meta.mode(),
-        }
-    }
-
-    /// The identity of a file from its (not followed) metadata.
-    #[cfg(not(unix))]
-    pub fn of(meta: &std::fs::Metadata) -> Self {
-        let nanos = |t: std::io::Result<std::time::SystemTime>| {
-            t.ok()
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map_or(0, |d| d.as_nanos() as i128)
-        };
-        Self {
-            dev: 0,
-            ino: 0,
-            size: meta.len(),
-            mtime_ns: nanos(meta.modified()),
-            ctime_ns: nanos(meta.created()),
-            mode: u32::from(meta.permissions().readonly()),
         }
     }
 }
@@ -153,11 +128,12 @@ fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
 }
 
 fn put_stat(out: &mut Vec<u8>, s: &FileStat) {
-    out.extend_from_slice(&s.dev.to_le_bytes());
-    out.extend_from_slice(&s.ino.to_le_bytes());
-    out.extend_from_slice(&s.size.to_le_bytes());
-    out.extend_from_slice(&s.mtime_ns.to_le_bytes());
-    out.extend_from_slice(&s.ctime_ns.to_le_bytes());
+    let t = &s.stamp;
+    out.extend_from_slice(&t.dev.to_le_bytes());
+    out.extend_from_slice(&t.ino.to_le_bytes());
+    out.extend_from_slice(&t.size.to_le_bytes());
+    out.extend_from_slice(&t.mtime_ns.to_le_bytes());
+    out.extend_from_slice(&t.ctime_ns.to_le_bytes());
     out.extend_from_slice(&s.mode.to_le_bytes());
 }
 
@@ -185,11 +161,13 @@ impl<'a> Reader<'a> {
     }
     fn stat(&mut self) -> Option<FileStat> {
         Some(FileStat {
-            dev: self.u64()?,
-            ino: self.u64()?,
-            size: self.u64()?,
-            mtime_ns: i128::from_le_bytes(self.array()?),
-            ctime_ns: i128::from_le_bytes(self.array()?),
+            stamp: FileStamp {
+                dev: self.u64()?,
+                ino: self.u64()?,
+                size: self.u64()?,
+                mtime_ns: i128::from_le_bytes(self.array()?),
+                ctime_ns: i128::from_le_bytes(self.array()?),
+            },
             mode: u32::from_le_bytes(self.array()?),
         })
     }
@@ -224,11 +202,13 @@ mod tests {
 
     fn stat(n: u64) -> FileStat {
         FileStat {
-            dev: n,
-            ino: n + 1,
-            size: n + 2,
-            mtime_ns: -3,
-            ctime_ns: i128::from(n) << 70,
+            stamp: FileStamp {
+                dev: n,
+                ino: n + 1,
+                size: n + 2,
+                mtime_ns: -3,
+                ctime_ns: i128::from(n) << 70,
+            },
             mode: 0o100_644,
         }
     }
