@@ -54,6 +54,8 @@ fn image_with(dir: &Path, layers: &[(Vec<u8>, &str)]) -> LocalImage {
         diff_ids.push(Digest::of_bytes(tar));
         let blob = if media_type.ends_with("gzip") {
             gzip(tar)
+        } else if media_type.ends_with("zstd") {
+            zstd::encode_all(&tar[..], 3).unwrap()
         } else {
             tar.clone()
         };
@@ -560,7 +562,7 @@ fn a_blob_changed_behind_its_verified_record_is_caught_while_applying() {
 }
 
 #[test]
-fn gzip_layers_unpack_and_other_media_types_are_refused() {
+fn gzip_and_zstd_layers_unpack_and_other_media_types_are_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let tar = tar_of(&[E::File("etc/a", "a", 0o644)]);
     let img = image_with(
@@ -572,9 +574,16 @@ fn gzip_layers_unpack_and_other_media_types_are_refused() {
 
     let zstd = image_with(
         &tmp.path().join("zstd"),
-        &[(tar, crate::MEDIA_TYPE_OCI_LAYER_ZSTD)],
+        &[(tar.clone(), crate::MEDIA_TYPE_OCI_LAYER_ZSTD)],
     );
-    let err = unpack(&tmp.path().join("cache2"), &zstd).unwrap_err();
+    let rootfs = unpack(&tmp.path().join("cache-zstd"), &zstd).unwrap();
+    assert_eq!(read(&rootfs.path.join("etc/a")), "a");
+
+    let bzip2 = image_with(
+        &tmp.path().join("bzip2"),
+        &[(tar, "application/vnd.oci.image.layer.v1.tar+bzip2")],
+    );
+    let err = unpack(&tmp.path().join("cache2"), &bzip2).unwrap_err();
     assert!(
         matches!(&err, RootfsError::MediaType { index: 1, .. }),
         "{err}"
