@@ -297,11 +297,14 @@ fn sync_into(
         stamp: std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(stamp),
         include,
         stats: SyncStats::default(),
+        pending: Vec::new(),
+        dirs: Vec::new(),
     };
     if let Some(parent) = dst.parent() {
         std::fs::create_dir_all(parent).map_err(io("create", parent))?;
     }
     sync.dir(app_src, dst, Path::new(""))?;
+    sync.finish(std::thread::available_parallelism().map_or(1, std::num::NonZero::get))?;
     Ok((sync.hasher.finalize().into(), sync.stats, sync.new))
 }
 

@@ -44,6 +44,21 @@ pub(super) struct Sync<'a> {
     pub include: &'a dyn Fn(&Path, bool) -> bool,
     /// Counters.
     pub stats: SyncStats,
+    /// Files to copy once the walk is done (copied on all cores by [`Self::finish`]).
+    pub pending: Vec<PendingCopy>,
+    /// Directories of the copy, stamped after the files are in them.
+    pub dirs: Vec<std::path::PathBuf>,
+}
+
+/// A copied file's index key and entry.
+type Copied = (Vec<u8>, IndexEntry);
+
+/// A file the walk found changed: copied after the walk.
+pub(super) struct PendingCopy {
+    key: Vec<u8>,
+    from: std::path::PathBuf,
+    to: std::path::PathBuf,
+    source: FileStat,
 }
 
 impl Sync<'_> {
@@ -92,7 +107,60 @@ impl Sync<'_> {
             remove_any(&dst.join(name))?;
             self.stats.removed += 1;
         }
-        set_mtime(dst, self.stamp)
+        self.dirs.push(dst.to_path_buf());
+        Ok(())
+    }
+
+    /// Copy the pending files (on up to `threads` threads; each file is written to a new
+    /// inode with its mode and the stamp, then recorded), then stamp every directory.
+    pub fn finish(&mut self, threads: usize) -> Result<(), WorkspaceError> {
+        let pending = std::mem::take(&mut self.pending);
+        let threads = threads.clamp(1, 8).min(pending.len().max(1));
+        let chunk = pending.len().div_ceil(threads).max(1);
+        let stamp = self.stamp;
+        let results: Vec<Result<Vec<Copied>, WorkspaceError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = pending
+                .chunks(chunk)
+                .map(|part| {
+                    scope.spawn(move || {
+                        part.iter()
+                            .map(|p| {
+                                let copy = copy_file(&p.from, &p.to, stamp)?;
+                                Ok((
+                                    p.key.clone(),
+                                    IndexEntry::File {
+                                        source: p.source,
+                                        copy,
+                                    },
+                                ))
+                            })
+                            .collect()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(WorkspaceError::Io {
+                            action: "copy",
+                            path: std::path::PathBuf::from("the app"),
+                            source: std::io::Error::other("a copy thread panicked"),
+                        })
+                    })
+                })
+                .collect()
+        });
+        for part in results {
+            for (key, entry) in part? {
+                self.new.insert(key, entry);
+                self.stats.copied += 1;
+            }
+        }
+        for dir in std::mem::take(&mut self.dirs) {
+            set_mtime(&dir, self.stamp)?;
+        }
+        Ok(())
     }
 
     fn file(
@@ -118,20 +186,12 @@ impl Sync<'_> {
             return Ok(());
         }
         remove_if_present(to)?;
-        std::fs::copy(from, to).map_err(|e| {
-            if is_no_space(&e) {
-                WorkspaceError::NoSpace {
-                    dir: to.parent().unwrap_or(to).to_path_buf(),
-                    file: from.to_path_buf(),
-                }
-            } else {
-                io("copy", from)(e)
-            }
-        })?;
-        set_mtime(to, self.stamp)?;
-        let copy = FileStat::of(&std::fs::symlink_metadata(to).map_err(io("inspect", to))?);
-        self.new.insert(key, IndexEntry::File { source, copy });
-        self.stats.copied += 1;
+        self.pending.push(PendingCopy {
+            key,
+            from: from.to_path_buf(),
+            to: to.to_path_buf(),
+            source,
+        });
         Ok(())
     }
 
@@ -155,6 +215,42 @@ impl Sync<'_> {
         );
         Ok(())
     }
+}
+
+/// Copy `from` to the new file `to` (its permission bits, `stamp` as its times) and return
+/// the copy's identity, all through the two open handles.
+fn copy_file(
+    from: &Path,
+    to: &Path,
+    stamp: std::time::SystemTime,
+) -> Result<FileStat, WorkspaceError> {
+    let no_space = |e: std::io::Error| {
+        if is_no_space(&e) {
+            WorkspaceError::NoSpace {
+                dir: to.parent().unwrap_or(to).to_path_buf(),
+                file: from.to_path_buf(),
+            }
+        } else {
+            io("copy", from)(e)
+        }
+    };
+    let mut src = std::fs::File::open(from).map_err(io("open", from))?;
+    let perms = src.metadata().map_err(io("inspect", from))?.permissions();
+    let mut dst = std::fs::File::options()
+        .write(true)
+        .create_new(true)
+        .open(to)
+        .map_err(no_space)?;
+    std::io::copy(&mut src, &mut dst).map_err(no_space)?;
+    dst.set_permissions(perms)
+        .map_err(io("set the mode of", to))?;
+    dst.set_times(
+        std::fs::FileTimes::new()
+            .set_accessed(stamp)
+            .set_modified(stamp),
+    )
+    .map_err(io("set the times of", to))?;
+    Ok(FileStat::of(&dst.metadata().map_err(io("inspect", to))?))
 }
 
 /// The index key of an app-relative path.
