@@ -161,6 +161,17 @@ fn the_digest_does_not_depend_on_threads_or_the_app_path_and_zstd_is_determinist
         "the new layers are zstd: {:?}",
         image.manifest.layers
     );
+    // docker load does not read zstd: refused before anything is built.
+    let archive = work.path().join("z.tar");
+    let refused = run(kiln_command()
+        .arg("build")
+        .arg(format!("docker-archive:{}:app:latest", archive.display()))
+        .arg("--path")
+        .arg(&one)
+        .args(["--run-image", &busybox(), "--compression", "zstd"]));
+    assert_eq!(refused.code, 3, "{}", refused.stderr);
+    assert!(refused.stderr.contains("docker-archive"), "{}", refused.stderr);
+    assert!(!archive.exists());
     // A rebuild reads the zstd layers of the previous image back and reuses them.
     let again = build(&work.path().join("z1"), &one, &["--compression", "zstd"]);
     assert!(added(&again).is_empty(), "{}", again.stderr);

@@ -56,6 +56,14 @@ fn run(cli: Cli) -> Result<(), Error> {
         Command::Build(b) => {
             let output = OutputTarget::parse(&b.image, &services)?.with_tags(&b.tags)?;
             let request = b.request(&services)?;
+            if output.is_docker_archive()
+                && request.compression.format.media_type() != kiln_oci::MEDIA_TYPE_OCI_LAYER_GZIP
+            {
+                return Err(Error::InvalidInput(format!(
+                    "--compression {}: a docker-archive: output needs gzip layers (`docker load` does not read zstd); drop --compression or write to oci:DIR",
+                    request.compression.format
+                )));
+            }
             let summary = pipeline::build(&request, &output, &reporter)?;
             // A docker-archive is identified by its image ID (what `docker load` shows).
             match &summary.export.archive_image_id {

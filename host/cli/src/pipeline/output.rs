@@ -175,6 +175,11 @@ impl OutputTarget {
         Ok(self)
     }
 
+    /// Whether the output is a `docker-archive:` file.
+    pub fn is_docker_archive(&self) -> bool {
+        self.archive.is_some()
+    }
+
     /// Whether the output is an `oci:` layout (not a registry or docker-archive output).
     pub fn is_layout(&self) -> bool {
         self.push.is_none() && self.archive.is_none()
