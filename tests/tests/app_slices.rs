@@ -170,7 +170,11 @@ fn the_digest_does_not_depend_on_threads_or_the_app_path_and_zstd_is_determinist
         .arg(&one)
         .args(["--run-image", &busybox(), "--compression", "zstd"]));
     assert_eq!(refused.code, 3, "{}", refused.stderr);
-    assert!(refused.stderr.contains("docker-archive"), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("docker-archive"),
+        "{}",
+        refused.stderr
+    );
     assert!(!archive.exists());
     // A rebuild reads the zstd layers of the previous image back and reuses them.
     let again = build(&work.path().join("z1"), &one, &["--compression", "zstd"]);

@@ -657,19 +657,24 @@ fn a_full_disk_during_the_app_copy_is_named() {
     std::fs::create_dir_all(&app).unwrap();
     std::fs::write(app.join("Procfile"), "web: echo hi\n").unwrap();
     std::fs::write(app.join("big.bin"), vec![7u8; 1 << 20]).unwrap();
+    // The app snapshot lives in the cache dir, a temporary copy in TMPDIR: both small.
     let mut cmd = kiln_command();
     cmd.env("TMPDIR", &small)
+        .env("KILN_CACHE_DIR", &small)
         .arg("build")
         .arg(format!("oci:{}", work.path().join("out").display()))
         .arg("--path")
-        .arg(&app);
+        .arg(&app)
+        .arg("--compile-cache")
+        .arg(compile_cache().join("components"));
     let out = run(&mut cmd);
     let _ = std::process::Command::new("umount").arg(&small).status();
     assert_eq!(out.code, 1, "{}", out.stderr);
     let line = out.error_line();
     assert!(line.contains("no space left"), "{line}");
     assert!(
-        line.contains("big.bin") && line.contains("TMPDIR"),
+        line.contains("big.bin") && line.contains("KILN_CACHE_DIR") && line.contains("TMPDIR"),
         "{line}"
     );
+    assert!(!work.path().join("out").exists(), "nothing written");
 }

@@ -457,6 +457,16 @@ impl LayerBuilder {
         digest
     }
 
+    /// Whether every host file of the layer last changed long enough ago that a change now
+    /// would move its ctime ([`FileStamp::is_settled`]); only then may its identity stand for
+    /// its contents in a record.
+    pub fn is_settled(&self, now: std::time::SystemTime) -> bool {
+        self.entries.values().all(|e| match &e.kind {
+            Kind::File(FileSource::Host { stat, .. }) => stat.is_settled(now),
+            _ => true,
+        })
+    }
+
     /// The entries in tar order with the size of each (0 for directories and symlinks).
     pub fn sizes(&self) -> impl Iterator<Item = (&[u8], u64)> {
         self.entries.iter().map(|(p, e)| {

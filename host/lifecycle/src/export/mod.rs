@@ -275,7 +275,10 @@ fn place_layer(
                 diff_id
             } else {
                 let (diff_id, size) = builder.diff_id()?;
-                inputs.layer_ids.put(&identity, &diff_id, size);
+                // A file changed within the last clock tick could change again unseen.
+                if builder.is_settled(std::time::SystemTime::now()) {
+                    inputs.layer_ids.put(&identity, &diff_id, size);
+                }
                 diff_id
             };
             let wanted = inputs.compression.format.media_type();
@@ -298,7 +301,7 @@ fn place_layer(
                 return Ok((diff_id, desc, false));
             }
             let w = builder.write_with(layout.blobs(), inputs.compression)?;
-            if w.diff_id != diff_id {
+            if w.diff_id != diff_id && builder.is_settled(std::time::SystemTime::now()) {
                 // The files changed under the same identity (only a clock that went backwards
                 // or a tool that forges ctimes can do this): remember what was written.
                 inputs

@@ -33,7 +33,7 @@ pub enum WorkspaceError {
     LayersNotEmpty(PathBuf),
     /// The disk holding the build's private copy of the app is full.
     #[error(
-        "no space left for the build's private copy of the app in {} (while copying {}); free space there or set TMPDIR to a larger disk",
+        "no space left for the build's private copy of the app in {} (while copying {}); free space there, or point KILN_CACHE_DIR (the app snapshot) or TMPDIR (a temporary copy) at a larger disk",
         dir.display(),
         file.display()
     )]
