@@ -673,7 +673,9 @@ fn a_full_disk_during_the_app_copy_is_named() {
     let line = out.error_line();
     assert!(line.contains("no space left"), "{line}");
     assert!(
-        line.contains("big.bin") && line.contains("KILN_CACHE_DIR") && line.contains("TMPDIR"),
+        line.contains("while copying")
+            && line.contains("KILN_CACHE_DIR")
+            && line.contains("TMPDIR"),
         "{line}"
     );
     assert!(!work.path().join("out").exists(), "nothing written");
