@@ -11,6 +11,10 @@ use super::cache_sweep::{Removed, SweepPolicy};
 use super::spec::MEDIA_TYPE_OCI_LAYER_GZIP;
 use super::{BlobStore, Descriptor, Digest, HashingWriter};
 
+/// The file name suffix of an entry: the compressor (Kiln's block gzip v1, level 6). Entries
+/// with another suffix (an older compressor's) are removed by [`BlobCache::sweep`].
+const ENTRY_SUFFIX: &str = ".kgz1-6.tar.gz";
+
 /// Larger blobs are not cached (they are read into memory when used).
 const MAX_CACHED_BLOB: u64 = 32 << 20;
 
@@ -29,7 +33,7 @@ impl BlobCache {
     /// Entries are named after the compressor that made them (Kiln's block gzip, level 6), so
     /// a blob another compressor made is never handed out as this one's output.
     fn path(&self, diff_id: &Digest) -> PathBuf {
-        self.dir.join(format!("{}.kgz1-6.tar.gz", diff_id.hex()))
+        self.dir.join(format!("{}{ENTRY_SUFFIX}", diff_id.hex()))
     }
 
     /// Put the cached blob of `diff_id` into `store`, if the cache has a good one.
@@ -52,7 +56,7 @@ impl BlobCache {
     /// one removed while a build reads it just gets compressed again.
     pub fn sweep(&self, policy: &SweepPolicy) -> io::Result<Vec<Removed>> {
         crate::cache_sweep::sweep_flat(&self.dir, "blob cache entry", policy, |name, _| {
-            name.strip_suffix(".tar.gz")
+            name.strip_suffix(ENTRY_SUFFIX)
                 .is_some_and(|hex| Digest::parse(&format!("sha256:{hex}")).is_ok())
         })
     }
