@@ -93,6 +93,12 @@ pub fn remove_entry(path: &Path) -> io::Result<u64> {
 /// Set the mtime of `path` to now when it is older than [`TOUCH_AFTER`] (best effort): the
 /// "last used" stamp of a cache entry read without being written.
 pub fn touch(path: &Path) {
+    touch_if_older(path, TOUCH_AFTER);
+}
+
+/// Set the mtime of `path` to now when it is older than `after` (best effort; a recent
+/// file is left alone, so frequent use does not rewrite its inode every time).
+pub(crate) fn touch_if_older(path: &Path, after: Duration) {
     let Ok(file) = fs::File::open(path) else {
         return;
     };
@@ -102,7 +108,7 @@ pub fn touch(path: &Path) {
         .and_then(|m| m.modified())
         .ok()
         .and_then(|m| now.duration_since(m).ok())
-        .is_some_and(|age| age > TOUCH_AFTER);
+        .is_some_and(|age| age > after);
     if stale {
         let _ = file.set_modified(now);
     }

@@ -306,17 +306,7 @@ const FRESHEN_AFTER: std::time::Duration = std::time::Duration::from_mins(10);
 /// period ([`crate::collect_garbage_with`]) does not remove it before the image that now
 /// uses it is tagged. Best effort; recent blobs are left alone.
 fn freshen(path: &Path) {
-    let Ok(file) = File::open(path) else { return };
-    let now = std::time::SystemTime::now();
-    let old = file
-        .metadata()
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|m| now.duration_since(m).ok())
-        .is_some_and(|age| age > FRESHEN_AFTER);
-    if old {
-        let _ = file.set_modified(now);
-    }
+    crate::cache_sweep::touch_if_older(path, FRESHEN_AFTER);
 }
 
 /// Sets mode 0644, fsyncs and renames `tmp` to `target`.
