@@ -228,29 +228,34 @@ fn place_layer(
     layout: &OciLayout,
     notes: &mut Vec<String>,
 ) -> Result<(Digest, Descriptor, bool), ExportError> {
-    // The previous image's blob for `diff_id`, copied into the output once it passed its
-    // check; `Err` carries why a blob the previous image has could not be used.
-    let reuse = |diff_id: &Digest| -> Result<Option<Descriptor>, ReuseRefused> {
-        let Some(prev) = inputs.previous else {
-            return Ok(None);
+    // The previous image's blob for `diff_id` (of media type `wanted`, when given), copied
+    // into the output once it passed its check; `Err` carries why a blob the previous image
+    // has could not be used.
+    let reuse =
+        |diff_id: &Digest, wanted: Option<&str>| -> Result<Option<Descriptor>, ReuseRefused> {
+            let Some(prev) = inputs.previous else {
+                return Ok(None);
+            };
+            let Some(desc) = prev
+                .descriptor_for(diff_id)
+                .filter(|d| wanted.is_none_or(|w| d.media_type == w))
+            else {
+                return Ok(None);
+            };
+            let stamp = inputs
+                .verified
+                .check_stamped(prev.layout().blobs(), &desc, diff_id)
+                .map_err(ReuseRefused::Check)?;
+            layout
+                .blobs()
+                .copy_verified_from(prev.layout().blobs(), &desc, &stamp)
+                .map_err(ReuseRefused::Io)?;
+            Ok(Some(desc))
         };
-        let Some(desc) = prev.descriptor_for(diff_id) else {
-            return Ok(None);
-        };
-        let stamp = inputs
-            .verified
-            .check_stamped(prev.layout().blobs(), &desc, diff_id)
-            .map_err(ReuseRefused::Check)?;
-        layout
-            .blobs()
-            .copy_verified_from(prev.layout().blobs(), &desc, &stamp)
-            .map_err(ReuseRefused::Io)?;
-        Ok(Some(desc))
-    };
     match &p.source {
         Source::Reuse(sha) => {
             let diff_id = Digest::parse(sha)?;
-            let desc = match reuse(&diff_id) {
+            let desc = match reuse(&diff_id, None) {
                 Ok(Some(desc)) => desc,
                 Ok(None) => {
                     return Err(ExportError::NothingToReuse {
@@ -282,9 +287,9 @@ fn place_layer(
                 diff_id
             };
             let wanted = inputs.compression.format.media_type();
-            match reuse(&diff_id) {
-                Ok(Some(desc)) if desc.media_type == wanted => return Ok((diff_id, desc, true)),
-                Ok(Some(_) | None) => {}
+            match reuse(&diff_id, Some(wanted)) {
+                Ok(Some(desc)) => return Ok((diff_id, desc, true)),
+                Ok(None) => {}
                 Err(ReuseRefused::Io(e)) => return Err(e.into()),
                 Err(ReuseRefused::Check(problem)) => notes.push(format!(
                     "not reusing layer {} from the previous image: {problem}; writing it anew",
