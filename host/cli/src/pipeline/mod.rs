@@ -218,7 +218,7 @@ fn workspace(request: &Request) -> Result<Workspace> {
     let filter = request.project.as_ref().map(|p| &p.filter);
     let snapshot = request.services.caches.workspaces().map(|dir| {
         let app = std::fs::canonicalize(&request.app).unwrap_or_else(|_| request.app.clone());
-        let key = kiln_oci::Digest::of_bytes(app.to_string_lossy().as_bytes());
+        let key = kiln_oci::Digest::of_bytes(app.as_os_str().as_encoded_bytes());
         dir.join(&key.hex()[..32])
     });
     Ok(Workspace::create_with_snapshot(

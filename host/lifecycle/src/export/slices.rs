@@ -18,7 +18,8 @@
 //! needs, with the same metadata, so the union of the slices is the one-layer tree.
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
-use kiln_oci::{Digest, LayerBuilder};
+use kiln_oci::LayerBuilder;
+use sha2::{Digest as _, Sha256};
 
 /// Below this many bytes the app is one layer.
 pub const AUTO_MIN_BYTES: u64 = 32 << 20;
@@ -78,14 +79,14 @@ pub fn split(app: LayerBuilder, rules: &SliceRules) -> Result<Vec<LayerBuilder>,
     if rules.auto && rest_bytes >= AUTO_MIN_BYTES {
         let mut target = target_size(rest_bytes);
         loop {
-            let cuts = auto_cuts(&entries, &assignment, n_explicit, target);
-            if cuts.len() <= MAX_AUTO_SLICES || target >= rest_bytes {
-                for (a, slice) in assignment.iter_mut().zip(cuts.iter_slice(n_explicit)) {
-                    if slice != usize::MAX {
-                        *a = slice;
+            let (cuts, slices) = auto_cuts(&entries, &assignment, n_explicit, target);
+            if slices <= MAX_AUTO_SLICES || target >= rest_bytes {
+                for (a, cut) in assignment.iter_mut().zip(cuts) {
+                    if let Some(slice) = cut {
+                        *a = n_explicit + slice;
                     }
                 }
-                count = n_explicit + cuts.len();
+                count = n_explicit + slices;
                 break;
             }
             target *= 2;
@@ -112,40 +113,24 @@ fn relative(path: &[u8]) -> &[u8] {
     }
 }
 
-/// The automatic slices of the rest (`assignment == rest`) with `target`: each entry's slice
-/// (counted from 0; entries of explicit slices get `usize::MAX`).
-struct Cuts {
-    slice_of: Vec<usize>,
-    slices: usize,
-}
-
-impl Cuts {
-    fn len(&self) -> usize {
-        self.slices
-    }
-
-    /// The final slice index of each entry: explicit ones `usize::MAX`, the rest offset.
-    fn iter_slice(&self, offset: usize) -> impl Iterator<Item = usize> + '_ {
-        self.slice_of.iter().map(move |&s| {
-            if s == usize::MAX {
-                usize::MAX
-            } else {
-                offset + s
-            }
-        })
-    }
-}
-
-fn auto_cuts(entries: &[(Vec<u8>, u64)], assignment: &[usize], rest: usize, target: u64) -> Cuts {
+/// The automatic slices of the rest (entries whose `assignment` is `rest`) with `target`:
+/// each entry's slice counted from 0 (`None` for entries of explicit slices), and the number
+/// of slices.
+fn auto_cuts(
+    entries: &[(Vec<u8>, u64)],
+    assignment: &[usize],
+    rest: usize,
+    target: u64,
+) -> (Vec<Option<usize>>, usize) {
     let mut current = 0u64;
     let mut slice = 0;
     let mut slice_of = Vec::with_capacity(entries.len());
     for ((path, size), a) in entries.iter().zip(assignment) {
         if *a != rest {
-            slice_of.push(usize::MAX);
+            slice_of.push(None);
             continue;
         }
-        slice_of.push(slice);
+        slice_of.push(Some(slice));
         current += size;
         if current >= 2 * target || (current >= target / 2 && cut_after(path, *size, target)) {
             slice += 1;
@@ -157,7 +142,7 @@ fn auto_cuts(entries: &[(Vec<u8>, u64)], assignment: &[usize], rest: usize, targ
     } else {
         slice + 1
     };
-    Cuts { slice_of, slices }
+    (slice_of, slices)
 }
 
 /// The automatic target slice size for `bytes` of app: `bytes / 64` rounded up to a quarter
@@ -175,8 +160,8 @@ fn target_size(bytes: u64) -> u64 {
 /// Whether to cut after the file at `path` of `size` bytes: true with probability
 /// `size / target`, decided by the path's hash.
 fn cut_after(path: &[u8], size: u64, target: u64) -> bool {
-    let digest = Digest::of_bytes(path);
-    let h = u64::from_str_radix(&digest.hex()[..16], 16).unwrap_or(u64::MAX);
+    let digest = Sha256::digest(path);
+    let h = u64::from_be_bytes(digest[..8].try_into().unwrap_or([0xff; 8]));
     let threshold = (u128::from(size) << 64) / u128::from(target.max(1));
     u128::from(h) < threshold
 }

@@ -78,11 +78,6 @@ impl Index {
         self.entries.insert(key, entry);
     }
 
-    /// Number of entries.
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
     /// Whether the index has no entries.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()

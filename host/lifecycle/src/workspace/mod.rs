@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use super::env::Env;
-pub use index::{FileStat, Index, IndexEntry};
+use index::Index;
 pub use sync::SyncStats;
 
 /// Errors preparing the working directories.

@@ -86,7 +86,7 @@ impl Sync<'_> {
             }
             stale.remove(&entry.file_name());
             self.hasher.update(rel.to_string_lossy().as_bytes());
-            let key = rel_key(&rel);
+            let key = path_bytes(&rel);
             if ft.is_symlink() {
                 let target = std::fs::read_link(&from).map_err(io("read symlink", &from))?;
                 self.hasher.update(b"l");
@@ -254,10 +254,6 @@ fn copy_file(
 }
 
 /// The index key of an app-relative path.
-fn rel_key(rel: &Path) -> Vec<u8> {
-    path_bytes(rel)
-}
-
 #[cfg(unix)]
 fn path_bytes(p: &Path) -> Vec<u8> {
     use std::os::unix::ffi::OsStrExt;
