@@ -97,6 +97,14 @@ pub fn fetch_all(downloads: &[Download]) -> Vec<Result<Fetched, FetchError>> {
     crate::host::with_current(|h| h.fetch(downloads))
 }
 
+/// Download a batch of package-index pages (a PyPI "simple" project page, say) in parallel
+/// on the host: metadata fetched without a digest and allowed without `--allow-unpinned`,
+/// because the buildpack then installs only files it fetches pinned. Results are in request
+/// order; under `--offline` each is the page last fetched from that URL.
+pub fn fetch_index(urls: &[String]) -> Vec<Result<Fetched, FetchError>> {
+    crate::host::with_current(|h| h.fetch_index(urls))
+}
+
 /// Download one file.
 pub fn fetch(download: &Download) -> Result<Fetched, FetchError> {
     fetch_all(std::slice::from_ref(download))

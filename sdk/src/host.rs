@@ -26,6 +26,9 @@ pub trait Host {
     /// Download and verify a batch of files.
     fn fetch(&self, requests: &[Download]) -> Vec<Result<Fetched, FetchError>>;
 
+    /// Download a batch of package-index pages (unpinned metadata).
+    fn fetch_index(&self, urls: &[String]) -> Vec<Result<Fetched, FetchError>>;
+
     /// Unpack verified downloads into the buildpack's layers; an error is one line.
     fn extract(&self, requests: &[HostExtract]) -> Vec<Result<ExtractReport, String>>;
 

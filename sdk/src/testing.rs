@@ -178,6 +178,19 @@ impl FakeHost {
     }
 }
 
+impl FakeHost {
+    /// A served file as an index page: no digest asked for, stored under its sha256.
+    fn fetch_page(&self, url: &str) -> Result<Fetched, FetchError> {
+        let bytes = self.files.get(url).ok_or_else(|| FetchError {
+            url: url.to_owned(),
+            kind: FetchErrorKind::NotFound,
+            message: format!("{url} is not served by the fake host"),
+        })?;
+        let pinned = Download::pinned(url, crate::testing::sha256_integrity(bytes));
+        self.fetch_one(&pinned)
+    }
+}
+
 impl Host for FakeHost {
     fn log(&self, level: Level, message: &str) {
         self.state
@@ -188,6 +201,10 @@ impl Host for FakeHost {
 
     fn fetch(&self, requests: &[Download]) -> Vec<Result<Fetched, FetchError>> {
         requests.iter().map(|d| self.fetch_one(d)).collect()
+    }
+
+    fn fetch_index(&self, urls: &[String]) -> Vec<Result<Fetched, FetchError>> {
+        urls.iter().map(|url| self.fetch_page(url)).collect()
     }
 
     fn extract(&self, requests: &[HostExtract]) -> Vec<Result<ExtractReport, String>> {

@@ -12,6 +12,9 @@ pub trait Downloader: Send + Sync {
     fn fetch(&self, buildpack: &str, requests: &[FetchRequest])
     -> Vec<Result<Fetched, FetchError>>;
 
+    /// Serve a batch of package-index pages for `buildpack` (see [`Fetcher::fetch_index`]).
+    fn fetch_index(&self, buildpack: &str, urls: &[String]) -> Vec<Result<Fetched, FetchError>>;
+
     /// The buildpack's view of what this build fetched for it (granted at `/downloads`).
     fn view(&self, buildpack: &str) -> Result<Arc<DownloadView>, String>;
 
@@ -26,6 +29,10 @@ impl Downloader for Fetcher {
         requests: &[FetchRequest],
     ) -> Vec<Result<Fetched, FetchError>> {
         Fetcher::fetch(self, buildpack, requests)
+    }
+
+    fn fetch_index(&self, buildpack: &str, urls: &[String]) -> Vec<Result<Fetched, FetchError>> {
+        Fetcher::fetch_index(self, buildpack, urls)
     }
 
     fn view(&self, buildpack: &str) -> Result<Arc<DownloadView>, String> {

@@ -124,6 +124,8 @@ pub struct Stats {
     pub bytes: u64,
     /// URLs fetched without a pinned digest.
     pub unpinned: Vec<String>,
+    /// Package-index pages asked for (`fetch-index`), from the network or the cache.
+    pub index_pages: usize,
 }
 
 /// Serves `fetch` calls for one build.
@@ -150,6 +152,14 @@ impl std::fmt::Debug for Fetcher {
             .field("jobs", &self.jobs)
             .finish_non_exhaustive()
     }
+}
+
+/// What a request is for: a pinned (or, with `--allow-unpinned`, unpinned) file, or a
+/// package-index page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    Pinned,
+    Index,
 }
 
 /// A request that passed the checks and was not in the cache.
@@ -220,10 +230,38 @@ impl Fetcher {
         buildpack: &str,
         requests: &[FetchRequest],
     ) -> Vec<Result<Fetched, FetchError>> {
+        self.serve(buildpack, requests, Purpose::Pinned)
+    }
+
+    /// Serve a batch of package-index pages for `buildpack`: unpinned metadata, allowed
+    /// without `--allow-unpinned` and not counted as unpinned, always asked of the server
+    /// when online (under `--offline`, the page last fetched from the URL).
+    pub fn fetch_index(
+        &self,
+        buildpack: &str,
+        urls: &[String],
+    ) -> Vec<Result<Fetched, FetchError>> {
+        let requests: Vec<FetchRequest> = urls
+            .iter()
+            .map(|url| FetchRequest {
+                url: url.clone(),
+                integrity: None,
+            })
+            .collect();
+        self.count(|s| s.index_pages += urls.len());
+        self.serve(buildpack, &requests, Purpose::Index)
+    }
+
+    fn serve(
+        &self,
+        buildpack: &str,
+        requests: &[FetchRequest],
+        purpose: Purpose,
+    ) -> Vec<Result<Fetched, FetchError>> {
         let mut results: Vec<Option<Result<Fetched, FetchError>>> = vec![None; requests.len()];
         let mut jobs = Vec::new();
         for (index, r) in requests.iter().enumerate() {
-            match self.prepare(r) {
+            match self.prepare(r, purpose) {
                 Ok(Some(hit)) => results[index] = Some(Ok(hit)),
                 Ok(None) => jobs.push(Job {
                     index,
@@ -265,7 +303,7 @@ impl Fetcher {
     }
 
     /// Checks and cache lookup: `Ok(Some)` on a hit, `Ok(None)` when a download is needed.
-    fn prepare(&self, r: &FetchRequest) -> Result<Option<Fetched>, FetchError> {
+    fn prepare(&self, r: &FetchRequest, purpose: Purpose) -> Result<Option<Fetched>, FetchError> {
         let url = r.url.as_str();
         let expected = match r.integrity.as_deref() {
             Some(text) => Some(Digest::parse(text).map_err(|why| {
@@ -277,12 +315,13 @@ impl Fetcher {
             })?),
             None => None,
         };
+        let index = purpose == Purpose::Index;
         self.policy
-            .check(url, expected.is_some())
+            .check(url, expected.is_some() || index)
             .map_err(|e| FetchError::new(url, FetchErrorKind::Denied, e.to_string()))?;
         destination::check_url(&self.trusted, url)
             .map_err(|why| FetchError::new(url, FetchErrorKind::Denied, format!("{url}: {why}")))?;
-        if expected.is_none() {
+        if expected.is_none() && !index {
             self.count(|s| s.unpinned.push(url.to_owned()));
         }
         let known = match &expected {

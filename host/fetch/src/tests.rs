@@ -197,6 +197,62 @@ fn unpinned_is_refused_unless_allowed_and_then_counted() {
 }
 
 #[test]
+fn index_pages_need_no_pin_are_asked_again_and_served_offline() {
+    let (base, hits) = serve(BTreeMap::from([(
+        "/simple/a/".to_owned(),
+        b"<a href='a-1.whl#sha256=00'>a</a>".to_vec(),
+    )]));
+    let tmp = tempfile::tempdir().unwrap();
+    let url = format!("{base}/simple/a/");
+    let f = fetcher(tmp.path(), Policy::default());
+    let got = f
+        .fetch_index("bp", std::slice::from_ref(&url))
+        .remove(0)
+        .unwrap();
+    assert!(!got.cached);
+    assert!(
+        f.stats().unpinned.is_empty(),
+        "an index page is not an unpinned download"
+    );
+    assert_eq!(f.stats().index_pages, 1);
+    // A view shows it to the buildpack that asked.
+    assert!(
+        f.view("bp")
+            .unwrap()
+            .root()
+            .join(got.guest_path.trim_start_matches("/downloads/"))
+            .exists()
+    );
+
+    // Online, the server is asked again (pages change); offline, the last page is served.
+    f.fetch_index("bp", std::slice::from_ref(&url))
+        .remove(0)
+        .unwrap();
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+    let offline = Policy {
+        offline: true,
+        ..Policy::default()
+    };
+    let again = fetcher(tmp.path(), offline)
+        .fetch_index("bp", std::slice::from_ref(&url))
+        .remove(0)
+        .unwrap();
+    assert!(again.cached);
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+
+    // The allowlist still applies.
+    let other = Policy {
+        network_allow: vec!["mirror.example".into()],
+        ..Policy::default()
+    };
+    let err = exact_fetcher(tmp.path(), other)
+        .fetch_index("bp", std::slice::from_ref(&url))
+        .remove(0)
+        .unwrap_err();
+    assert_eq!(err.kind, FetchErrorKind::Denied);
+}
+
+#[test]
 fn allowlist_blocks_other_hosts_before_any_request() {
     let (base, hits) = serve(BTreeMap::from([("/a".to_owned(), b"alpha".to_vec())]));
     let tmp = tempfile::tempdir().unwrap();

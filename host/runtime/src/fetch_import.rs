@@ -17,31 +17,21 @@ fn kind(k: FetchErrorKind) -> wit::FetchErrorKind {
     }
 }
 
-impl wit::Host for HostState {
-    fn fetch(
-        &mut self,
-        requests: Vec<wit::FetchRequest>,
+fn denied_outside_build(url: String) -> Result<wit::Fetched, wit::FetchError> {
+    Err(wit::FetchError {
+        message: format!("{url}: downloads are only allowed during build"),
+        url,
+        kind: wit::FetchErrorKind::Denied,
+    })
+}
+
+impl HostState {
+    /// The WIT form of `results`, each download logged (and an unpinned one warned about).
+    fn answer(
+        &self,
+        results: Vec<Result<kiln_fetch::Fetched, kiln_fetch::FetchError>>,
+        unpinned: impl Fn(&str) -> bool,
     ) -> Vec<Result<wit::Fetched, wit::FetchError>> {
-        let Some(fetcher) = self.fetch.clone() else {
-            return requests
-                .into_iter()
-                .map(|r| {
-                    Err(wit::FetchError {
-                        message: format!("{}: downloads are only allowed during build", r.url),
-                        url: r.url,
-                        kind: wit::FetchErrorKind::Denied,
-                    })
-                })
-                .collect();
-        };
-        let requests: Vec<FetchRequest> = requests
-            .into_iter()
-            .map(|r| FetchRequest {
-                url: r.url,
-                integrity: r.integrity,
-            })
-            .collect();
-        let results = fetcher.fetch(&self.buildpack, &requests);
         results
             .into_iter()
             .map(|r| match r {
@@ -52,7 +42,7 @@ impl wit::Host for HostState {
                         LogLevel::Debug,
                         &format!("{how} {} ({} bytes, {})", f.url, f.size, f.digest),
                     );
-                    if self_unpinned(&requests, &f.url) {
+                    if unpinned(&f.url) {
                         (self.log)(
                             &self.buildpack,
                             LogLevel::Warn,
@@ -77,6 +67,37 @@ impl wit::Host for HostState {
                 }),
             })
             .collect()
+    }
+}
+
+impl wit::Host for HostState {
+    fn fetch(
+        &mut self,
+        requests: Vec<wit::FetchRequest>,
+    ) -> Vec<Result<wit::Fetched, wit::FetchError>> {
+        let Some(fetcher) = self.fetch.clone() else {
+            return requests
+                .into_iter()
+                .map(|r| denied_outside_build(r.url))
+                .collect();
+        };
+        let requests: Vec<FetchRequest> = requests
+            .into_iter()
+            .map(|r| FetchRequest {
+                url: r.url,
+                integrity: r.integrity,
+            })
+            .collect();
+        let results = fetcher.fetch(&self.buildpack, &requests);
+        self.answer(results, |url| self_unpinned(&requests, url))
+    }
+
+    fn fetch_index(&mut self, urls: Vec<String>) -> Vec<Result<wit::Fetched, wit::FetchError>> {
+        let Some(fetcher) = self.fetch.clone() else {
+            return urls.into_iter().map(denied_outside_build).collect();
+        };
+        let results = fetcher.fetch_index(&self.buildpack, &urls);
+        self.answer(results, |_| false)
     }
 }
 

@@ -36,6 +36,11 @@ impl Host for NativeHost {
             .collect()
     }
 
+    fn fetch_index(&self, urls: &[String]) -> Vec<Result<Fetched, FetchError>> {
+        let downloads: Vec<Download> = urls.iter().map(Download::unpinned).collect();
+        self.fetch(&downloads)
+    }
+
     fn extract(&self, requests: &[HostExtract]) -> Vec<Result<ExtractReport, String>> {
         requests.iter().map(extract_natively).collect()
     }

@@ -28,6 +28,13 @@ impl Host for WitHost {
         wit_log::write(level, message);
     }
 
+    fn fetch_index(&self, urls: &[String]) -> Vec<Result<Fetched, FetchError>> {
+        wit_fetch::fetch_index(urls)
+            .into_iter()
+            .map(fetched_from_wit)
+            .collect()
+    }
+
     fn fetch(&self, requests: &[Download]) -> Vec<Result<Fetched, FetchError>> {
         let wit_requests: Vec<wit_fetch::FetchRequest> = requests
             .iter()
@@ -38,20 +45,7 @@ impl Host for WitHost {
             .collect();
         wit_fetch::fetch(&wit_requests)
             .into_iter()
-            .map(|r| match r {
-                Ok(f) => Ok(Fetched {
-                    url: f.url,
-                    path: PathBuf::from(f.path),
-                    size: f.size,
-                    digest: f.digest,
-                    cached: f.cached,
-                }),
-                Err(e) => Err(FetchError {
-                    url: e.url,
-                    kind: fetch_kind(e.kind),
-                    message: e.message,
-                }),
-            })
+            .map(fetched_from_wit)
             .collect()
     }
 
@@ -114,6 +108,25 @@ impl Host for WitHost {
                 },
                 message: e.message,
             })
+    }
+}
+
+fn fetched_from_wit(
+    r: Result<wit_fetch::Fetched, wit_fetch::FetchError>,
+) -> Result<Fetched, FetchError> {
+    match r {
+        Ok(f) => Ok(Fetched {
+            url: f.url,
+            path: PathBuf::from(f.path),
+            size: f.size,
+            digest: f.digest,
+            cached: f.cached,
+        }),
+        Err(e) => Err(FetchError {
+            url: e.url,
+            kind: fetch_kind(e.kind),
+            message: e.message,
+        }),
     }
 }
 
