@@ -116,7 +116,11 @@ install -d -m 0755 -o 1000 -g 1000 "$root/home/cnb"
 install -d -m 0755 "$root/workspace"
 
 # ---- 4. pack ----------------------------------------------------------------------------------------------
-config='{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":["bash"],"WorkingDir":"/"}'
+# The CNB distro labels come from the rootfs's os-release (buildpacks pick per-distro
+# artefacts by them, e.g. the glibc version of Python wheels).
+os_id=$(. "$root/etc/os-release" && echo "$ID")
+os_version=$(. "$root/etc/os-release" && echo "$VERSION_ID")
+config='{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":["bash"],"WorkingDir":"/","Labels":{"io.buildpacks.base.distro.name":"'$os_id'","io.buildpacks.base.distro.version":"'$os_version'"}}'
 new=$(new_sibling_dir "$dest")
 chmod 0755 "$new"
 created="make-debian-base.sh ($suite minbase, slim)"

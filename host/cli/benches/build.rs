@@ -212,6 +212,7 @@ fn main() {
                 platform_env: Env::default(),
                 target_os: "linux".into(),
                 target_arch: "amd64".into(),
+                target_distro: None,
                 exec_env: "production".into(),
                 epoch_seconds: pipeline::DEFAULT_EPOCH,
                 app_fingerprint: ws.app_fingerprint,

@@ -68,6 +68,8 @@ pub struct BuildInputs {
     pub target_os: String,
     /// Target architecture of the run image.
     pub target_arch: String,
+    /// Target distribution `(name, version)` of the run image, when its labels say.
+    pub target_distro: Option<(String, String)>,
     /// Execution environment.
     pub exec_env: String,
     /// Wall-clock time guests see (`SOURCE_DATE_EPOCH`).
@@ -106,8 +108,16 @@ pub fn base_context(bp: &Buildpack, inputs: &BuildInputs) -> types::Context {
             os: inputs.target_os.clone(),
             arch: inputs.target_arch.clone(),
             variant: String::new(),
-            distro_name: String::new(),
-            distro_version: String::new(),
+            distro_name: inputs
+                .target_distro
+                .as_ref()
+                .map(|d| d.0.clone())
+                .unwrap_or_default(),
+            distro_version: inputs
+                .target_distro
+                .as_ref()
+                .map(|d| d.1.clone())
+                .unwrap_or_default(),
         },
         exec_env: inputs.exec_env.clone(),
     }
@@ -137,6 +147,10 @@ pub fn guest_env(
     env.set("CNB_PLATFORM_DIR", kiln_spec::PLATFORM_DIR);
     env.set("CNB_TARGET_OS", &inputs.target_os);
     env.set("CNB_TARGET_ARCH", &inputs.target_arch);
+    if let Some((name, version)) = &inputs.target_distro {
+        env.set("CNB_TARGET_DISTRO_NAME", name);
+        env.set("CNB_TARGET_DISTRO_VERSION", version);
+    }
     env.set("CNB_EXEC_ENV", &inputs.exec_env);
     if let Some(dir) = layers_dir {
         env.set("CNB_LAYERS_DIR", dir);

@@ -157,6 +157,7 @@ impl Dirs {
             platform_env,
             target_os: os,
             target_arch: arch,
+            target_distro: None,
             exec_env: "production".into(),
             epoch_seconds: kiln_oci::NORMALIZED_MTIME,
             app_fingerprint: [7; 32],

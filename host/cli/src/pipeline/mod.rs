@@ -159,6 +159,7 @@ fn inputs(
         platform_env: request.env.clone(),
         target_os: os,
         target_arch: arch,
+        target_distro: run_image.distro(),
         exec_env: request.exec_env.clone(),
         epoch_seconds: request.epoch_seconds,
         app_fingerprint: ws.app_fingerprint,

@@ -117,6 +117,14 @@ impl RunImage {
         )
     }
 
+    /// The distribution `(name, version)` the run image's `io.buildpacks.base.distro.*`
+    /// labels name, when both are set.
+    pub fn distro(&self) -> Option<(String, String)> {
+        let name = self.config.label(kiln_spec::labels::BASE_DISTRO_NAME)?;
+        let version = self.config.label(kiln_spec::labels::BASE_DISTRO_VERSION)?;
+        (!name.is_empty() && !version.is_empty()).then(|| (name.to_owned(), version.to_owned()))
+    }
+
     /// Copy the run image's layer blobs into `dest` and say how each got there: blobs
     /// already present (with the right size) are skipped; a blob file unchanged since it
     /// passed its check in [`Self::new`] is copied without reading it; any other is read
