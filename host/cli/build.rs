@@ -5,9 +5,10 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 /// (buildpack id, cargo package) of every embedded buildpack, in default order.
-const EMBEDDED: [(&str, &str); 3] = [
+const EMBEDDED: [(&str, &str); 4] = [
     ("kiln/nodejs", "kiln-buildpack-nodejs"),
     ("kiln/go", "kiln-buildpack-go"),
+    ("kiln/python", "kiln-buildpack-python"),
     ("kiln/procfile", "kiln-buildpack-procfile"),
 ];
 

@@ -379,7 +379,7 @@ fn bad_input_is_reported_in_one_line_and_leaves_the_output_alone() {
             3,
             &[
                 "acme/unknown",
-                "embedded: kiln/nodejs, kiln/go, kiln/procfile",
+                "embedded: kiln/nodejs, kiln/go, kiln/python, kiln/procfile",
             ],
         ),
         case(

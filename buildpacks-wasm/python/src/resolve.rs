@@ -1,0 +1,246 @@
+//! From the lock's distributions to one file each: the lock's own URLs where it has them
+//! (and the index is the lock's), else the index's project pages (fetched in one batch with
+//! the host's `fetch-index`), matched by the lock's sha256 or file name; then the best wheel
+//! for the target's tags, as pip would choose.
+
+use std::collections::BTreeMap;
+
+use kiln_sdk::fetch::fetch_index;
+
+use crate::index::{self, IndexFile};
+use crate::locks::LockedDist;
+use crate::tags::{self, Target, WheelName};
+
+/// The file chosen for one distribution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chosen {
+    /// The distribution's name, as the lock writes it.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// The wheel's file name.
+    pub filename: String,
+    /// Where to download it.
+    pub url: String,
+    /// Its pinned sha256 (hex), `None` for an unpinned requirement.
+    pub sha256: Option<String>,
+}
+
+/// A candidate file of a distribution with a place to download it.
+#[derive(Debug, Clone)]
+struct Candidate {
+    filename: String,
+    url: String,
+    sha256: Option<String>,
+}
+
+fn last_segment(url: &str) -> String {
+    let path = url.split(['?', '#']).next().unwrap_or(url);
+    let name = path.rsplit('/').next().unwrap_or(path);
+    percent_decode(name)
+}
+
+pub(crate) fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(v) = u8::from_str_radix(s.get(i + 1..i + 3).unwrap_or(""), 16)
+        {
+            out.push(v);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Whether the lock's own file URLs can be used: they exist for every file and the user did
+/// not point the build at another index.
+fn lock_urls_usable(dist: &LockedDist, mirror: Option<&str>) -> bool {
+    mirror.is_none() && !dist.files.is_empty() && dist.files.iter().all(|f| f.url.is_some())
+}
+
+fn candidates_from_lock(dist: &LockedDist) -> Vec<Candidate> {
+    dist.files
+        .iter()
+        .filter_map(|f| {
+            let url = f.url.clone()?;
+            Some(Candidate {
+                filename: f.filename.clone().unwrap_or_else(|| last_segment(&url)),
+                url,
+                sha256: Some(f.sha256.clone()),
+            })
+        })
+        .collect()
+}
+
+/// The index files that the lock allows for `dist`: by sha256, and by file name where the
+/// lock names files (its hash must then agree).
+fn candidates_from_index(dist: &LockedDist, files: &[IndexFile]) -> Vec<Candidate> {
+    if dist.files.is_empty() {
+        // An unpinned requirement (allowed by the caller): the index's files of that version.
+        return files
+            .iter()
+            .filter(|f| !f.yanked && file_version_is(&f.filename, &dist.version))
+            .map(|f| Candidate {
+                filename: f.filename.clone(),
+                url: f.url.clone(),
+                sha256: None,
+            })
+            .collect();
+    }
+    let mut out = Vec::new();
+    for locked in &dist.files {
+        let hit = files.iter().find(|f| match &locked.filename {
+            Some(name) => f.filename == *name,
+            None => f.sha256.as_deref() == Some(locked.sha256.as_str()),
+        });
+        if let Some(f) = hit {
+            out.push(Candidate {
+                filename: f.filename.clone(),
+                url: f.url.clone(),
+                sha256: Some(locked.sha256.clone()),
+            });
+        }
+    }
+    out
+}
+
+fn file_version_is(filename: &str, version: &str) -> bool {
+    match WheelName::parse(filename) {
+        Ok(w) => w.version == version,
+        Err(_) => filename.contains(&format!("-{version}.")),
+    }
+}
+
+/// `CPython 3.12 on x86_64 glibc 2.36`, for messages.
+fn describe(target: &Target) -> String {
+    let libc = match target.libc {
+        tags::Libc::Glibc { major, minor } => format!("glibc {major}.{minor}"),
+        tags::Libc::Musl { major, minor } => format!("musl {major}.{minor}"),
+    };
+    format!(
+        "CPython {}.{} on {} {libc}",
+        target.python.0, target.python.1, target.machine
+    )
+}
+
+/// Pick the best wheel among `candidates` for `target`.
+fn best_wheel(target: &Target, candidates: &[Candidate]) -> Option<Candidate> {
+    let parsed: Vec<(WheelName, &Candidate)> = candidates
+        .iter()
+        .filter_map(|c| WheelName::parse(&c.filename).ok().map(|w| (w, c)))
+        .collect();
+    let names: Vec<WheelName> = parsed.iter().map(|(w, _)| w.clone()).collect();
+    let best = tags::best(target, &names)?;
+    parsed
+        .iter()
+        .find(|(w, _)| w == best)
+        .map(|(_, c)| (*c).clone())
+}
+
+/// Choose a file for each distribution. `index_url` is the simple index to ask when the lock
+/// has no usable URLs; `mirror` is set when the user named an index (the lock's URLs are then
+/// not used).
+pub fn choose(
+    dists: &[LockedDist],
+    target: &Target,
+    index_url: &str,
+    mirror: Option<&str>,
+) -> Result<Vec<Chosen>, String> {
+    let need_index: Vec<&LockedDist> = dists
+        .iter()
+        .filter(|d| !lock_urls_usable(d, mirror))
+        .collect();
+    let pages: Vec<String> = need_index
+        .iter()
+        .map(|d| index::project_url(index_url, &d.name))
+        .collect();
+    let mut listings: BTreeMap<String, Result<Vec<IndexFile>, String>> = BTreeMap::new();
+    if !pages.is_empty() {
+        for (url, result) in pages.iter().zip(fetch_index(&pages)) {
+            let listing = result
+                .map_err(|e| format!("the index page {url} could not be read: {}", e.message))
+                .and_then(|f| {
+                    std::fs::read_to_string(&f.path)
+                        .map_err(|e| format!("the index page {url} could not be read: {e}"))
+                })
+                .and_then(|body| index::parse(url, &body).map_err(|e| e.to_string()));
+            listings.insert(url.clone(), listing);
+        }
+    }
+    let mut chosen = Vec::new();
+    for dist in dists {
+        let what = format!("{} {}", dist.name, dist.version);
+        let candidates = if lock_urls_usable(dist, mirror) {
+            candidates_from_lock(dist)
+        } else {
+            let page = index::project_url(index_url, &dist.name);
+            let files = listings
+                .get(&page)
+                .cloned()
+                .unwrap_or_else(|| Err(format!("no index page {page}")))
+                .map_err(|e| format!("package {what}: {e}"))?;
+            let found = candidates_from_index(dist, &files);
+            if found.is_empty() {
+                return Err(format!(
+                    "package {what}: none of the files the lock pins is listed on {page}; check PIP_INDEX_URL / UV_INDEX_URL (the mirror must serve the same files) or regenerate the lock"
+                ));
+            }
+            found
+        };
+        match best_wheel(target, &candidates) {
+            Some(c) => chosen.push(Chosen {
+                name: dist.name.clone(),
+                version: dist.version.clone(),
+                filename: c.filename,
+                url: c.url,
+                sha256: c.sha256,
+            }),
+            None => {
+                let wheels: Vec<&str> = candidates
+                    .iter()
+                    .filter(|c| c.filename.ends_with(".whl"))
+                    .map(|c| c.filename.as_str())
+                    .collect();
+                let has_sdist = candidates.iter().any(|c| !c.filename.ends_with(".whl"));
+                let why = if wheels.is_empty() {
+                    "has only a source distribution".to_owned()
+                } else {
+                    format!(
+                        "has no wheel for {} (available: {})",
+                        describe(target),
+                        wheels.join(", ")
+                    )
+                };
+                let what_to_do = if has_sdist {
+                    "building source distributions needs a build image and is not supported by this version of kiln/python; pin a version with a wheel for this platform"
+                } else {
+                    "pin a version with a wheel for this platform, or build on a run image it supports"
+                };
+                return Err(format!("package {what} {why}; {what_to_do}"));
+            }
+        }
+    }
+    Ok(chosen)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_name_their_file() {
+        assert_eq!(
+            last_segment("https://files.example/packages/ab/x-1.0-py3-none-any.whl#sha256=00"),
+            "x-1.0-py3-none-any.whl"
+        );
+        assert_eq!(last_segment("http://h/a%2Bb-1.0.tar.gz"), "a+b-1.0.tar.gz");
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+    }
+}
