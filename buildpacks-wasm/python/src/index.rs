@@ -105,15 +105,12 @@ fn decode_entities(s: &str) -> String {
             e if e.starts_with('#') => e[1..].parse().ok().and_then(char::from_u32),
             _ => None,
         };
-        match ch {
-            Some(c) => {
-                out.push(c);
-                rest = &rest[end + 1..];
-            }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
+        if let Some(c) = ch {
+            out.push(c);
+            rest = &rest[end + 1..];
+        } else {
+            out.push('&');
+            rest = &rest[1..];
         }
     }
     out.push_str(rest);
@@ -133,15 +130,15 @@ fn attributes(tag: &str) -> Vec<(String, Option<String>)> {
         let mut value = None;
         if let Some(after) = rest.strip_prefix('=') {
             let after = after.trim_start();
-            let (v, remaining) = match after.chars().next() {
-                Some(q @ ('"' | '\'')) => match after[1..].find(q) {
+            let quote = after.chars().next().filter(|c| *c == '"' || *c == '\'');
+            let (v, remaining) = if let Some(q) = quote {
+                match after[1..].find(q) {
                     Some(e) => (&after[1..=e], &after[e + 2..]),
                     None => (&after[1..], ""),
-                },
-                _ => {
-                    let e = after.find(char::is_whitespace).unwrap_or(after.len());
-                    (&after[..e], &after[e..])
                 }
+            } else {
+                let e = after.find(char::is_whitespace).unwrap_or(after.len());
+                (&after[..e], &after[e..])
             };
             value = Some(decode_entities(v));
             rest = remaining.trim_start();

@@ -135,7 +135,7 @@ impl Buildpack for PythonBuildpack {
                         "setup.py without a lock: its dependencies are not installed; lock them (uv.lock, poetry.lock, Pipfile.lock or requirements.txt with --hash)",
                     );
                 }
-                Default::default()
+                std::collections::BTreeSet::default()
             }
         };
         match processes::decide(ctx.app_dir(), &dists) {

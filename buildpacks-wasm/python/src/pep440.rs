@@ -127,7 +127,7 @@ impl FromStr for Version {
                     pre = Some((phase, number.unwrap_or(0)));
                 }
                 "post" | "rev" | "r" if post.is_none() && dev.is_none() => {
-                    post = Some(number.unwrap_or(0))
+                    post = Some(number.unwrap_or(0));
                 }
                 "dev" if dev.is_none() => dev = Some(number.unwrap_or(0)),
                 _ => return Err(bad()),
@@ -216,23 +216,23 @@ impl Ord for Version {
     }
 }
 
-fn cmp_local(a: &str, b: &str) -> Ordering {
-    let mut x = a.split('.');
-    let mut y = b.split('.');
+fn cmp_local(left: &str, right: &str) -> Ordering {
+    let mut lefts = left.split('.');
+    let mut rights = right.split('.');
     loop {
-        match (x.next(), y.next()) {
+        match (lefts.next(), rights.next()) {
             (None, None) => return Ordering::Equal,
             (None, Some(_)) => return Ordering::Less,
             (Some(_), None) => return Ordering::Greater,
-            (Some(p), Some(q)) => {
-                let o = match (p.parse::<u64>(), q.parse::<u64>()) {
-                    (Ok(m), Ok(n)) => m.cmp(&n),
+            (Some(l), Some(r)) => {
+                let order = match (l.parse::<u64>(), r.parse::<u64>()) {
+                    (Ok(ln), Ok(rn)) => ln.cmp(&rn),
                     (Ok(_), Err(_)) => Ordering::Greater,
                     (Err(_), Ok(_)) => Ordering::Less,
-                    (Err(_), Err(_)) => p.cmp(q),
+                    (Err(_), Err(_)) => l.cmp(r),
                 };
-                if o.is_ne() {
-                    return o;
+                if order.is_ne() {
+                    return order;
                 }
             }
         }

@@ -73,7 +73,7 @@ fn app_module(app: &Path, files: &[&str], django_file: &str) -> Option<String> {
     })
 }
 
-fn shell(command: String) -> Vec<String> {
+fn shell(command: &str) -> Vec<String> {
     vec!["/bin/sh".into(), "-c".into(), format!("exec {command}")]
 }
 
@@ -89,14 +89,14 @@ pub fn decide(app: &Path, dists: &BTreeSet<String>) -> Decision {
             "wsgi.py",
         )
     {
-        return Decision::Web(shell(format!(
+        return Decision::Web(shell(&format!(
             "gunicorn --bind 0.0.0.0:${{PORT:-8000}} {target}"
         )));
     }
     if dists.contains("uvicorn")
         && let Some(target) = app_module(app, &["main.py", "app.py", "asgi.py"], "asgi.py")
     {
-        return Decision::Web(shell(format!(
+        return Decision::Web(shell(&format!(
             "uvicorn --host 0.0.0.0 --port ${{PORT:-8000}} {target}"
         )));
     }

@@ -1,6 +1,8 @@
 //! `RECORD` files of installed distributions: rows of `path,hash,size` (CSV), hashes as
 //! `sha256=<urlsafe base64, no padding>`.
 
+use std::fmt::Write as _;
+
 use base64::Engine as _;
 use sha2::Digest as _;
 
@@ -93,12 +95,13 @@ pub fn write(rows: &mut [Row]) -> String {
     rows.sort();
     let mut out = String::new();
     for r in rows.iter() {
-        out.push_str(&format!(
-            "{},{},{}\n",
+        let _ = writeln!(
+            out,
+            "{},{},{}",
             quote(&r.path),
             quote(&r.hash),
             quote(&r.size)
-        ));
+        );
     }
     out
 }

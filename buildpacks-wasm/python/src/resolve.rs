@@ -118,6 +118,37 @@ fn file_version_is(filename: &str, version: &str) -> bool {
     }
 }
 
+/// Why no file of a distribution can be installed, and what to do.
+fn no_wheel(what: &str, target: &Target, candidates: &[Candidate]) -> String {
+    let wheels: Vec<&str> = candidates
+        .iter()
+        .filter(|c| is_wheel(&c.filename))
+        .map(|c| c.filename.as_str())
+        .collect();
+    let has_sdist = candidates.iter().any(|c| !is_wheel(&c.filename));
+    let why = if wheels.is_empty() {
+        "has only a source distribution".to_owned()
+    } else {
+        format!(
+            "has no wheel for {} (available: {})",
+            describe(target),
+            wheels.join(", ")
+        )
+    };
+    let what_to_do = if has_sdist {
+        "building source distributions needs a build image and is not supported by this version of kiln/python; pin a version with a wheel for this platform"
+    } else {
+        "pin a version with a wheel for this platform, or build on a run image it supports"
+    };
+    format!("package {what} {why}; {what_to_do}")
+}
+
+fn is_wheel(filename: &str) -> bool {
+    std::path::Path::new(filename)
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("whl"))
+}
+
 /// `CPython 3.12 on x86_64 glibc 2.36`, for messages.
 fn describe(target: &Target) -> String {
     let libc = match target.libc {
@@ -194,38 +225,16 @@ pub fn choose(
             }
             found
         };
-        match best_wheel(target, &candidates) {
-            Some(c) => chosen.push(Chosen {
-                name: dist.name.clone(),
-                version: dist.version.clone(),
-                filename: c.filename,
-                url: c.url,
-                sha256: c.sha256,
-            }),
-            None => {
-                let wheels: Vec<&str> = candidates
-                    .iter()
-                    .filter(|c| c.filename.ends_with(".whl"))
-                    .map(|c| c.filename.as_str())
-                    .collect();
-                let has_sdist = candidates.iter().any(|c| !c.filename.ends_with(".whl"));
-                let why = if wheels.is_empty() {
-                    "has only a source distribution".to_owned()
-                } else {
-                    format!(
-                        "has no wheel for {} (available: {})",
-                        describe(target),
-                        wheels.join(", ")
-                    )
-                };
-                let what_to_do = if has_sdist {
-                    "building source distributions needs a build image and is not supported by this version of kiln/python; pin a version with a wheel for this platform"
-                } else {
-                    "pin a version with a wheel for this platform, or build on a run image it supports"
-                };
-                return Err(format!("package {what} {why}; {what_to_do}"));
-            }
-        }
+        let Some(c) = best_wheel(target, &candidates) else {
+            return Err(no_wheel(&what, target, &candidates));
+        };
+        chosen.push(Chosen {
+            name: dist.name.clone(),
+            version: dist.version.clone(),
+            filename: c.filename,
+            url: c.url,
+            sha256: c.sha256,
+        });
     }
     Ok(chosen)
 }

@@ -109,7 +109,7 @@ impl Target {
         let arch = &self.machine;
         let mut out = Vec::new();
         match self.libc {
-            Libc::Glibc { major, minor } if major == 2 => {
+            Libc::Glibc { major: 2, minor } => {
                 let oldest = if matches!(arch.as_str(), "x86_64" | "i686") {
                     5
                 } else {

@@ -299,7 +299,7 @@ pub fn install(
             scripts.push(s.name);
         }
     }
-    for (wheel_path, _) in &rewritten {
+    for wheel_path in rewritten.keys() {
         // A rewritten script RECORD did not list is still recorded.
         let name = wheel_path.rsplit('/').next().unwrap_or(wheel_path);
         let rel = format!("bin/{name}");
