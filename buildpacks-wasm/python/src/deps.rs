@@ -43,6 +43,16 @@ pub struct Summary {
     pub kept: bool,
 }
 
+/// The layers the install made: the venv, and the cache of wheels built from sdists.
+pub struct Installed {
+    /// The `venv` layer.
+    pub venv: Layer,
+    /// The `wheels` cache layer, when source distributions were built.
+    pub wheels: Option<Layer>,
+    /// What was installed.
+    pub summary: Summary,
+}
+
 /// Marker evaluation for the target, with the real PEP 508 parser.
 struct TargetEnv(MarkerEnv);
 
@@ -144,10 +154,7 @@ fn download_failure(c: &Chosen, kind: FetchErrorKind, message: &str, lock: &str)
 }
 
 /// Install (or keep) the venv for the app's lock; `None` when the app has no lock.
-pub fn install(
-    ctx: &BuildContext,
-    runtime: &Runtime,
-) -> Result<Option<(Layer, Summary)>, PythonError> {
+pub fn install(ctx: &BuildContext, runtime: &Runtime) -> Result<Option<Installed>, PythonError> {
     let Some(kind) = locks::preferred(|f| ctx.detect.app_has(f)) else {
         return Ok(None);
     };
@@ -202,17 +209,24 @@ pub fn install(
     layer.add_env(EnvChange::set("VIRTUAL_ENV", venv.root.to_string_lossy()));
     if restore.is_kept() {
         let dists = installed_names(&venv);
-        return Ok(Some((layer.into_layer(), Summary { dists, kept: true })));
+        return Ok(Some(Installed {
+            venv: layer.into_layer(),
+            wheels: crate::sdist::carry(ctx)?,
+            summary: Summary { dists, kept: true },
+        }));
     }
 
-    let marker_env = MarkerEnv::linux(&runtime.version, &target.machine);
-    let selection = locks::read(kind, &text, &TargetEnv(marker_env), &options)?;
+    let marker_env = TargetEnv(MarkerEnv::linux(&runtime.version, &target.machine));
+    let selection = locks::read(kind, &text, &marker_env, &options)?;
     for (name, why) in &selection.skipped {
         kiln_sdk::log::debug(format!("{file}: {name} is left out ({why})"));
     }
     let (index, mirror) = index_url(ctx, &selection.index_urls);
-    let chosen = resolve::choose(&selection.dists, &target, &index, mirror.as_deref())
-        .map_err(PythonError::Resolve)?;
+    let (sdists, chosen): (Vec<Chosen>, Vec<Chosen>) =
+        resolve::choose(&selection.dists, &target, &index, mirror.as_deref())
+            .map_err(PythonError::Resolve)?
+            .into_iter()
+            .partition(|c| c.sdist);
     kiln_sdk::log::info(format!(
         "Installing {} packages from {file} into a virtual environment",
         chosen.len()
@@ -239,6 +253,14 @@ pub fn install(
             more: failures,
         });
     }
+    let (wheels_layer, built) = crate::sdist::build(
+        ctx,
+        runtime,
+        &sdists,
+        &target,
+        &marker_env,
+        (&index, mirror.as_deref()),
+    )?;
     venv.create(&runtime.bin_dir(), &runtime.version)?;
     let unpack_root = venv.root.join(".kiln-unpack");
     let stages: Vec<std::path::PathBuf> = (0..files.len())
@@ -266,12 +288,32 @@ pub fn install(
             .dists
             .insert(crate::markers::normalize_name(&c.name));
     }
+    for (i, b) in built.iter().enumerate() {
+        let stage = unpack_root.join(format!("built-{i}"));
+        let report = kiln_sdk::extract::extract_zip(&b.wheel, &stage, ExtractOptions::default())?;
+        let name = b
+            .wheel
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let installed = crate::wheel::install(&venv, &stage, &name, &report.executables)?;
+        for exe in &installed.executables {
+            layer.mark_executable(exe)?;
+        }
+        summary
+            .dists
+            .insert(crate::markers::normalize_name(&b.sdist.name));
+    }
     if unpack_root.exists() {
         std::fs::remove_dir_all(&unpack_root)
             .map_err(|e| kiln_sdk::Error::io("remove", &unpack_root, e))?;
     }
     layer.set_metadata(&meta)?;
-    Ok(Some((layer.into_layer(), summary)))
+    Ok(Some(Installed {
+        venv: layer.into_layer(),
+        wheels: wheels_layer,
+        summary,
+    }))
 }
 
 /// The normalised names of the distributions in the venv's site-packages.

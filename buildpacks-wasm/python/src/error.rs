@@ -64,6 +64,45 @@ pub enum PythonError {
         /// The other failures.
         more: Vec<String>,
     },
+    /// Packages need building but the build has no build image.
+    #[error(
+        "package(s) {packages} have only a source distribution for this target; building them needs a build image with a C compiler (kiln build --build-image REF), or pin versions with wheels"
+    )]
+    SdistNeedsBuildImage {
+        /// `name version`, comma-separated.
+        packages: String,
+        /// The host's refusal.
+        #[source]
+        source: kiln_sdk::exec::ExecError,
+    },
+    /// A source distribution could not be built.
+    #[error("source distribution of {package}: {why}")]
+    Sdist {
+        /// `name version`.
+        package: String,
+        /// What went wrong.
+        why: String,
+    },
+    /// The PEP 517 build of a source distribution failed.
+    #[error(
+        "building a wheel from the source distribution of {package} failed (its output is above)"
+    )]
+    SdistBuild {
+        /// `name version`.
+        package: String,
+        /// The command's failure.
+        #[source]
+        source: kiln_sdk::Error,
+    },
+    /// A native step failed.
+    #[error("could not {what} in the build image")]
+    Native {
+        /// What was being done.
+        what: String,
+        /// The failure.
+        #[source]
+        source: kiln_sdk::Error,
+    },
     /// A wheel could not be installed.
     #[error(transparent)]
     Wheel(#[from] crate::wheel::WheelError),

@@ -20,11 +20,13 @@ mod index;
 mod inventory;
 mod locks;
 mod markers;
+mod native;
 mod pep440;
 mod processes;
 mod record;
 mod resolve;
 mod runtime;
+mod sdist;
 mod tags;
 mod venv;
 mod wheel;
@@ -120,9 +122,12 @@ impl Buildpack for PythonBuildpack {
         let mut result = BuildResult::new().layer(python_layer);
         let installed = deps::install(&ctx, &runtime)?;
         let dists = match installed {
-            Some((layer, summary)) => {
-                result = result.layer(layer);
-                summary.dists
+            Some(done) => {
+                result = result.layer(done.venv);
+                if let Some(wheels) = done.wheels {
+                    result = result.layer(wheels);
+                }
+                done.summary.dists
             }
             None if declares_deps => {
                 return Err(PythonError::NoLock {

@@ -24,6 +24,8 @@ pub struct Chosen {
     pub url: String,
     /// Its pinned sha256 (hex), `None` for an unpinned requirement.
     pub sha256: Option<String>,
+    /// A source distribution to build (no wheel fits the target).
+    pub sdist: bool,
 }
 
 /// A candidate file of a distribution with a place to download it.
@@ -83,10 +85,23 @@ fn candidates_from_lock(dist: &LockedDist) -> Vec<Candidate> {
 /// lock names files (its hash must then agree).
 fn candidates_from_index(dist: &LockedDist, files: &[IndexFile]) -> Vec<Candidate> {
     if dist.files.is_empty() {
-        // An unpinned requirement (allowed by the caller): the index's files of that version.
+        // An unpinned requirement (allowed by the caller): the index's files of that version,
+        // or of the newest version when none is named.
+        let newest = files
+            .iter()
+            .filter(|f| !f.yanked)
+            .filter_map(|f| file_version(&f.filename))
+            .filter_map(|v| v.parse::<crate::pep440::Version>().ok().map(|p| (p, v)))
+            .max_by(|a, b| a.0.cmp(&b.0))
+            .map(|(_, v)| v);
+        let version = if dist.version.is_empty() {
+            newest.unwrap_or_default()
+        } else {
+            dist.version.clone()
+        };
         return files
             .iter()
-            .filter(|f| !f.yanked && file_version_is(&f.filename, &dist.version))
+            .filter(|f| !f.yanked && file_version_is(&f.filename, &version))
             .map(|f| Candidate {
                 filename: f.filename.clone(),
                 url: f.url.clone(),
@@ -111,6 +126,17 @@ fn candidates_from_index(dist: &LockedDist, files: &[IndexFile]) -> Vec<Candidat
     out
 }
 
+/// The version in a wheel or sdist (`name-1.0.tar.gz`) file name.
+fn file_version(filename: &str) -> Option<String> {
+    if let Ok(w) = WheelName::parse(filename) {
+        return Some(w.version);
+    }
+    let stem = filename
+        .strip_suffix(".tar.gz")
+        .or_else(|| filename.strip_suffix(".zip"))?;
+    stem.rsplit_once('-').map(|(_, v)| v.to_owned())
+}
+
 fn file_version_is(filename: &str, version: &str) -> bool {
     match WheelName::parse(filename) {
         Ok(w) => w.version == version,
@@ -125,9 +151,8 @@ fn no_wheel(what: &str, target: &Target, candidates: &[Candidate]) -> String {
         .filter(|c| is_wheel(&c.filename))
         .map(|c| c.filename.as_str())
         .collect();
-    let has_sdist = candidates.iter().any(|c| !is_wheel(&c.filename));
     let why = if wheels.is_empty() {
-        "has only a source distribution".to_owned()
+        "has no wheel and no .tar.gz source distribution".to_owned()
     } else {
         format!(
             "has no wheel for {} (available: {})",
@@ -135,12 +160,13 @@ fn no_wheel(what: &str, target: &Target, candidates: &[Candidate]) -> String {
             wheels.join(", ")
         )
     };
-    let what_to_do = if has_sdist {
-        "building source distributions needs a build image and is not supported by this version of kiln/python; pin a version with a wheel for this platform"
-    } else {
-        "pin a version with a wheel for this platform, or build on a run image it supports"
-    };
+    let what_to_do = "pin a version with a wheel for this platform (or with a .tar.gz source distribution), or build on a run image it supports";
     format!("package {what} {why}; {what_to_do}")
+}
+
+/// A `.tar.gz` source distribution.
+pub fn is_sdist(filename: &str) -> bool {
+    filename.to_ascii_lowercase().ends_with(".tar.gz")
 }
 
 fn is_wheel(filename: &str) -> bool {
@@ -225,15 +251,20 @@ pub fn choose(
             }
             found
         };
-        let Some(c) = best_wheel(target, &candidates) else {
-            return Err(no_wheel(&what, target, &candidates));
+        let (c, sdist) = match best_wheel(target, &candidates) {
+            Some(c) => (c, false),
+            None => match candidates.iter().find(|c| is_sdist(&c.filename)) {
+                Some(c) => (c.clone(), true),
+                None => return Err(no_wheel(&what, target, &candidates)),
+            },
         };
         chosen.push(Chosen {
             name: dist.name.clone(),
-            version: dist.version.clone(),
+            version: file_version(&c.filename).unwrap_or_else(|| dist.version.clone()),
             filename: c.filename,
             url: c.url,
             sha256: c.sha256,
+            sdist,
         });
     }
     Ok(chosen)
