@@ -363,11 +363,9 @@ impl Collector {
                         ),
                     ));
                 }
-                if existing.files.is_empty() != dist.files.is_empty() {
-                    // One entry pins files and the other does not: keep the pinned one.
-                    if existing.files.is_empty() {
-                        existing.files = dist.files;
-                    }
+                // An entry without files (unpinned) adds nothing to one with files.
+                if existing.files.is_empty() {
+                    existing.files = dist.files;
                 } else {
                     existing.files.extend(dist.files);
                 }
@@ -434,26 +432,47 @@ pub(crate) mod test_env {
             let name = rest.trim_matches('"');
             return Ok(extras.contains(&super::normalize_name(name)));
         }
+        // `python_version OP "X.Y"` against 3.11 (python_full_version against 3.11.9).
+        for key in ["python_full_version ", "python_version "] {
+            if let Some(rest) = norm.strip_prefix(key) {
+                let (op, v) = rest.split_once(' ').ok_or("no operator")?;
+                let parts: Vec<u32> = v
+                    .trim_matches('"')
+                    .split('.')
+                    .map(|p| p.parse().map_err(|_| format!("bad version `{v}`")))
+                    .collect::<Result<_, _>>()?;
+                let have: Vec<u32> = if key.contains("full") {
+                    vec![3, 11, 9]
+                } else {
+                    vec![3, 11]
+                };
+                let mut want = parts.clone();
+                want.resize(have.len(), 0);
+                let ord = have.cmp(&want);
+                return match op {
+                    "<" => Ok(ord.is_lt()),
+                    "<=" => Ok(ord.is_le()),
+                    ">" => Ok(ord.is_gt()),
+                    ">=" => Ok(ord.is_ge()),
+                    "==" => Ok(ord.is_eq()),
+                    "!=" => Ok(ord.is_ne()),
+                    _ => Err(format!("unknown operator `{op}`")),
+                };
+            }
+        }
         match norm.as_str() {
-            "python_version < \"3.8\""
-            | "python_version < \"3.9\""
-            | "python_version < \"3.10\"" => Ok(false),
-            "python_version >= \"3.8\""
-            | "python_version >= \"3.9\""
-            | "python_version >= \"3.10\"" => Ok(true),
-            "python_full_version < \"3.11\"" | "python_version < \"3.11\"" => Ok(false),
-            "python_full_version >= \"3.11\"" | "python_version >= \"3.11\"" => Ok(true),
-            "python_full_version < \"3.13\"" | "python_version < \"3.13\"" => Ok(true),
-            "python_full_version >= \"3.13\"" | "python_version >= \"3.13\"" => Ok(false),
             "sys_platform == \"win32\""
             | "platform_system == \"Windows\""
-            | "os_name == \"nt\"" => Ok(false),
-            "sys_platform != \"win32\"" | "platform_system != \"Windows\"" => Ok(true),
-            "sys_platform == \"linux\"" | "platform_system == \"Linux\"" => Ok(true),
-            "sys_platform == \"darwin\"" | "platform_system == \"Darwin\"" => Ok(false),
-            "implementation_name == \"cpython\""
+            | "os_name == \"nt\""
+            | "sys_platform == \"darwin\""
+            | "platform_system == \"Darwin\""
+            | "platform_python_implementation == \"PyPy\"" => Ok(false),
+            "sys_platform != \"win32\""
+            | "platform_system != \"Windows\""
+            | "sys_platform == \"linux\""
+            | "platform_system == \"Linux\""
+            | "implementation_name == \"cpython\""
             | "platform_python_implementation == \"CPython\"" => Ok(true),
-            "platform_python_implementation == \"PyPy\"" => Ok(false),
             _ => Err(format!("unknown marker clause `{c}`")),
         }
     }

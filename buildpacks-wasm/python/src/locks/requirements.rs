@@ -204,7 +204,7 @@ fn is_name_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')
 }
 
-fn parse_requirement<'a>(text: &'a str) -> Result<Requirement<'a>, String> {
+fn parse_requirement(text: &str) -> Result<Requirement<'_>, String> {
     let end = text.find(|c: char| !is_name_char(c)).unwrap_or(text.len());
     let name = &text[..end];
     if name.is_empty() || !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {

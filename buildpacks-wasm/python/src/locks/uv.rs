@@ -259,22 +259,23 @@ pub(super) fn read(cx: &Context<'_>, text: &str) -> Result<Selection, LockError>
                 if (cx.options.include_dev && g == "dev") || cx.options.groups.contains(&g) {
                     edges.extend(deps);
                 } else {
-                    for d in deps {
-                        dev_only.insert(graph.target(p, d)?);
-                    }
+                    // Only for the reason; these edges are not followed.
+                    dev_only.extend(deps.iter().filter_map(|d| graph.target(p, d).ok()));
                 }
             }
         }
         for dep in edges {
             let marker = dep.marker.as_deref().unwrap_or("");
             let at = format!("{} dependency `{}`", at_package(p), dep.name);
-            let t = graph.target(p, dep)?;
             if !cx.marker(&at, marker, &extras)? {
-                reasons
-                    .entry(t)
-                    .or_insert_with(|| super::marker_reason(marker));
+                if let Ok(t) = graph.target(p, dep) {
+                    reasons
+                        .entry(t)
+                        .or_insert_with(|| super::marker_reason(marker));
+                }
                 continue;
             }
+            let t = graph.target(p, dep)?;
             let wanted: BTreeSet<String> = dep.extra.iter().map(|e| normalize_name(e)).collect();
             match active.get_mut(&t) {
                 None => {
