@@ -63,10 +63,10 @@ impl World {
     /// `pin_backend` writes build-constraints.txt.
     fn new(pin_backend: bool) -> Self {
         let work = tempfile::tempdir().unwrap();
-        let served = work.path().join("served");
+        let served_dir = work.path().join("served");
         let dist: PythonDist = python_dist();
-        dist.serve(&served, "python-dist");
-        let mut index = Index::new(&served);
+        dist.serve(&served_dir, "python-dist");
+        let mut index = Index::new(&served_dir);
         let backend = Wheel::pure("kilnbuild", "0.1.0", &[("kilnbuild/__init__.py", BACKEND)]);
         let (_, backend_sha) = index.publish(&backend);
         let mut bytes = sdist(
@@ -80,7 +80,7 @@ impl World {
         // The helper's sdist builds with setuptools; this one names the tiny backend.
         bytes = retarget(&bytes);
         let sdist_sha = index.publish_bytes("tinysdist", "tinysdist-1.0.tar.gz", &bytes);
-        let server = Server::start(&served);
+        let server = Server::start(&served_dir);
         let app = work.path().join("app");
         std::fs::create_dir_all(&app).unwrap();
         std::fs::write(app.join("python-inventory.toml"), dist.inventory_toml()).unwrap();
