@@ -200,30 +200,6 @@ fn compose(scheme: &str, authority: &str, path: &str, query: Option<&str>) -> St
     }
 }
 
-fn last_segment(url: &str) -> String {
-    let path = url.split(['?', '#']).next().unwrap_or(url);
-    percent_decode(path.rsplit('/').next().unwrap_or(path))
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(hex) = s.get(i + 1..i + 3)
-            && let Ok(v) = u8::from_str_radix(hex, 16)
-        {
-            out.push(v);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 fn check_sha256(page_url: &str, file: &str, hex: &str) -> Result<String, IndexError> {
     if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         Ok(hex.to_ascii_lowercase())
@@ -399,7 +375,7 @@ pub fn parse_html(page_url: &str, html: &str) -> Result<Vec<IndexFile>, IndexErr
         let url = resolve(&base, href);
         let text = decode_entities(&strip_tags(text)).trim().to_owned();
         let filename = if text.is_empty() {
-            last_segment(&url)
+            crate::locks::url_file_name(&url)
         } else {
             text
         };
@@ -505,7 +481,7 @@ pub fn parse_json(page_url: &str, json: &str) -> Result<Vec<IndexFile>, IndexErr
         let filename = f
             .filename
             .filter(|n| !n.trim().is_empty())
-            .unwrap_or_else(|| last_segment(&url));
+            .unwrap_or_else(|| crate::locks::url_file_name(&url));
         let sha256 = match f.hashes.get("sha256") {
             Some(h) => Some(check_sha256(page_url, &filename, h)?),
             None => None,

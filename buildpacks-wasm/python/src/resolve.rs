@@ -36,31 +36,6 @@ struct Candidate {
     sha256: Option<String>,
 }
 
-fn last_segment(url: &str) -> String {
-    let path = url.split(['?', '#']).next().unwrap_or(url);
-    let name = path.rsplit('/').next().unwrap_or(path);
-    percent_decode(name)
-}
-
-pub(crate) fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Ok(v) = u8::from_str_radix(s.get(i + 1..i + 3).unwrap_or(""), 16)
-        {
-            out.push(v);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// Whether the lock's own file URLs can be used: they exist for every file and the user did
 /// not point the build at another index.
 fn lock_urls_usable(dist: &LockedDist, mirror: Option<&str>) -> bool {
@@ -73,7 +48,10 @@ fn candidates_from_lock(dist: &LockedDist) -> Vec<Candidate> {
         .filter_map(|f| {
             let url = f.url.clone()?;
             Some(Candidate {
-                filename: f.filename.clone().unwrap_or_else(|| last_segment(&url)),
+                filename: f
+                    .filename
+                    .clone()
+                    .unwrap_or_else(|| crate::locks::url_file_name(&url)),
                 url,
                 sha256: Some(f.sha256.clone()),
             })
@@ -268,19 +246,4 @@ pub fn choose(
         });
     }
     Ok(chosen)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls_name_their_file() {
-        assert_eq!(
-            last_segment("https://files.example/packages/ab/x-1.0-py3-none-any.whl#sha256=00"),
-            "x-1.0-py3-none-any.whl"
-        );
-        assert_eq!(last_segment("http://h/a%2Bb-1.0.tar.gz"), "a+b-1.0.tar.gz");
-        assert_eq!(percent_decode("%zz%4"), "%zz%4");
-    }
 }

@@ -300,7 +300,7 @@ fn parse_sha256(hash: &str) -> Result<String, String> {
 }
 
 /// The last path segment of a URL, percent-decoded: the file name it serves.
-fn url_file_name(url: &str) -> String {
+pub(crate) fn url_file_name(url: &str) -> String {
     let path = url.split(['?', '#']).next().unwrap_or(url);
     let name = path.rsplit('/').next().unwrap_or(path);
     percent_decode(name)
