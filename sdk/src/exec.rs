@@ -237,6 +237,49 @@ impl Command {
     }
 }
 
+/// Whether this build can run native commands: `None` when it can, else the host's refusal
+/// (it names `--build-image`). Asks the host by running `true` in the build image.
+pub fn native_steps_refusal() -> Result<Option<ExecError>, Error> {
+    match Command::new("true").env_clear().status() {
+        Ok(_) => Ok(None),
+        Err(Error::Exec {
+            source: ExecFailure::Host(e),
+            ..
+        }) if e.kind == ExecErrorKind::Unavailable => Ok(Some(e)),
+        Err(e) => Err(e),
+    }
+}
+
+/// Most argument bytes given to one `chmod`, well under the host's limits.
+const CHMOD_ARGS_BYTES: usize = 64 * 1024;
+
+/// `chmod a+x` the `files` (relative to `dir`) in the build image, in as few commands as fit:
+/// unpacked files are marked executable for the image, but WASI cannot set modes on disk,
+/// and native steps that run them need the bit.
+pub fn make_executable(dir: &Path, files: &[String]) -> Result<(), Error> {
+    let mut rest = files;
+    while !rest.is_empty() {
+        let mut size = 0;
+        let count = rest
+            .iter()
+            .take_while(|f| {
+                size += f.len() + 1;
+                size <= CHMOD_ARGS_BYTES
+            })
+            .count()
+            .max(1);
+        let (chunk, after) = rest.split_at(count);
+        Command::new("chmod")
+            .env_clear()
+            .args(["a+x", "--"])
+            .args(chunk.iter().map(String::as_str))
+            .current_dir(dir)
+            .run()?;
+        rest = after;
+    }
+    Ok(())
+}
+
 /// Why [`Command::run`] failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ExecFailure {

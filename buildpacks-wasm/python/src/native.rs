@@ -1,9 +1,9 @@
-//! Native commands in the build image: whether this build can run any, and setting the
-//! execute bit on disk of files a command runs (WASI cannot set modes).
+//! Native commands in the build image: whether this build can run any, and making unpacked
+//! files executable on disk for them (through `kiln_sdk::exec`).
 
 use std::path::Path;
 
-use kiln_sdk::exec::{Command, ExecError, ExecErrorKind, ExecFailure};
+use kiln_sdk::exec::ExecError;
 
 use crate::error::PythonError;
 
@@ -16,14 +16,11 @@ pub enum Native {
     Unavailable(ExecError),
 }
 
-/// Ask the host by running `true` in the build image.
+/// Ask the host whether native commands can run.
 pub fn probe() -> Result<Native, PythonError> {
-    match Command::new("true").env_clear().status() {
-        Ok(_) => Ok(Native::Available),
-        Err(kiln_sdk::Error::Exec {
-            source: ExecFailure::Host(e),
-            ..
-        }) if e.kind == ExecErrorKind::Unavailable => Ok(Native::Unavailable(e)),
+    match kiln_sdk::exec::native_steps_refusal() {
+        Ok(None) => Ok(Native::Available),
+        Ok(Some(e)) => Ok(Native::Unavailable(e)),
         Err(source) => Err(PythonError::Native {
             what: "run a command in the build image".into(),
             source,
@@ -33,17 +30,8 @@ pub fn probe() -> Result<Native, PythonError> {
 
 /// `chmod a+x` the `files` (relative to `dir`) in the build image.
 pub fn make_executable(dir: &Path, files: &[String]) -> Result<(), PythonError> {
-    if files.is_empty() {
-        return Ok(());
-    }
-    Command::new("chmod")
-        .env_clear()
-        .args(["a+x", "--"])
-        .args(files.iter().map(String::as_str))
-        .current_dir(dir)
-        .run()
-        .map_err(|source| PythonError::Native {
-            what: format!("make {} file(s) executable", files.len()),
-            source,
-        })
+    kiln_sdk::exec::make_executable(dir, files).map_err(|source| PythonError::Native {
+        what: format!("make {} unpacked file(s) executable", files.len()),
+        source,
+    })
 }

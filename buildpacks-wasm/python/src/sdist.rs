@@ -180,7 +180,6 @@ pub fn build(
             .map_err(|e| fail(&s, e))?;
             let env_dir = workdir.join(format!("env-{i}"));
             let wheel = build_one(
-                ctx,
                 runtime,
                 &s,
                 &src,
@@ -239,7 +238,6 @@ fn find_wheel(dir: &Path) -> Option<PathBuf> {
 
 /// Build one unpacked sdist at `src` into `out`.
 fn build_one(
-    ctx: &BuildContext,
     runtime: &Runtime,
     sdist: &Chosen,
     src: &Path,
@@ -375,6 +373,5 @@ fn build_one(
             format!("the backend {backend} reported {name:?}, which is not a wheel it wrote"),
         ));
     }
-    let _ = ctx;
     Ok(wheel)
 }

@@ -204,24 +204,7 @@ pub fn preferred(has: impl Fn(&str) -> bool) -> Option<LockKind> {
     LockKind::ALL.into_iter().find(|k| has(k.file_name()))
 }
 
-/// A distribution name normalised as PEP 503 says: lowercase, runs of `-`, `_`, `.` as one
-/// `-`.
-pub fn normalize_name(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut pending_sep = false;
-    for c in name.trim().chars() {
-        if matches!(c, '-' | '_' | '.') {
-            pending_sep = true;
-        } else {
-            if pending_sep && !out.is_empty() {
-                out.push('-');
-            }
-            pending_sep = false;
-            out.extend(c.to_lowercase());
-        }
-    }
-    out
-}
+pub use crate::markers::normalize_name;
 
 /// What every reader needs: the kind (for messages), the environment and the options.
 struct Context<'a> {
