@@ -142,6 +142,7 @@ fn rebase(services: &Services, app: &Path, base: &ImageRef) -> Vec<CopyOutcome> 
         &run_image.image,
         None,
         false,
+        &std::collections::BTreeMap::new(),
     )
     .unwrap();
     kiln::layout_gc::sweep_after(&OciLayout::open(app).unwrap(), &Silent);

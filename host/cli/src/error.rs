@@ -44,6 +44,9 @@ pub enum Error {
     /// Invalid user input.
     #[error("{0}")]
     InvalidInput(String),
+    /// Some images of a fleet reconcile failed (each is reported and recorded).
+    #[error("{0}")]
+    Fleet(String),
     /// Preparing the working directories failed.
     #[error(transparent)]
     Workspace(#[from] WorkspaceError),
@@ -117,6 +120,7 @@ impl Error {
                 exit::GENERIC
             }
             Self::Open(OpenError::Registry(_)) => exit::REGISTRY_ERROR,
+            Self::Fleet(_) => exit::GENERIC,
             Self::InvalidInput(_)
             | Self::Project(_)
             | Self::Open(_)

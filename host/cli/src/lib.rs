@@ -9,6 +9,7 @@ pub mod cli;
 pub mod download_report;
 pub mod embedded;
 pub mod error;
+pub mod fleet;
 pub mod image_ref;
 pub mod layout_gc;
 pub mod pipeline;

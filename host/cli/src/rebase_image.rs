@@ -2,7 +2,9 @@
 //! into the local store, rebased there and pushed back.
 
 use kiln_lifecycle::export::RunImage;
-use kiln_lifecycle::rebase::{RebaseError, RebaseReport, rebase};
+use std::collections::BTreeMap;
+
+use kiln_lifecycle::rebase::{RebaseError, RebaseReport, rebase_with_labels};
 use kiln_oci::{ImageError, OciLayout};
 use kiln_registry::{PullOptions, PushReport, Registries, RegistryError, RegistryRef};
 
@@ -30,6 +32,7 @@ pub fn rebase_anywhere(
     run_image: &RunImage,
     run_image_registry: Option<&RegistryRef>,
     force: bool,
+    extra_labels: &BTreeMap<String, String>,
 ) -> Result<(RebaseReport, Option<PushReport>), RebaseImageError> {
     let name = image.to_string();
     let img_err = |source: ImageError| RebaseError::Image {
@@ -56,7 +59,7 @@ pub fn rebase_anywhere(
             .into());
         }
     };
-    let report = rebase(&name, &layout, &tag, run_image, force)?;
+    let report = rebase_with_labels(&name, &layout, &tag, run_image, force, extra_labels)?;
     let ImageRef::Registry(dest) = image else {
         return Ok((report, None));
     };

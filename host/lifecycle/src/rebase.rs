@@ -5,6 +5,8 @@
 //! same blob, and the base labels and `runImage` metadata are updated. The cost does not depend
 //! on the size of the app layers.
 
+use std::collections::BTreeMap;
+
 use serde_json::Value;
 
 use crate::export::RunImage;
@@ -79,6 +81,18 @@ pub fn rebase(
     tag: &str,
     run_image: &RunImage,
     force: bool,
+) -> Result<RebaseReport, RebaseError> {
+    rebase_with_labels(image, layout, tag, run_image, force, &BTreeMap::new())
+}
+
+/// [`rebase`], setting `extra_labels` on the rebased image (over every other label).
+pub fn rebase_with_labels(
+    image: &str,
+    layout: &OciLayout,
+    tag: &str,
+    run_image: &RunImage,
+    force: bool,
+    extra_labels: &BTreeMap<String, String>,
 ) -> Result<RebaseReport, RebaseError> {
     let img_err = |source| RebaseError::Image {
         image: image.to_owned(),
@@ -161,6 +175,7 @@ pub fn rebase(
     lifecycle["runImage"]["image"] = Value::from(run_image.name());
     lifecycle["stack"]["runImage"]["image"] = Value::from(run_image.name());
     labels.insert(LIFECYCLE_METADATA.to_owned(), lifecycle.to_string());
+    labels.extend(extra_labels.clone());
     config.set_labels(&labels);
     config
         .set_history(&rebased_history(

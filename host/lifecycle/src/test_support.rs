@@ -375,6 +375,7 @@ impl ExportSetup {
             app_slices: &self.app_slices,
             launchers: &self.launchers,
             project_metadata: None,
+            extra_labels: &std::collections::BTreeMap::new(),
         }
     }
 

@@ -94,6 +94,9 @@ pub enum Command {
     /// Work with buildpacks (package one as an OCI artifact).
     #[command(subcommand)]
     Buildpack(BuildpackCommand),
+    /// Keep a fleet of images up to date from declarative specs (apply, reconcile, watch).
+    #[command(subcommand)]
+    Image(super::image::ImageCommand),
 }
 
 /// `kiln buildpack …`.

@@ -2,6 +2,7 @@
 
 mod args;
 mod fetch_args;
+pub mod image;
 mod inspect;
 mod logging;
 mod reporter;
@@ -20,7 +21,7 @@ use crate::error::{Error, exit};
 use crate::image_ref::ImageRef;
 use crate::pipeline::{self, OutputTarget};
 use args::{Cli, Command};
-pub use reporter::{ConsoleReporter, Verbosity};
+pub use reporter::{ConsoleReporter, Verbosity, printable as printable_line, render};
 
 /// Run the CLI with the process arguments and return the exit code.
 pub fn main() -> ExitCode {
@@ -156,6 +157,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             println!("{}", written.display());
             Ok(())
         }
+        Command::Image(i) => image::run(&i, &services),
         Command::Rebase(r) => {
             reporter.phase(pipeline::Phase::Rebasing);
             let image = parse_ref("image", &r.image)?;
@@ -176,6 +178,7 @@ fn run(cli: Cli) -> Result<(), Error> {
                 &run_image.image,
                 run_image.registry.as_ref(),
                 r.force,
+                &std::collections::BTreeMap::new(),
             )?;
             if let Some(p) = pushed {
                 reporter.info(&p.summary());

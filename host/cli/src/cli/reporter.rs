@@ -37,38 +37,42 @@ impl ConsoleReporter {
 
 impl Reporter for ConsoleReporter {
     fn report(&self, event: &Event<'_>) {
-        match *event {
-            Event::PhaseStarted(phase) => self.line(Verbosity::Normal, &format!("===> {phase}")),
-            Event::Info(message) => self.line(Verbosity::Normal, message),
-            Event::Debug(message) => self.line(Verbosity::Verbose, message),
-            Event::Warning(message) => self.line(Verbosity::Normal, &format!("warning: {message}")),
-            Event::LayerAdded { name, diff_id } => self.line(
-                Verbosity::Normal,
-                &format!("Adding layer {name} ({})", diff_id.short()),
-            ),
-            Event::LayerReused { name, diff_id } => self.line(
-                Verbosity::Normal,
-                &format!("Reusing layer {name} ({})", diff_id.short()),
-            ),
-            Event::Buildpack { id, level, line } => self.buildpack(id, level, line),
-        }
+        let (min, text) = render(event);
+        self.line(min, &text);
     }
 }
 
-impl ConsoleReporter {
-    fn buildpack(&self, id: &str, level: LogLevel, line: &str) {
-        let min = match level {
-            LogLevel::Debug => Verbosity::Verbose,
-            LogLevel::Info => Verbosity::Normal,
-            LogLevel::Warn | LogLevel::Error => Verbosity::Quiet,
-        };
-        let tag = match level {
-            LogLevel::Warn => "warning: ",
-            LogLevel::Error => "error: ",
-            LogLevel::Debug | LogLevel::Info => "",
-        };
-        self.line(min, &format!("[{id}] {tag}{line}"));
+/// An event as a console line, with the verbosity it needs to be shown.
+pub fn render(event: &Event<'_>) -> (Verbosity, String) {
+    match *event {
+        Event::PhaseStarted(phase) => (Verbosity::Normal, format!("===> {phase}")),
+        Event::Info(message) => (Verbosity::Normal, message.to_owned()),
+        Event::Debug(message) => (Verbosity::Verbose, message.to_owned()),
+        Event::Warning(message) => (Verbosity::Normal, format!("warning: {message}")),
+        Event::LayerAdded { name, diff_id } => (
+            Verbosity::Normal,
+            format!("Adding layer {name} ({})", diff_id.short()),
+        ),
+        Event::LayerReused { name, diff_id } => (
+            Verbosity::Normal,
+            format!("Reusing layer {name} ({})", diff_id.short()),
+        ),
+        Event::Buildpack { id, level, line } => buildpack_line(id, level, line),
     }
+}
+
+fn buildpack_line(id: &str, level: LogLevel, line: &str) -> (Verbosity, String) {
+    let min = match level {
+        LogLevel::Debug => Verbosity::Verbose,
+        LogLevel::Info => Verbosity::Normal,
+        LogLevel::Warn | LogLevel::Error => Verbosity::Quiet,
+    };
+    let tag = match level {
+        LogLevel::Warn => "warning: ",
+        LogLevel::Error => "error: ",
+        LogLevel::Debug | LogLevel::Info => "",
+    };
+    (min, format!("[{id}] {tag}{line}"))
 }
 
 /// `text` with control characters (other than tab) replaced, so buildpack output cannot move

@@ -84,6 +84,8 @@ pub struct Request {
     pub compression: kiln_oci::BlobCompression,
     /// How the app layer is sliced (explicit slices from `project.toml`, automatic slicing).
     pub app_slices: SliceRules,
+    /// Labels set on the image over every other (`io.kiln.build.inputs` of a fleet build).
+    pub labels: std::collections::BTreeMap<String, String>,
     /// Caches, registries and the async runtime.
     pub services: Services,
 }
@@ -116,6 +118,7 @@ impl Request {
                 explicit: Vec::new(),
                 auto: true,
             },
+            labels: std::collections::BTreeMap::new(),
             services,
         }
     }
@@ -344,6 +347,7 @@ pub fn build_with_runtime(
             compression: &request.compression,
             launchers: EMBEDDED_LAUNCHERS,
             project_metadata: project_label.as_deref(),
+            extra_labels: &request.labels,
         },
         &layout,
         output.tag(),

@@ -30,6 +30,7 @@ pub(super) fn image_config(
         inputs.project_metadata.unwrap_or("{}").into(),
     );
     image_labels.insert(labels::EXEC_ENV.into(), inputs.exec_env.to_owned());
+    image_labels.extend(inputs.extra_labels.clone());
     config.set_labels(&image_labels);
     config.set_env(image_env(inputs).to_strings());
     config.set_working_dir(Some(kiln_spec::APP_DIR));

@@ -65,6 +65,8 @@ pub struct ExportInputs<'a> {
     pub launchers: &'a [(&'a str, &'a [u8])],
     /// The `io.buildpacks.project.metadata` label (JSON; `None`: `{}`).
     pub project_metadata: Option<&'a str>,
+    /// More labels, set last (e.g. `io.kiln.build.inputs` of a fleet build).
+    pub extra_labels: &'a std::collections::BTreeMap<String, String>,
 }
 
 /// One layer the exporter wrote.
