@@ -4,6 +4,10 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
+/// A real buildpack the tests also use as a component file (the fleet tests package it as
+/// an artifact, as a team would): (short name, cargo package).
+const REAL: [(&str, &str); 1] = [("procfile", "kiln-buildpack-procfile")];
+
 /// Short names of the test buildpacks; the cargo package is `kiln-test-buildpack-<name>`.
 const NAMES: [&str; 6] = [
     "provider",
@@ -29,6 +33,7 @@ fn main() {
     let packages: Vec<String> = NAMES
         .iter()
         .map(|n| format!("kiln-test-buildpack-{n}"))
+        .chain(REAL.iter().map(|(_, package)| (*package).to_owned()))
         .collect();
     let packages: Vec<&str> = packages.iter().map(String::as_str).collect();
     let wasm = kiln_build_support::build_components(
@@ -36,6 +41,7 @@ fn main() {
         &packages,
         &[
             "tests/buildpacks",
+            "buildpacks-wasm/procfile",
             "sdk/src",
             "sdk/Cargo.toml",
             "spec/src",
@@ -43,7 +49,11 @@ fn main() {
         ],
     );
     let mut code = String::from("[\n");
-    for (name, path) in NAMES.iter().zip(&wasm) {
+    let names = NAMES
+        .iter()
+        .copied()
+        .chain(REAL.iter().map(|(name, _)| *name));
+    for (name, path) in names.zip(&wasm) {
         // A copy, so a later rebuild of the guests cannot change what these tests run.
         let copy = out_dir.join(path.file_name().expect("wasm file name"));
         std::fs::copy(path, &copy)

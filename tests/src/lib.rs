@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 const TEST_BUILDPACKS: &[(&str, &str)] = &include!(concat!(env!("OUT_DIR"), "/test_buildpacks.rs"));
 
 /// Short names of the test buildpacks: `provider`, `consumer`, `hostile`, `raw`,
-/// `not-buildpack`, `native`.
+/// `not-buildpack`, `native`, and the real `procfile` buildpack as a component file.
 pub const TEST_BUILDPACK_NAMES: &[&str] = &[
     "provider",
     "consumer",
@@ -15,6 +15,7 @@ pub const TEST_BUILDPACK_NAMES: &[&str] = &[
     "raw",
     "not-buildpack",
     "native",
+    "procfile",
 ];
 
 /// Path of the compiled component of the test buildpack `name` (e.g. `"provider"`).

@@ -43,6 +43,9 @@ pub const DOCKER_CONFIG_DIR: &str = "/home/kiln/.docker";
 pub const WORK_DIR: &str = "/work";
 /// `KILN_CACHE_DIR`, inside the work volume.
 pub const CACHE_DIR: &str = "/work/cache";
+/// `KILN_FLEET_STATE` (history, logs, locks), inside the work volume: `/specs` is a
+/// read-only ConfigMap, and the registry is the state that outlives the pod.
+pub const STATE_DIR: &str = "/work/state";
 /// `TMPDIR`, inside the work volume.
 pub const TMP_DIR: &str = "/work/tmp";
 /// CPU request of the container: one core per pod. No CPU limit, so builds are not throttled.
@@ -190,6 +193,7 @@ fn container(settings: &FleetSettings, args: Vec<String>, extra_env: Vec<EnvVar>
         env("DOCKER_CONFIG", DOCKER_CONFIG_DIR),
         env("HOME", HOME_DIR),
         env("KILN_CACHE_DIR", CACHE_DIR),
+        env("KILN_FLEET_STATE", STATE_DIR),
         env("TMPDIR", TMP_DIR),
     ];
     env_vars.extend(extra_env);
