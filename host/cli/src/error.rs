@@ -120,7 +120,6 @@ impl Error {
                 exit::GENERIC
             }
             Self::Open(OpenError::Registry(_)) => exit::REGISTRY_ERROR,
-            Self::Fleet(_) => exit::GENERIC,
             Self::InvalidInput(_)
             | Self::Project(_)
             | Self::Open(_)
@@ -150,7 +149,7 @@ impl Error {
             Self::Rebase(_) => exit::REBASE_ERROR,
             Self::Registry(_) => exit::REGISTRY_ERROR,
             Self::Locked(kiln_fs::dir_lock::LockError::Busy { .. }) => exit::BUSY,
-            Self::Locked(_) | Self::Scaffold(_) => exit::GENERIC,
+            Self::Locked(_) | Self::Scaffold(_) | Self::Fleet(_) => exit::GENERIC,
         }
     }
 }

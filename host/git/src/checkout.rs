@@ -153,6 +153,7 @@ fn file_name(name: &BStr) -> Result<&std::ffi::OsStr, String> {
 }
 
 #[cfg(unix)]
+#[allow(clippy::unnecessary_wraps)] // the same signature as the non-Unix version
 fn os_str(name: &BStr) -> Result<&std::ffi::OsStr, String> {
     use std::os::unix::ffi::OsStrExt;
     Ok(std::ffi::OsStr::from_bytes(name))

@@ -61,11 +61,12 @@ impl GitSources {
     pub fn new(cache_dir: impl Into<PathBuf>) -> Self {
         GitSources {
             cache_dir: cache_dir.into(),
-            lock_timeout: Duration::from_secs(600),
+            lock_timeout: Duration::from_mins(10),
         }
     }
 
     /// How long to wait for another process that is fetching the same source (default 10 minutes).
+    #[must_use]
     pub fn with_lock_timeout(mut self, timeout: Duration) -> Self {
         self.lock_timeout = timeout;
         self
@@ -155,7 +156,7 @@ impl GitSources {
         let tree = mirror
             .repo
             .find_commit(commit_id)
-            .and_then(|c| c.tree_id().map(|t| t.detach()))
+            .and_then(|c| c.tree_id().map(gix::Id::detach))
             .map_err(|e| GitError::Checkout {
                 commit: commit.to_owned(),
                 reason: format!("reading the commit: {}", error::reason(&e)),

@@ -202,7 +202,7 @@ pub(crate) fn is_mirrored(name: &str) -> bool {
 fn paths(cache_dir: &Path, source: &Source) -> Result<(PathBuf, PathBuf), GitError> {
     std::fs::create_dir_all(cache_dir).map_err(|e| GitError::io(cache_dir, e))?;
     let digest = Sha256::digest(source.key.as_bytes());
-    let name: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    let name = hex::encode(digest);
     Ok((
         cache_dir.join(&name),
         cache_dir.join(format!("{name}.lock")),

@@ -142,7 +142,8 @@ fn http_key(url: &gix::Url) -> String {
     }
     let default_port = if scheme == "https" { 443 } else { 80 };
     if let Some(port) = url.port.filter(|p| *p != default_port) {
-        key.push_str(&format!(":{port}"));
+        key.push(':');
+        key.push_str(&port.to_string());
     }
     let path = String::from_utf8_lossy(&url.path);
     key.push_str(path.trim_end_matches('/'));

@@ -1,4 +1,10 @@
 //! Checking out trees exactly and safely.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::pedantic,
+    missing_docs
+)]
 
 mod common;
 

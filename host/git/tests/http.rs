@@ -2,6 +2,12 @@
 //!
 //! These tests need the `git` binary as the *server* side only (the crate never runs it);
 //! they print a note and pass when `git` is not installed. Everything stays on 127.0.0.1.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::pedantic,
+    missing_docs
+)]
 
 mod common;
 

@@ -1,4 +1,10 @@
 //! Resolving revisions through the mirror, against repositories built with gix.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::pedantic,
+    missing_docs
+)]
 
 mod common;
 

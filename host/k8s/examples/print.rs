@@ -1,5 +1,11 @@
 //! Prints the CronJob (default) or, with `indexed`, the indexed Job manifests for two
 //! sample specs: `cargo run --example print [indexed]`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::pedantic,
+    missing_docs
+)]
 
 use kiln_k8s::{FleetSettings, SpecFile, cron_job, indexed_job, to_yaml};
 

@@ -113,12 +113,11 @@ fn item(item: &str, field: &Field) -> Result<(), String> {
     if range == "*" || range == "?" {
         return Ok(());
     }
-    let (low, high) = match range.split_once('-') {
-        Some((low, high)) => (value(low, field)?, value(high, field)?),
-        None => {
-            let v = value(range, field)?;
-            (v, v)
-        }
+    let (low, high) = if let Some((low, high)) = range.split_once('-') {
+        (value(low, field)?, value(high, field)?)
+    } else {
+        let v = value(range, field)?;
+        (v, v)
     };
     if low > high {
         return Err(format!("range {range:?} runs backwards"));
@@ -130,7 +129,7 @@ fn item(item: &str, field: &Field) -> Result<(), String> {
 fn value(text: &str, field: &Field) -> Result<u32, String> {
     let lower = text.to_ascii_lowercase();
     if let Some(i) = field.names.iter().position(|n| *n == lower) {
-        return Ok(field.min + i as u32);
+        return Ok(field.min + u32::try_from(i).unwrap_or(u32::MAX));
     }
     match text.parse::<u32>() {
         Ok(v) if (field.min..=field.max).contains(&v) => Ok(v),

@@ -99,9 +99,6 @@ pub(crate) fn quantity(q: &str) -> Result<(), K8sError> {
     if parts.next().is_some() || (whole.is_empty() && frac.is_none_or(str::is_empty)) {
         return Err(bad());
     }
-    const SUFFIXES: &[&str] = &[
-        "", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "n", "u", "m", "k", "M", "G", "T", "P", "E",
-    ];
     if SUFFIXES.contains(&suffix) {
         return Ok(());
     }
@@ -114,15 +111,20 @@ pub(crate) fn quantity(q: &str) -> Result<(), K8sError> {
     }
 }
 
+/// Quantity suffixes Kubernetes accepts (binary, decimal SI).
+const SUFFIXES: &[&str] = &[
+    "", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "n", "u", "m", "k", "M", "G", "T", "P", "E",
+];
+
 /// Spec files: valid, unique ConfigMap keys that Kiln reads, unique image names, and a
 /// total size that fits one ConfigMap.
 fn specs(specs: &[SpecFile]) -> Result<(), K8sError> {
-    let mut files = BTreeMap::new();
+    let mut files = std::collections::BTreeSet::new();
     let mut images: BTreeMap<&str, &str> = BTreeMap::new();
     let mut bytes = 0usize;
     for spec in specs {
         spec_file_name(&spec.file_name)?;
-        if files.insert(spec.file_name.as_str(), ()).is_some() {
+        if !files.insert(spec.file_name.as_str()) {
             return Err(K8sError::DuplicateSpecFile(spec.file_name.clone()));
         }
         if spec.image_name.is_empty() || spec.image_name.chars().any(char::is_control) {

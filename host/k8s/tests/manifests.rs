@@ -1,4 +1,10 @@
 //! End-to-end checks of the generated manifests, done on the typed objects.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::pedantic,
+    missing_docs
+)]
 
 use kiln_k8s::k8s_openapi::api::batch::v1::{CronJob, Job, JobSpec};
 use kiln_k8s::k8s_openapi::api::core::v1::{ConfigMap, Container, PodSpec};

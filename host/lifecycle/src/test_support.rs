@@ -375,7 +375,7 @@ impl ExportSetup {
             app_slices: &self.app_slices,
             launchers: &self.launchers,
             project_metadata: None,
-            extra_labels: &std::collections::BTreeMap::new(),
+            extra_labels: &NO_LABELS,
         }
     }
 
@@ -390,3 +390,6 @@ impl ExportSetup {
         crate::export::export(&self.inputs(previous), &layout, tag)
     }
 }
+
+/// No extra labels.
+static NO_LABELS: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();

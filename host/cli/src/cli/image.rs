@@ -220,6 +220,7 @@ pub fn run(command: &ImageCommand, services: &Services) -> Result<(), Error> {
     }
 }
 
+#[allow(clippy::needless_pass_by_value)] // used as `map_err(store_error)`
 fn store_error(e: kiln_fleet::StoreError) -> Error {
     Error::InvalidInput(e.to_string())
 }
@@ -303,13 +304,14 @@ fn report_line(r: &ImageReport) -> String {
         r.name,
         reasons(r),
         result,
-        r.duration_ms as f64 / 1000.0
+        seconds(r.duration_ms)
     )
 }
 
 /// "would rebuild 12 images: 10 STACK (rebase), 2 COMMIT" / "reconciled 12 images: …".
 fn summary(reports: &[ImageReport], dry_run: bool) -> String {
-    let mut by_reason: std::collections::BTreeMap<String, usize> = Default::default();
+    let mut by_reason: std::collections::BTreeMap<String, usize> =
+        std::collections::BTreeMap::new();
     let mut acting = 0;
     for r in reports {
         let Some(d) = &r.decision else { continue };
@@ -418,7 +420,7 @@ fn status(store: &SpecStore, name: &str, json: bool) -> Result<(), Error> {
             b.number,
             format!("{:?}", b.result).to_lowercase(),
             reasons.join(","),
-            b.duration_ms as f64 / 1000.0,
+            seconds(b.duration_ms),
             b.digest
                 .clone()
                 .or_else(|| b.error.clone())
@@ -460,6 +462,12 @@ fn random_fraction() -> f64 {
         .map_or(0, |d| d.subsec_nanos())
         ^ std::process::id().rotate_left(16);
     f64::from(seed % 10_000) / 10_000.0
+}
+
+/// Milliseconds as seconds, for display.
+#[allow(clippy::cast_precision_loss)] // durations far below 2^52 ms
+fn seconds(ms: u64) -> f64 {
+    ms as f64 / 1000.0
 }
 
 /// `90s`, `5m`, `1h`, or plain seconds.
@@ -537,8 +545,8 @@ mod tests {
     #[test]
     fn intervals() {
         assert_eq!(parse_interval("90s").unwrap(), Duration::from_secs(90));
-        assert_eq!(parse_interval("5m").unwrap(), Duration::from_secs(300));
-        assert_eq!(parse_interval("2h").unwrap(), Duration::from_secs(7200));
+        assert_eq!(parse_interval("5m").unwrap(), Duration::from_mins(5));
+        assert_eq!(parse_interval("2h").unwrap(), Duration::from_hours(2));
         assert_eq!(parse_interval("7").unwrap(), Duration::from_secs(7));
         assert!(parse_interval("5d").is_err());
         assert!(parse_interval("0s").is_err());

@@ -43,15 +43,14 @@ impl Sources {
                 let url = local_or_remote(spec, url);
                 let key = (url.clone(), revision.clone());
                 let cached = self.resolved.lock().ok().and_then(|m| m.get(&key).cloned());
-                let commit = match cached {
-                    Some(c) => c,
-                    None => {
-                        let commit = self.git.resolve(&url, revision)?.commit;
-                        if let Ok(mut m) = self.resolved.lock() {
-                            m.insert(key, commit.clone());
-                        }
-                        commit
+                let commit = if let Some(c) = cached {
+                    c
+                } else {
+                    let commit = self.git.resolve(&url, revision)?.commit;
+                    if let Ok(mut m) = self.resolved.lock() {
+                        m.insert(key, commit.clone());
                     }
+                    commit
                 };
                 ResolvedSource {
                     id: commit,
@@ -170,10 +169,14 @@ fn fetch_blob(
     let archive = scratch.join("archive");
     std::fs::write(&archive, &bytes)?;
     let options = kiln_extract::ExtractOptions::default();
-    let lower = url.to_ascii_lowercase();
-    let unpacked = if lower.ends_with(".zip") {
+    let extension = Path::new(url)
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let unpacked = if extension == "zip" {
         kiln_extract::extract_zip(&archive, dest, options).map(|_| ())
-    } else if lower.ends_with(".tar") {
+    } else if extension == "tar" {
         std::fs::File::open(&archive)
             .map_err(|e| kiln_extract::Error::msg(e.to_string()))
             .and_then(|f| kiln_extract::extract_tar(f, dest, options))

@@ -26,6 +26,8 @@ fn inputs() -> BuildInputs {
     }
 }
 
+type Change = fn(&mut BuildInputs);
+
 fn label(i: &BuildInputs) -> Current {
     Current::Label(i.to_label())
 }
@@ -71,7 +73,7 @@ fn a_new_build_image_is_a_stack_rebuild() {
 #[test]
 fn each_input_has_its_reason() {
     let old = inputs();
-    let cases: [(fn(&mut BuildInputs), Reason); 4] = [
+    let cases: [(Change, Reason); 4] = [
         (|i| i.spec_hash = "sha256:spec2".into(), Reason::Config),
         (|i| i.source.id = "beef".into(), Reason::Commit),
         (

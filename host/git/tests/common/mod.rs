@@ -1,4 +1,10 @@
 //! Test fixtures: repositories built with gix itself (no `git` binary needed).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::pedantic,
+    missing_docs
+)]
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
