@@ -11,6 +11,9 @@ const LAYERS: &[(&str, &str, &[&str])] = &[
     ("host/compress", "kiln-compress", &[]),
     ("host/sandbox", "kiln-sandbox", &[]),
     ("host/project", "kiln-project", &["kiln-spec"]),
+    ("host/git", "kiln-git", &[]),
+    ("host/k8s", "kiln-k8s", &[]),
+    ("host/fleet", "kiln-fleet", &["kiln-fs"]),
     (
         "host/oci",
         "kiln-oci",
