@@ -417,6 +417,62 @@ fn bad_specs_remotes_and_foreign_images_are_reported_clearly() {
 }
 
 #[test]
+fn a_blob_source_is_built_only_when_it_matches_its_pin() {
+    use sha2::Digest as _;
+    let work = tempfile::tempdir().unwrap();
+    let archive = work.path().join("app.tar.gz");
+    let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
+        std::fs::File::create(&archive).unwrap(),
+        flate2::Compression::default(),
+    ));
+    tar.append_dir_all("app", fixture("procfile-app")).unwrap();
+    tar.into_inner().unwrap().finish().unwrap();
+    let digest = format!(
+        "sha256:{}",
+        hex::encode(sha2::Sha256::digest(std::fs::read(&archive).unwrap()))
+    );
+    let layout = work.path().join("out");
+    let specs = work.path().join("specs");
+    std::fs::create_dir_all(&specs).unwrap();
+    let write = |digest: &str| {
+        std::fs::write(
+            specs.join("blob.toml"),
+            format!(
+                "tag = \"oci:{}:blob\"\n[source]\nblob = {{ url = \"file://{}\", digest = \"{digest}\" }}\nsub-path = \"app\"\n[build]\nrun-image = \"{}\"\n",
+                layout.display(),
+                archive.display(),
+                busybox()
+            ),
+        )
+        .unwrap();
+    };
+    let reconcile = || {
+        run(kiln_command()
+            .args(["image", "reconcile", "--all", "--specs"])
+            .arg(&specs))
+    };
+    write(&format!("sha256:{}", "0".repeat(64)));
+    let out = reconcile();
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stdout.contains("does not match its pin"),
+        "{}",
+        out.stdout
+    );
+    assert!(!layout.join("index.json").exists(), "nothing is written");
+    write(&digest);
+    let out = reconcile().success();
+    assert!(
+        out.stdout.contains("CONFIG") && out.stdout.contains("built"),
+        "{}",
+        out.stdout
+    );
+    let said = run_image(&layout, "blob", &[], &[]);
+    assert!(said.stdout.contains("hello from kiln"), "{}", said.stderr);
+    assert!(reconcile().success().stdout.contains("up-to-date"));
+}
+
+#[test]
 fn k8s_manifests_parse_back_into_kubernetes_types() {
     let work = tempfile::tempdir().unwrap();
     let file = work.path().join("web.yaml");
