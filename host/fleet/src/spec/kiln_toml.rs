@@ -29,7 +29,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::{Builder, HistoryLimits, ImageSpec, Source, SourceKind, default_name};
+use super::{Builder, HistoryLimits, ImageSpec, RawGit, Source, SourceKind, default_name};
 use crate::error::SpecError;
 
 #[derive(Deserialize)]
@@ -51,13 +51,6 @@ struct RawSource {
     blob: Option<RawBlob>,
     path: Option<String>,
     sub_path: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawGit {
-    url: String,
-    revision: String,
 }
 
 #[derive(Deserialize)]

@@ -24,7 +24,7 @@ use std::path::Path;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
-use super::{Builder, HistoryLimits, ImageSpec, Source, SourceKind, default_name};
+use super::{Builder, HistoryLimits, ImageSpec, RawGit, Source, SourceKind, default_name};
 use crate::error::SpecError;
 
 /// The only kind read.
@@ -84,13 +84,6 @@ struct RawSource {
     git: Option<RawGit>,
     blob: Option<RawBlob>,
     sub_path: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawGit {
-    url: String,
-    revision: String,
 }
 
 #[derive(Deserialize)]

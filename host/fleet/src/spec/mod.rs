@@ -179,6 +179,14 @@ impl ImageSpec {
     }
 }
 
+/// A git source as both formats write it: `{ url, revision }`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGit {
+    url: String,
+    revision: String,
+}
+
 /// The file stem of `file`, the default name of the image it describes.
 fn default_name(file: &Path) -> String {
     file.file_stem()
