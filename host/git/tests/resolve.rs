@@ -441,7 +441,7 @@ fn concurrent_processes_share_one_mirror() {
 
 /// Runs in a child process of `concurrent_processes_share_one_mirror`; a no-op otherwise.
 #[test]
-#[ignore = "helper process for concurrent_processes_share_one_mirror"]
+#[ignore = "child process only: concurrent_processes_share_one_mirror runs it with --ignored in CI"]
 fn child_process_resolve() {
     let (Some(cache_dir), Some(url)) = (
         std::env::var_os("KILN_GIT_CHILD_CACHE"),
