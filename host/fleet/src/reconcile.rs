@@ -38,7 +38,8 @@ pub trait Engine: Sync {
         inputs: &BuildInputs,
         log: &Path,
     ) -> Result<(String, BuildInputs), EngineError>;
-    /// Rebase the image at the spec's tag onto `inputs.run_image`, recording `inputs`.
+    /// Rebase the image at the spec's tag onto `inputs.run_image`, recording `inputs` (whose
+    /// buildpacks carry the ids and versions the image already records).
     fn rebase(
         &self,
         spec: &ImageSpec,
@@ -184,6 +185,11 @@ fn one(store: &SpecStore, spec: &ImageSpec, engine: &dyn Engine, options: Option
         }
     };
     let decision = decide(&inputs, &current, triggered);
+    let inputs = if decision.action == Action::Rebase {
+        with_recorded_buildpacks(inputs, &current)
+    } else {
+        inputs
+    };
     if options.dry_run || decision.action == Action::Nothing {
         let outcome = match decision.action {
             Action::Nothing => ImageOutcome::UpToDate,
@@ -264,6 +270,18 @@ fn one(store: &SpecStore, spec: &ImageSpec, engine: &dyn Engine, options: Option
         },
     };
     report(Some(decision), outcome, Some(log))
+}
+
+/// `inputs` with the buildpacks' ids and versions the image's label recorded (a rebase keeps
+/// the buildpacks, and only a build can load them).
+fn with_recorded_buildpacks(mut inputs: BuildInputs, current: &Current) -> BuildInputs {
+    if let Current::Label(text) = current
+        && let Ok(old) = BuildInputs::from_label(text)
+        && old.buildpacks.len() == inputs.buildpacks.len()
+    {
+        inputs.buildpacks = old.buildpacks;
+    }
+    inputs
 }
 
 /// Record a failure to resolve inputs (with the error as the log); returns the log file.

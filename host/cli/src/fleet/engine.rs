@@ -185,14 +185,7 @@ impl kiln_fleet::Engine for KilnEngine {
     ) -> Result<String, EngineError> {
         let log_file = LogFile::create(log)?;
         let reporter: &dyn Reporter = &log_file;
-        let mut recorded = inputs.clone();
-        // The buildpacks did not change: keep the ids and versions the build recorded.
-        if let Current::Label(old) = self.current(spec)?
-            && let Ok(old) = BuildInputs::from_label(&old)
-            && old.buildpacks.len() == recorded.buildpacks.len()
-        {
-            recorded.buildpacks = old.buildpacks;
-        }
+        let recorded = inputs;
         let image = crate::cli::parse_ref("tag", &spec.tag).map_err(|e| e.to_string())?;
         let run_reference = Self::pinned(&inputs.run_image.reference, &inputs.run_image.digest);
         let run = pipeline::open_run_image(
