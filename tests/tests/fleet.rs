@@ -61,14 +61,19 @@ fn package(component: &Path, reference: &str) -> String {
     )
 }
 
+/// A spec directory with a cache of its own: the first reconcile starts with an empty
+/// registry store and compile cache, as on a fresh machine, so its parallel builds pull the
+/// same run-image and buildpack blobs at the same time.
 struct Fleet {
     specs: PathBuf,
+    cache: PathBuf,
     _dir: tempfile::TempDir,
 }
 
 impl Fleet {
     fn kiln(&self, args: &[&str]) -> Output {
         run(kiln_command()
+            .env("KILN_CACHE_DIR", &self.cache)
             .args(["image"])
             .args(args)
             .arg("--specs")
@@ -141,6 +146,7 @@ fn a_fleet_rebuilds_rebases_and_records_exactly_what_changed() {
     let dir = tempfile::tempdir().unwrap();
     let fleet = Fleet {
         specs: dir.path().join("specs"),
+        cache: dir.path().join("cache"),
         _dir: dir,
     };
     let mut files = Vec::new();
@@ -173,7 +179,7 @@ fn a_fleet_rebuilds_rebases_and_records_exactly_what_changed() {
 
     // 1. Nothing at the tags yet: ten CONFIG builds.
     let (rows, out) = fleet.reconcile(&[]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert!(
         rows.iter()
             .all(|(_, r, result)| r == &["CONFIG"] && result == "built"),

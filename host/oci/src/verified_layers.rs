@@ -90,6 +90,23 @@ pub struct VerifiedLayers {
 /// How many checked copies of one blob a record remembers (oldest dropped first).
 const MAX_COPIES: usize = 8;
 
+/// How many times a blob whose file changed during the check is checked again.
+pub const CHECK_ATTEMPTS: u32 = 3;
+
+/// Why one check did not pass.
+enum Checked {
+    /// The file's stamp changed while it was read: check the path again.
+    Changed,
+    /// A definite problem.
+    Failed(LayerProblem),
+}
+
+impl From<LayerProblem> for Checked {
+    fn from(problem: LayerProblem) -> Self {
+        Self::Failed(problem)
+    }
+}
+
 /// Name prefix of records being written (renamed into place when complete).
 pub const RECORD_TEMP_PREFIX: &str = ".tmp-";
 
@@ -122,12 +139,43 @@ impl VerifiedLayers {
 
     /// [`Self::check`], returning the stamp of the file that passed: proof for
     /// [`BlobStore::copy_verified_from`] that this very file was checked.
+    ///
+    /// A file whose stamp changed while it was read is checked again (the path may now hold
+    /// another copy: a concurrent Kiln process that pulled the same blob renames its copy
+    /// over this one, which changes the ctime of the file being read), up to
+    /// [`CHECK_ATTEMPTS`] times.
     pub fn check_stamped(
         &self,
         store: &BlobStore,
         desc: &Descriptor,
         diff_id: &Digest,
     ) -> Result<FileStamp, LayerProblem> {
+        let mut attempt = 1;
+        loop {
+            match self.check_once(store, desc, diff_id) {
+                Err(Checked::Changed) if attempt < CHECK_ATTEMPTS => attempt += 1,
+                Err(Checked::Changed) => {
+                    return Err(LayerProblem::Unreadable {
+                        digest: desc.digest.clone(),
+                        reason: format!(
+                            "the file changed while it was being checked ({CHECK_ATTEMPTS} times); \
+                             make sure nothing else writes it and run the command again"
+                        ),
+                    });
+                }
+                Err(Checked::Failed(problem)) => return Err(problem),
+                Ok(stamp) => return Ok(stamp),
+            }
+        }
+    }
+
+    /// One check of the file now at the blob's path.
+    fn check_once(
+        &self,
+        store: &BlobStore,
+        desc: &Descriptor,
+        diff_id: &Digest,
+    ) -> Result<FileStamp, Checked> {
         let compression = compression_of(&desc.media_type)
             .ok_or_else(|| LayerProblem::MediaType(desc.media_type.clone()))?;
         let path = store.path(&desc.digest);
@@ -163,19 +211,19 @@ impl VerifiedLayers {
         if blob_digest != desc.digest {
             return Err(LayerProblem::BlobMismatch {
                 digest: desc.digest.clone(),
-            });
+            }
+            .into());
         }
         let (_, actual, _) = content.finish();
         if actual != *diff_id {
             return Err(LayerProblem::DiffIdMismatch {
                 expected: diff_id.clone(),
                 actual,
-            });
+            }
+            .into());
         }
         if FileStamp::of_file(&file).ok() != Some(stamp) {
-            return Err(unreadable(
-                &"the file changed while it was being checked; run the command again",
-            ));
+            return Err(Checked::Changed);
         }
         if stamp.is_settled(stamped_at) {
             self.add_record(&desc.digest, diff_id, &stamp);
