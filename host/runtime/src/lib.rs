@@ -6,6 +6,7 @@ pub mod compile_cache;
 pub mod exec_import;
 mod extract_import;
 mod fetch_import;
+mod file_streams;
 pub mod guest_text;
 pub mod limits;
 pub mod output;
@@ -265,6 +266,7 @@ impl Runtime {
             Engine::new(&engine_config()).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .and_then(|()| file_streams::replace_write_via_stream(&mut linker))
             .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         Buildpack::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
             .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
