@@ -81,7 +81,7 @@ pub struct Workspace {
     _on_interrupt: kiln_fs::interrupt::Registration,
     _lock: std::fs::File,
     _snapshot_lock: Option<std::fs::File>,
-    _temp: tempfile::TempDir,
+    _temp: BuildDir,
     /// Copy of the app (guest `/workspace`): in the temporary dir, or a persistent snapshot.
     pub app: PathBuf,
     /// Platform dir (guest `/platform`).
@@ -94,6 +94,24 @@ pub struct Workspace {
     pub sync: SyncStats,
     /// Whether the copy is a persistent snapshot (false: a fresh copy in the temporary dir).
     pub persistent: bool,
+}
+
+/// The temporary build directory, removed on drop on all cores: a buildpack may have left
+/// hundreds of thousands of files in its layers.
+struct BuildDir(tempfile::TempDir);
+
+impl Drop for BuildDir {
+    fn drop(&mut self) {
+        let path = self.0.path();
+        if let Err(e) =
+            kiln_fs::remove_tree::remove_tree(path, kiln_fs::remove_tree::default_threads())
+        {
+            tracing::warn!(
+                "could not remove the build directory {}: {e}",
+                path.display()
+            );
+        }
+    }
 }
 
 /// Where a persistent snapshot keeps its files.
@@ -206,7 +224,7 @@ impl Workspace {
             _lock: lock,
             persistent: snapshot_lock.is_some(),
             _snapshot_lock: snapshot_lock,
-            _temp: temp,
+            _temp: BuildDir(temp),
             app,
             platform,
             layers,
