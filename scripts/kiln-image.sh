@@ -26,8 +26,9 @@ cargo build --locked -p kiln            # the kiln that builds the image (any bu
 stage=target/kiln-image-app
 rm -rf "$stage" && mkdir -p "$stage/bin"
 cp "target/$target/release/kiln" "$stage/bin/kiln"
-# `web` is the default process: the launcher appends the container's args to it.
-printf 'web: /workspace/bin/kiln\n' >"$stage/Procfile"
+# `web` is the default process. A Procfile process runs as `/bin/sh -c LINE ARGS...`, so
+# the container's args arrive as "$0" "$@"; with none, "$0" is the shell itself.
+printf '%s\n' 'web: if [ "$0" = /bin/sh ]; then exec /workspace/bin/kiln; else exec /workspace/bin/kiln "$0" "$@"; fi' >"$stage/Procfile"
 
 # make-busybox-base.sh prints "DIGEST  DIR:TAG".
 base=$(bash tools/make-busybox-base.sh | tail -n 1 | awk '{print $2}')
