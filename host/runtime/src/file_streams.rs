@@ -72,29 +72,24 @@ impl InlineFileOutput {
             closed: false,
         }
     }
-
-    fn write_all_at(&self, mut bytes: &[u8]) -> io::Result<u64> {
-        let mut position = self.position;
-        while !bytes.is_empty() {
-            let written = write_at(&self.file, bytes, position)?;
-            if written == 0 {
-                return Err(io::Error::from(io::ErrorKind::WriteZero));
-            }
-            bytes = &bytes[written..];
-            position += written as u64;
-        }
-        Ok(position)
-    }
 }
 
 #[cfg(unix)]
-fn write_at(file: &std::fs::File, bytes: &[u8], position: u64) -> io::Result<usize> {
-    std::os::unix::fs::FileExt::write_at(file, bytes, position)
+fn write_all_at(file: &std::fs::File, bytes: &[u8], position: u64) -> io::Result<()> {
+    std::os::unix::fs::FileExt::write_all_at(file, bytes, position)
 }
 
 #[cfg(windows)]
-fn write_at(file: &std::fs::File, bytes: &[u8], position: u64) -> io::Result<usize> {
-    std::os::windows::fs::FileExt::seek_write(file, bytes, position)
+fn write_all_at(file: &std::fs::File, mut bytes: &[u8], mut position: u64) -> io::Result<()> {
+    while !bytes.is_empty() {
+        let written = std::os::windows::fs::FileExt::seek_write(file, bytes, position)?;
+        if written == 0 {
+            return Err(io::Error::from(io::ErrorKind::WriteZero));
+        }
+        bytes = &bytes[written..];
+        position += written as u64;
+    }
+    Ok(())
 }
 
 impl OutputStream for InlineFileOutput {
@@ -108,9 +103,9 @@ impl OutputStream for InlineFileOutput {
                 bytes.len()
             )));
         }
-        match self.write_all_at(&bytes) {
-            Ok(position) => {
-                self.position = position;
+        match write_all_at(&self.file, &bytes, self.position) {
+            Ok(()) => {
+                self.position += bytes.len() as u64;
                 Ok(())
             }
             Err(e) => {
