@@ -63,7 +63,7 @@ fn clean_up() {
 fn remove(litter: &Litter) {
     match litter {
         Litter::Tree(dir) => {
-            let _ = std::fs::remove_dir_all(dir);
+            let _ = crate::remove_tree::remove_tree(dir, crate::remove_tree::default_threads());
         }
         Litter::Prefixed(dir, prefix) => remove_prefixed(dir, prefix, None),
     }
@@ -141,7 +141,7 @@ pub fn sweep_stale_builds(temp: &Path, prefix: &str) {
             continue;
         };
         if old && lock.try_lock().is_ok() {
-            let _ = std::fs::remove_dir_all(&path);
+            let _ = crate::remove_tree::remove_tree(&path, crate::remove_tree::default_threads());
         }
     }
 }
